@@ -1,0 +1,49 @@
+"""The application factory: the one place that wires configuration, database, languages and blueprints."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from fleet import config as settings
+from fleet import db, i18n
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder=str(Path(__file__).parent / "templates"),
+        static_folder=str(Path(__file__).parent / "static"),
+    )
+    # The instance folder holds the default SQLite database and compiled translations.
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.from_mapping(settings.from_environment(app.instance_path))
+    if config:
+        app.config.from_mapping(config)
+    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_UPLOAD_MB"] * 1024 * 1024
+
+    db.init_app(app)
+    i18n.init_app(app)
+
+    from fleet import cli, web
+
+    cli.init_app(app)
+    web.init_app(app)
+    return app
+
+
+@cache
+def _default_app() -> Flask:
+    return create_app()
+
+
+def __getattr__(name: str) -> Flask:
+    # `flask --app app` and `gunicorn app:app` find `app` here; building it on first use rather than
+    # at import keeps tests, which import create_app, free of a default app and its database.
+    if name == "app":
+        return _default_app()
+    raise AttributeError(name)

@@ -1,0 +1,106 @@
+"""Recording acquisitions: insert new vehicles, update changed ones keeping history, in bulk."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from fleet.models import ACQUISITION_FIELDS, Acquisition, AcquisitionVersion, utcnow
+
+# SQLite allows 32766 bound parameters; stay well below for IN lists.
+_CHUNK = 5000
+
+
+class VinOwnedElsewhere(ValueError):
+    """A VIN already recorded for another agency; validation reports it before commit ever runs."""
+
+
+@dataclass(frozen=True)
+class RecordCounts:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+def _comparable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return value.normalize()
+    if isinstance(value, float):
+        return Decimal(str(value)).normalize()
+    return value
+
+
+def _as_json(value: Any) -> Any:
+    if isinstance(value, (dt.date, Decimal)):
+        return str(value)
+    return value
+
+
+def record_acquisitions(
+    session: Session,
+    records: Iterable[Mapping[str, Any]],
+    *,
+    batch_id: int | None,
+    reported_on: dt.date,
+) -> RecordCounts:
+    """Store validated records (SPEC §3.1 fields as ACQUISITION_FIELDS, plus agency_id, source_sheet,
+    source_row). New VINs are inserted; a VIN of the same agency with changed fields is updated and its
+    old version kept; identical ones are left alone. Runs inside the caller's transaction."""
+    records = list(records)
+    existing: dict[str, dict[str, Any]] = {}
+    vins = [r["vin"] for r in records]
+    columns = [Acquisition.id, Acquisition.agency_id, Acquisition.version, Acquisition.batch_id] + [
+        getattr(Acquisition, f) for f in ACQUISITION_FIELDS
+    ]
+    for start in range(0, len(vins), _CHUNK):
+        chunk = vins[start : start + _CHUNK]
+        for row in session.execute(sa.select(*columns).where(Acquisition.vin.in_(chunk))).mappings():
+            existing[row["vin"]] = dict(row)
+
+    now = utcnow()
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    history: list[dict[str, Any]] = []
+    unchanged = 0
+    for record in records:
+        fields = {f: record.get(f) for f in ACQUISITION_FIELDS}
+        source = {
+            "agency_id": record["agency_id"],
+            "batch_id": batch_id,
+            "source_sheet": record.get("source_sheet"),
+            "source_row": record.get("source_row"),
+        }
+        current = existing.get(record["vin"])
+        if current is None:
+            inserts.append({**fields, **source, "reported_on": reported_on, "created_at": now, "updated_at": now})
+            continue
+        if current["agency_id"] != record["agency_id"]:
+            raise VinOwnedElsewhere(record["vin"])
+        if all(_comparable(current[f]) == _comparable(fields[f]) for f in ACQUISITION_FIELDS):
+            unchanged += 1
+            continue
+        history.append(
+            {
+                "acquisition_id": current["id"],
+                "version": current["version"],
+                "batch_id": current["batch_id"],
+                "data": {f: _as_json(current[f]) for f in ACQUISITION_FIELDS},
+                "replaced_at": now,
+                "replaced_by_batch_id": batch_id,
+            }
+        )
+        updates.append({**fields, **source, "id": current["id"], "version": current["version"] + 1, "updated_at": now})
+
+    if inserts:
+        session.execute(sa.insert(Acquisition), inserts)
+    if history:
+        session.execute(sa.insert(AcquisitionVersion), history)
+    if updates:
+        session.execute(sa.update(Acquisition), updates)
+    return RecordCounts(inserted=len(inserts), updated=len(updates), unchanged=unchanged)

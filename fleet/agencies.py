@@ -1,0 +1,159 @@
+"""The agency registry: loading it from a spreadsheet, all rows or none."""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from python_calamine import CalamineError, CalamineWorkbook
+from sqlalchemy.orm import Session
+
+from fleet import audit
+from fleet.identifiers import clean_code, credit_code_ok
+from fleet.models import Agency
+from fleet.vocab import AGENCY_KINDS, COUNTIES, SECTORS, Vocabulary, fold
+
+# Registry columns: key -> header as the bureau's sheet writes it, and accepted spellings.
+REGISTRY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "name": ("单位名称", "名称", "name", "agency"),
+    "kind": ("单位类型", "单位性质", "类型", "kind"),
+    "sector": ("行业", "所属行业", "sector"),
+    "county": ("所属县区", "县区", "county"),
+    "contact_emails": ("联系邮箱", "邮箱", "电子邮箱", "email", "emails"),
+    "credit_code": ("统一社会信用代码", "信用代码", "credit_code"),
+}
+REQUIRED = ("name", "kind", "sector", "county")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_EMAIL_SEPARATORS = re.compile(r"[;；,，、\s]+")
+
+
+class RegistryFileError(ValueError):
+    """The file as a whole cannot be read as a registry."""
+
+
+@dataclass
+class RegistryLoad:
+    inserted: int = 0
+    updated: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _read_rows(path: Path) -> list[list[Any]]:
+    if path.suffix.lower() == ".csv":
+        for encoding in ("utf-8-sig", "gb18030"):
+            try:
+                with path.open(encoding=encoding, newline="") as fh:
+                    return [list(r) for r in csv.reader(fh)]
+            except UnicodeDecodeError:
+                continue
+        raise RegistryFileError(f"{path.name}: not UTF-8 or GB18030 text")
+    try:
+        workbook = CalamineWorkbook.from_path(str(path))
+        return workbook.get_sheet_by_index(0).to_python(skip_empty_area=False)
+    except (CalamineError, OSError, ValueError) as exc:
+        raise RegistryFileError(f"{path.name}: not a readable xlsx or CSV file ({exc})") from None
+
+
+def _header_map(header: list[Any]) -> dict[str, int]:
+    spellings = {fold(s): key for key, names in REGISTRY_COLUMNS.items() for s in names}
+    found: dict[str, int] = {}
+    for index, cell in enumerate(header):
+        key = spellings.get(fold(str(cell))) if cell is not None else None
+        if key and key not in found:
+            found[key] = index
+    return found
+
+
+def _text(row: list[Any], index: int | None) -> str:
+    if index is None or index >= len(row) or row[index] is None:
+        return ""
+    return str(row[index]).strip()
+
+
+def _parse_row(row: list[Any], columns: dict[str, int], row_number: int, errors: list[dict[str, Any]]) -> dict | None:
+    def error(column: str, message: str) -> None:
+        errors.append({"row": row_number, "column": column, "message": message})
+
+    values = {key: _text(row, columns.get(key)) for key in REGISTRY_COLUMNS}
+    before = len(errors)
+    for key in REQUIRED:
+        if not values[key]:
+            error(key, f"{REGISTRY_COLUMNS[key][0]} is empty")
+    vocabularies: dict[str, Vocabulary] = {"kind": AGENCY_KINDS, "sector": SECTORS, "county": COUNTIES}
+    for key, vocabulary in vocabularies.items():
+        if values[key]:
+            canonical = vocabulary.lookup(values[key])
+            if canonical is None:
+                error(key, f"{values[key]!r} is not one of {', '.join(vocabulary.values)}")
+            values[key] = canonical
+    emails = [e for e in _EMAIL_SEPARATORS.split(values["contact_emails"]) if e]
+    for email in emails:
+        if not _EMAIL.match(email):
+            error("contact_emails", f"{email!r} is not an e-mail address")
+    credit_code = clean_code(values["credit_code"]) if values["credit_code"] else None
+    if credit_code and not credit_code_ok(credit_code):
+        error("credit_code", f"{credit_code!r} is not a valid unified social credit code")
+    if len(errors) > before:
+        return None
+    return {**values, "contact_emails": emails, "credit_code": credit_code}
+
+
+def parse_registry(rows: Iterable[list[Any]]) -> tuple[list[dict], list[dict[str, Any]]]:
+    """Agencies and row errors (row numbers as in the file, header on row 1)."""
+    rows = list(rows)
+    if not rows:
+        raise RegistryFileError("the file is empty")
+    columns = _header_map(rows[0])
+    missing = [REGISTRY_COLUMNS[k][0] for k in REQUIRED if k not in columns]
+    if missing:
+        raise RegistryFileError(f"missing column(s): {', '.join(missing)}")
+    agencies: list[dict] = []
+    errors: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    for number, row in enumerate(rows[1:], start=2):
+        if all(c is None or str(c).strip() == "" for c in row):
+            continue
+        parsed = _parse_row(row, columns, number, errors)
+        if parsed is None:
+            continue
+        if parsed["name"] in seen:
+            errors.append({"row": number, "column": "name", "message": f"repeats row {seen[parsed['name']]}"})
+            continue
+        seen[parsed["name"]] = number
+        agencies.append(parsed)
+    return agencies, errors
+
+
+def load_registry(session: Session, path: Path) -> RegistryLoad:
+    """Insert or update agencies by name; when any row is bad nothing is written."""
+    agencies, errors = parse_registry(_read_rows(path))
+    if errors:
+        return RegistryLoad(errors=errors)
+    return upsert_agencies(session, agencies)
+
+
+def upsert_agencies(session: Session, agencies: list[dict]) -> RegistryLoad:
+    existing = {a.name: a for a in session.scalars(sa.select(Agency))}
+    result = RegistryLoad()
+    for values in agencies:
+        agency = existing.get(values["name"])
+        if agency is None:
+            session.add(Agency(**values))
+            result.inserted += 1
+        else:
+            for key, value in values.items():
+                if key != "credit_code" or value:
+                    setattr(agency, key, value)
+            result.updated += 1
+    session.flush()
+    audit.record(session, "agencies.load", detail={"inserted": result.inserted, "updated": result.updated})
+    return result
+
+
+def agency_by_name(session: Session, name: str) -> Agency | None:
+    return session.scalar(sa.select(Agency).where(Agency.name == name))

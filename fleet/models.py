@@ -1,0 +1,262 @@
+"""The data model: agencies, users, import batches, acquisitions and their history, exemptions, mail, audit."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    # Named constraints keep Alembic migrations identical on SQLite and PostgreSQL.
+    metadata = sa.MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+ROLES = ("agency", "reviewer", "admin")
+BATCH_STATUSES = ("received", "validating", "invalid", "valid", "importing", "committed", "failed")
+EXEMPTION_STATUSES = ("pending", "approved", "rejected")
+
+
+class Agency(Base):
+    __tablename__ = "agencies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    credit_code: Mapped[str | None] = mapped_column(sa.String(18))
+    kind: Mapped[str] = mapped_column(sa.String(20))
+    sector: Mapped[str] = mapped_column(sa.String(20))
+    county: Mapped[str] = mapped_column(sa.String(40))
+    contact_emails: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    users: Mapped[list[User]] = relationship(back_populates="agency")
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(80), unique=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    role: Mapped[str] = mapped_column(sa.String(10))
+    agency_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agencies.id"), index=True)
+    email: Mapped[str | None] = mapped_column(sa.String(254))
+    locale: Mapped[str] = mapped_column(sa.String(5), default="zh")
+    api_token_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    last_failed_login_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    agency: Mapped[Agency | None] = relationship(back_populates="users")
+
+    __table_args__ = (sa.CheckConstraint("role IN ('agency', 'reviewer', 'admin')", name="role"),)
+
+
+class UploadFile(Base):
+    """The original bytes of an upload, kept as received (SPEC §6: nothing lost)."""
+
+    __tablename__ = "upload_files"
+
+    sha256: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    size: Mapped[int]
+    content: Mapped[bytes] = mapped_column(sa.LargeBinary, deferred=True)
+
+
+class ImportBatch(Base):
+    __tablename__ = "import_batches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uploaded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    # The agency the upload is for; None when a reviewer's or the command line's file spans several.
+    agency_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agencies.id"), index=True)
+    uploaded_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    file_name: Mapped[str] = mapped_column(sa.String(255))
+    sha256: Mapped[str] = mapped_column(sa.ForeignKey("upload_files.sha256"), index=True)
+    status: Mapped[str] = mapped_column(sa.String(12), default="received")
+    rows: Mapped[int] = mapped_column(default=0)
+    valid_rows: Mapped[int] = mapped_column(default=0)
+    error_count: Mapped[int] = mapped_column(default=0)
+    warning_count: Mapped[int] = mapped_column(default=0)
+    inserted: Mapped[int] = mapped_column(default=0)
+    updated: Mapped[int] = mapped_column(default=0)
+    unchanged: Mapped[int] = mapped_column(default=0)
+    progress: Mapped[int] = mapped_column(default=0)
+    # The validation report (errors and warnings as data), kept for the preview and annotated workbook.
+    report: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, deferred=True)
+    message: Mapped[str | None] = mapped_column(sa.Text)
+    committed_at: Mapped[dt.datetime | None]
+
+    uploaded_by: Mapped[User | None] = relationship()
+    agency: Mapped[Agency | None] = relationship()
+    upload: Mapped[UploadFile] = relationship()
+
+
+class Acquisition(Base):
+    """One acquired vehicle as currently reported; earlier versions live in AcquisitionVersion."""
+
+    __tablename__ = "acquisitions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(sa.ForeignKey("agencies.id"))
+    batch_id: Mapped[int | None] = mapped_column(sa.ForeignKey("import_batches.id"), index=True)
+    source_sheet: Mapped[str | None] = mapped_column(sa.String(100))
+    source_row: Mapped[int | None]
+    credit_code: Mapped[str | None] = mapped_column(sa.String(18))
+    vin: Mapped[str] = mapped_column(sa.String(17), unique=True)
+    plate: Mapped[str | None] = mapped_column(sa.String(16), index=True)
+    category: Mapped[str] = mapped_column(sa.String(20))
+    power: Mapped[str] = mapped_column(sa.String(20))
+    acquisition_kind: Mapped[str] = mapped_column(sa.String(4))
+    acquired_on: Mapped[dt.date]
+    brand_model: Mapped[str | None] = mapped_column(sa.String(200))
+    emission_standard: Mapped[str | None] = mapped_column(sa.String(20))
+    county: Mapped[str] = mapped_column(sa.String(40))
+    price: Mapped[Decimal | None] = mapped_column(sa.Numeric(14, 4))
+    exemption_reason: Mapped[str | None] = mapped_column(sa.Text)
+    remark: Mapped[str | None] = mapped_column(sa.Text)
+    # First reported: the date the timeliness rule (SPEC §4.3) measures against acquired_on.
+    reported_on: Mapped[dt.date]
+    version: Mapped[int] = mapped_column(default=1)
+    catalogue_entry_id: Mapped[int | None] = mapped_column(sa.ForeignKey("no_nev_catalogue.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    agency: Mapped[Agency] = relationship()
+    batch: Mapped[ImportBatch | None] = relationship()
+    versions: Mapped[list[AcquisitionVersion]] = relationship(
+        back_populates="acquisition", order_by="AcquisitionVersion.version"
+    )
+    exemption_requests: Mapped[list[ExemptionRequest]] = relationship(back_populates="acquisition")
+
+    __table_args__ = (
+        sa.Index("ix_acquisitions_agency_acquired", "agency_id", "acquired_on"),
+        sa.Index("ix_acquisitions_acquired_category", "acquired_on", "category", "power"),
+    )
+
+
+# The fields a re-upload may change; a change to any of them keeps the old version as history.
+ACQUISITION_FIELDS = (
+    "credit_code",
+    "vin",
+    "plate",
+    "category",
+    "power",
+    "acquisition_kind",
+    "acquired_on",
+    "brand_model",
+    "emission_standard",
+    "county",
+    "price",
+    "exemption_reason",
+    "remark",
+)
+
+
+class AcquisitionVersion(Base):
+    """An earlier version of an acquisition, replaced by a later upload."""
+
+    __tablename__ = "acquisition_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    acquisition_id: Mapped[int] = mapped_column(sa.ForeignKey("acquisitions.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int]
+    batch_id: Mapped[int | None] = mapped_column(sa.ForeignKey("import_batches.id"))
+    data: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    replaced_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    replaced_by_batch_id: Mapped[int | None] = mapped_column(sa.ForeignKey("import_batches.id"))
+
+    acquisition: Mapped[Acquisition] = relationship(back_populates="versions")
+
+    __table_args__ = (sa.UniqueConstraint("acquisition_id", "version"),)
+
+
+class NoNevCatalogueEntry(Base):
+    """A vehicle configuration for which no NEV exists; matching acquisitions are exempt without a request."""
+
+    __tablename__ = "no_nev_catalogue"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    category: Mapped[str] = mapped_column(sa.String(20))
+    model_pattern: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str] = mapped_column(sa.Text)
+    reason: Mapped[str] = mapped_column(sa.Text)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ExemptionRequest(Base):
+    """A request to take a non-NEV acquisition out of scope because an NEV cannot do the job."""
+
+    __tablename__ = "exemption_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    acquisition_id: Mapped[int] = mapped_column(sa.ForeignKey("acquisitions.id", ondelete="CASCADE"), index=True)
+    reason_category: Mapped[str] = mapped_column(sa.String(40))
+    reason: Mapped[str] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.String(10), default="pending", index=True)
+    requested_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    requested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    decided_at: Mapped[dt.datetime | None]
+    comment: Mapped[str | None] = mapped_column(sa.Text)
+
+    acquisition: Mapped[Acquisition] = relationship(back_populates="exemption_requests")
+    requested_by: Mapped[User | None] = relationship(foreign_keys=[requested_by_id])
+    decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])
+
+    __table_args__ = (sa.CheckConstraint("status IN ('pending', 'approved', 'rejected')", name="status"),)
+
+
+class SentSummary(Base):
+    """A monthly e-mail that went out; the unique key is what makes 'never twice' hold."""
+
+    __tablename__ = "sent_summaries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    month: Mapped[str] = mapped_column(sa.String(7))
+    recipient: Mapped[str] = mapped_column(sa.String(254))
+    # "city" for the bureau's digest, "agency-<id>" for an agency's summary.
+    kind: Mapped[str] = mapped_column(sa.String(40))
+    sent_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (sa.UniqueConstraint("month", "recipient", "kind"),)
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(sa.String(60))
+    target_type: Mapped[str | None] = mapped_column(sa.String(40))
+    target_id: Mapped[int | None]
+    detail: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+
+    user: Mapped[User | None] = relationship()
+
+
+class Setting(Base):
+    """Small settings an admin changes at run time (the active rule pack)."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(sa.String(60), primary_key=True)
+    value: Mapped[str] = mapped_column(sa.Text)
