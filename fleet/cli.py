@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 
 import click
 from flask import Flask
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from fleet import agencies as registry
 from fleet import db, users
@@ -29,6 +29,7 @@ def fail(message: str, exit_code: int = 1) -> NoReturn:
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db_command() -> None:
     """Create or upgrade the database schema (safe to run again)."""
     db.upgrade(db.engine())
@@ -91,6 +92,7 @@ def users_add(username: str, role: str, agency_name: str | None, password: str, 
 
 
 @click.command("demo")
+@with_appcontext
 def demo_command() -> None:
     """Load the demo city: Puyang's agencies, a user per role, a year of acquisitions."""
     from fleet import demo

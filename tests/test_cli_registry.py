@@ -1,0 +1,108 @@
+"""`agencies load` and `users add`: the registry and accounts from the command line."""
+
+import json
+
+import sqlalchemy as sa
+from openpyxl import Workbook
+
+from fleet.models import Agency, User
+
+HEADER = ["单位名称", "单位类型", "行业", "所属县区", "联系邮箱"]
+
+
+def _xlsx(path, rows, header=HEADER):
+    book = Workbook()
+    sheet = book.active
+    sheet.append(header)
+    for row in rows:
+        sheet.append(row)
+    book.save(path)
+    return path
+
+
+def _agencies(session):
+    return {a.name: a for a in session.scalars(sa.select(Agency))}
+
+
+def test_load_inserts_then_updates_by_name(runner, session, tmp_path):
+    path = _xlsx(
+        tmp_path / "registry.xlsx",
+        [
+            ["濮阳市公安局", "党政机关", "公安", "市直", "a@pygaj.cn; b@pygaj.cn"],
+            ["濮阳市公共交通有限公司", "国企", "公交", "市直", "jiwu@pygj.cn，anquan@pygj.cn"],
+            ["华龙区城市管理局", "党政机关", "城管", "华龙", None],
+        ],
+    )
+    result = runner.invoke(args=["agencies", "load", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "3 added" in result.output
+    agencies = _agencies(session)
+    assert agencies["濮阳市公共交通有限公司"].kind == "国有企业"
+    assert agencies["濮阳市公共交通有限公司"].contact_emails == ["jiwu@pygj.cn", "anquan@pygj.cn"]
+    assert agencies["华龙区城市管理局"].sector == "城市管理" and agencies["华龙区城市管理局"].county == "华龙区"
+
+    _xlsx(path, [["濮阳市公安局", "党政机关", "公安", "市直", "new@pygaj.cn"]])
+    result = runner.invoke(args=["agencies", "load", str(path), "--json"])
+    assert result.exit_code == 0
+    assert json.loads(result.output)["updated"] == 1
+    session.expire_all()
+    assert _agencies(session)["濮阳市公安局"].contact_emails == ["new@pygaj.cn"]
+
+
+def test_load_accepts_csv(runner, session, tmp_path):
+    path = tmp_path / "registry.csv"
+    path.write_text(",".join(HEADER) + "\n濮阳市邮政分公司,国有企业,邮政,市直,post@py.cn\n", encoding="utf-8-sig")
+    result = runner.invoke(args=["agencies", "load", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "濮阳市邮政分公司" in _agencies(session)
+
+
+def test_bad_rows_are_named_and_nothing_is_written(runner, session, tmp_path):
+    path = _xlsx(
+        tmp_path / "bad.xlsx",
+        [
+            ["濮阳市公安局", "党政机关", "公安", "市直", "a@pygaj.cn"],
+            ["濮阳市某某局", "外星机构", "公安", "市直", "x@py.cn"],
+            ["", "党政机关", "公安", "火星县", "not-an-email"],
+        ],
+    )
+    result = runner.invoke(args=["agencies", "load", str(path)])
+    assert result.exit_code == 1
+    assert "row 3, kind" in result.output and "外星机构" in result.output
+    assert "row 4, name" in result.output and "row 4, county" in result.output and "row 4, contact_emails" in result.output
+    assert "nothing was written" in result.output
+    assert _agencies(session) == {}
+
+
+def test_unreadable_file_is_a_clear_error(runner, tmp_path):
+    path = tmp_path / "registry.xlsx"
+    path.write_bytes(b"\x00\x01 not a workbook")
+    result = runner.invoke(args=["agencies", "load", str(path)])
+    assert result.exit_code == 2
+    assert "not a readable xlsx" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_missing_column_is_a_clear_error(runner, tmp_path):
+    path = _xlsx(tmp_path / "registry.xlsx", [["濮阳市公安局", "党政机关"]], header=["单位名称", "单位类型"])
+    result = runner.invoke(args=["agencies", "load", str(path)])
+    assert result.exit_code == 2
+    assert "行业" in result.output and "所属县区" in result.output
+
+
+def test_users_add(runner, session, tmp_path):
+    runner.invoke(args=["agencies", "load", str(_xlsx(tmp_path / "r.xlsx", [["濮阳市公安局", "党政机关", "公安", "市直", ""]]))])
+    result = runner.invoke(args=["users", "add", "gongan", "--role", "agency", "--agency", "濮阳市公安局", "--password", "s3cret-pass", "--email", "g@py.cn"])
+    assert result.exit_code == 0, result.output
+    user = session.scalar(sa.select(User).where(User.username == "gongan"))
+    assert user.role == "agency" and user.agency.name == "濮阳市公安局" and user.email == "g@py.cn"
+    assert user.password_hash != "s3cret-pass"
+
+    result = runner.invoke(args=["users", "add", "gongan", "--role", "reviewer", "--password", "another-pass"])
+    assert result.exit_code == 1 and "already exists" in result.output
+    result = runner.invoke(args=["users", "add", "x", "--role", "agency", "--agency", "不存在的单位", "--password", "long-enough"])
+    assert result.exit_code == 1 and "not registered" in result.output
+    result = runner.invoke(args=["users", "add", "y", "--role", "reviewer", "--password", "short"])
+    assert result.exit_code == 1 and "at least 8" in result.output
+    result = runner.invoke(args=["users", "add", "z", "--role", "boss", "--password", "long-enough"])
+    assert result.exit_code == 2
