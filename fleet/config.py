@@ -55,6 +55,10 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         "SMTP_STARTTLS": env_bool("SMTP_STARTTLS", False),
         "MAIL_FROM": env_str("MAIL_FROM", "fleet-compliance@localhost"),
         "REDIS_URL": env_str("REDIS_URL"),
+        # RQ queue the import workers listen on (only used when REDIS_URL is set).
+        "IMPORT_QUEUE": env_str("IMPORT_QUEUE", "fleet-imports"),
+        # Uploads larger than this are validated and imported in the background, so the page never blocks.
+        "IMPORT_BACKGROUND_BYTES": env_int("IMPORT_BACKGROUND_BYTES", 1024 * 1024),
         # SPEC §4.3: an acquisition should be reported within this many days of its date.
         "REPORTING_DEADLINE_DAYS": env_int("REPORTING_DEADLINE_DAYS", 30),
         "MAX_UPLOAD_MB": env_int("MAX_UPLOAD_MB", 50),
