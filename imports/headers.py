@@ -1,0 +1,202 @@
+"""Header mapping: which SPEC §3.1 column a header written in a real file means (import step 2).
+
+The columns, their synonyms and the keyword rules for reworded headers are data (headers.yaml). A
+header is matched in three strengths — an exact synonym, a keyword rule, a weak synonym — and a
+header that could mean two columns is reported as ambiguous instead of guessed.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from pathlib import Path
+
+import yaml
+
+from fleet.vocab import fold
+
+_SOURCE = Path(__file__).with_name("headers.yaml")
+
+EXACT, KEYWORD, WEAK = 3, 2, 1
+
+_MARKERS = "*※★☆●◆■▲△#!！"
+_BRACKETED = re.compile(r"[(\[【〔〈《{<]([^)\]】〕〉》}>]*)[)\]】〕〉》}>]")
+_OPEN_BRACKET_TAIL = re.compile(r"[(\[【〔〈《{<][^)\]】〕〉》}>]*$")
+_ASCII_WORD = re.compile(r"^[a-z0-9 ./&-]+$")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the upload (SPEC §3.1)."""
+
+    key: str
+    header: str
+    en: str
+    required: bool
+    note: str
+
+
+@dataclass(frozen=True)
+class HeaderMatch:
+    """What a header means: a column (with the strength of the match), several, or nothing."""
+
+    key: str | None = None
+    strength: int = 0
+    candidates: tuple[str, ...] = ()
+    ignored: bool = False
+    scale: float | None = None  # price header stating a unit: the factor to 万元
+
+    @property
+    def ambiguous(self) -> bool:
+        return bool(self.candidates)
+
+
+@cache
+def _data() -> dict:
+    with _SOURCE.open(encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+COLUMNS: tuple[Column, ...] = tuple(
+    Column(c["key"], c["header"], c["en"], bool(c["required"]), c.get("note", "")) for c in _data()["columns"]
+)
+COLUMN_BY_KEY: dict[str, Column] = {c.key: c for c in COLUMNS}
+KEYS: tuple[str, ...] = tuple(c.key for c in COLUMNS)
+REQUIRED_KEYS: tuple[str, ...] = tuple(c.key for c in COLUMNS if c.required)
+
+
+def fold_header(text: str) -> str:
+    """A header as compared: folded (fleet.vocab.fold), without required-markers and bracketed parts."""
+    return _base(_strip_markers(fold(text)))
+
+
+def _strip_markers(folded: str) -> str:
+    stripped = folded.strip(_MARKERS + ":")
+    return stripped or folded
+
+
+def _base(text: str) -> str:
+    without = _OPEN_BRACKET_TAIL.sub("", _BRACKETED.sub("", text))
+    without = re.sub(r"[/_](单位[:]?)?(万元|千元|元)$", "", without).strip(_MARKERS + ":/_-")
+    return without
+
+
+def _spaced(text: str) -> str:
+    """For English words: NFKC, case-folded, runs of white space as one space."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+class _Rule:
+    def __init__(self, key: str, groups: list[list[str]], excluded: list[str]) -> None:
+        self.key = key
+        self.groups = [[_Word(w) for w in group] for group in groups]
+        self.excluded = [_Word(w) for w in excluded]
+
+    def matches(self, folded: str, spaced: str) -> bool:
+        return all(any(w.found(folded, spaced) for w in group) for group in self.groups) and not any(
+            w.found(folded, spaced) for w in self.excluded
+        )
+
+
+class _Word:
+    def __init__(self, word: str) -> None:
+        self.folded = fold(str(word))
+        self.ascii = bool(_ASCII_WORD.match(_spaced(str(word))))
+        self.pattern = re.compile(rf"(?<![a-z]){re.escape(_spaced(str(word)))}(?![a-z])") if self.ascii else None
+
+    def found(self, folded: str, spaced: str) -> bool:
+        if self.pattern is not None:
+            return bool(self.pattern.search(spaced))
+        return self.folded in folded
+
+
+@cache
+def _tables() -> tuple[dict[str, str], dict[str, str], dict[str, tuple[str, ...]], frozenset[str], tuple[_Rule, ...]]:
+    exact: dict[str, str] = {}
+    weak: dict[str, str] = {}
+    rules: list[_Rule] = []
+    for column in _data()["columns"]:
+        for spelling in (column["key"], column["header"], column["en"], *column.get("synonyms", [])):
+            exact.setdefault(fold_header(str(spelling)), column["key"])
+        for spelling in column.get("weak", []):
+            weak.setdefault(fold_header(str(spelling)), column["key"])
+        for rule in column.get("keywords", []):
+            rules.append(_Rule(column["key"], rule["all"], rule.get("none", [])))
+    ambiguous = {fold_header(str(k)): tuple(v) for k, v in _data()["ambiguous"].items()}
+    ignored = frozenset(fold_header(str(s)) for s in _data()["ignored"])
+    return exact, weak, ambiguous, ignored, tuple(rules)
+
+
+@lru_cache(maxsize=4096)
+def match_header(text: str) -> HeaderMatch:
+    """What the header text written in a file means."""
+    exact, weak, ambiguous, ignored, rules = _tables()
+    full = _strip_markers(fold(text))
+    base = _base(full)
+    if not base:
+        base = full
+    if base in ignored:
+        return HeaderMatch(ignored=True)
+    key, strength = None, 0
+    if base in exact:
+        key, strength = exact[base], EXACT
+    elif base in weak:
+        key, strength = weak[base], WEAK
+    elif base in ambiguous:
+        return HeaderMatch(candidates=ambiguous[base])
+    else:
+        spaced = _spaced(re.sub(r"[*※★]", " ", text))
+        found = list(dict.fromkeys(r.key for r in rules if r.matches(base, spaced)))
+        if len(found) > 1:
+            return HeaderMatch(candidates=tuple(found))
+        if found:
+            key, strength = found[0], KEYWORD
+    if key is None:
+        return HeaderMatch()
+    return HeaderMatch(key=key, strength=strength, scale=_price_scale(full) if key == "price" else None)
+
+
+def _price_scale(folded: str) -> float | None:
+    units: dict[str, float] = _data()["price_units"]
+    for unit in sorted(units, key=len, reverse=True):
+        if fold(unit) in folded:
+            return float(units[unit])
+    return None
+
+
+def is_instruction_sheet(name: str) -> bool:
+    folded = fold(name)
+    return any(fold(word) in folded for word in _data()["instruction_sheets"])
+
+
+@cache
+def _table_end_words() -> tuple[str, ...]:
+    return tuple(fold(w) for w in _data()["table_end"])
+
+
+def ends_table(text: str) -> bool:
+    """A first cell that starts a totals row, a signature line or a note under the table."""
+    return fold(text).startswith(_table_end_words())
+
+
+@cache
+def _example_words() -> frozenset[str]:
+    return frozenset(fold(w) for w in _data()["example_rows"])
+
+
+def is_example_marker(text: str) -> bool:
+    return fold(text).strip(":") in _example_words()
+
+
+def header_search_rows() -> int:
+    return int(_data()["header_search_rows"])
+
+
+def header_min_columns() -> int:
+    return int(_data()["header_min_columns"])
+
+
+def county_prefixes() -> tuple[str, ...]:
+    return tuple(_data()["county_prefixes"])

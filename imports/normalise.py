@@ -1,0 +1,212 @@
+"""Normalisation: the values as read turned into the forms validation expects (import step 3).
+
+Each column is normalised over its distinct values (pd.factorize), so a 100k-row upload costs one
+conversion per distinct value, and dates and numbers are parsed with vectorised string operations. A
+value that cannot be normalised stays as the trimmed text so that validation reports it; nothing here
+raises on bad data or drops a row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import unicodedata
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fleet.identifiers import PlateKind, clean_code, plate_kind
+from fleet.vocab import AMBIGUOUS_HYBRID, ORDINARY_HYBRID, PLUG_IN_HYBRID, VOCABULARIES, Vocabulary, fold
+from imports.headers import county_prefixes
+
+# The value left in `power` when 混合动力 / O cannot be settled by the plate: validation reports it as
+# power_ambiguous (SPEC §3.2).
+AMBIGUOUS_HYBRID_VALUE = "混合动力"
+
+TEXT_KEYS = ("agency", "brand_model", "exemption_reason", "remark")
+CODE_KEYS = ("vin", "plate", "credit_code")
+VOCABULARY_KEYS = ("category", "power", "acquisition", "county", "emission_standard")
+DATE_KEYS = ("acquired_on",)
+NUMBER_KEYS = ("price",)
+
+# Excel's day 0 (the 1900 leap-year bug makes serials from March 1900 on count from here).
+_EXCEL_EPOCH = dt.date(1899, 12, 30)
+# Serials below 10000 (1927) are no purchase date of this register; up to 9999-12-31.
+_SERIAL_RANGE = (10000, 2958465)
+
+_DATE_TEXT = re.compile(
+    r"^(?P<y>\d{4})\s*[-/.年]\s*(?P<m>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})\s*日?"
+    r"(?:\s*[T\s]\s*\d{1,2}[:：]\d{2}(?:[:：]\d{2}(?:\.\d+)?)?)?$"
+    r"|^(?P<y8>\d{4})(?P<m8>\d{2})(?P<d8>\d{2})$"
+    r"|^(?P<serial>\d{1,7})(?:\.0*)?$"
+)
+_NUMBER_TEXT = re.compile(r"^(?P<sign>[+-]?)(?P<number>\d+(?:\.\d*)?|\.\d+)(?P<unit>万元|万|千元|元)?$")
+_UNIT_FACTORS = {"万元": 1.0, "万": 1.0, "千元": 0.1, "元": 0.0001}
+
+
+def normalise(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with every column of SPEC §3.1 it holds normalised; other columns are kept as they are."""
+    out = frame.copy()
+    for key in TEXT_KEYS:
+        if key in out:
+            out[key] = _per_value(out[key], _text)
+    for key in CODE_KEYS:
+        if key in out:
+            out[key] = _per_value(out[key], _code)
+    for key in VOCABULARY_KEYS:
+        if key in out:
+            out[key] = _per_value(out[key], _vocabulary_term(key))
+    for key in DATE_KEYS:
+        if key in out:
+            out[key] = to_dates(out[key])
+    for key in NUMBER_KEYS:
+        if key in out:
+            out[key] = to_numbers(out[key])
+    if "power" in out and "plate" in out:
+        out["power"] = _settle_hybrids(out["power"], out["plate"])
+    return out
+
+
+def _per_value(series: pd.Series, convert: Callable[[Any], Any]) -> pd.Series:
+    """convert applied once per distinct value; missing values become None."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    converted = np.empty(len(uniques) + 1, dtype=object)
+    converted[: len(uniques)] = [convert(v) for v in uniques]
+    converted[-1] = None
+    return pd.Series(converted[codes], index=series.index, dtype=object, name=series.name)
+
+
+def _text(value: Any) -> str | None:
+    """Trimmed NFKC text with inner runs of white space as one space; empty is None."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        text = str(value)
+    elif isinstance(value, float):
+        if math.isnan(value):
+            return None
+        text = str(int(value)) if value.is_integer() else repr(value)
+    elif isinstance(value, (dt.datetime, dt.date)):
+        text = value.isoformat()
+    else:
+        text = str(value)
+    text = " ".join(unicodedata.normalize("NFKC", text).split())
+    return text or None
+
+
+def _code(value: Any) -> str | None:
+    text = _text(value)
+    if text is None:
+        return None
+    return clean_code(text) or None
+
+
+def _vocabulary_term(key: str) -> Callable[[Any], Any]:
+    vocabulary = VOCABULARIES[key]
+
+    def term(value: Any) -> str | None:
+        text = _text(value)
+        if text is None:
+            return None
+        if key == "power" and fold(text) in AMBIGUOUS_HYBRID:
+            return AMBIGUOUS_HYBRID_VALUE
+        return _lookup(vocabulary, text, key) or text
+
+    return term
+
+
+def _lookup(vocabulary: Vocabulary, text: str, key: str) -> str | None:
+    found = vocabulary.lookup(text)
+    if found is None and key == "county":
+        for prefix in county_prefixes():
+            if text.startswith(prefix) and len(text) > len(prefix):
+                found = vocabulary.lookup(text[len(prefix) :])
+                if found is not None:
+                    break
+    return found
+
+
+def to_dates(series: pd.Series) -> pd.Series:
+    """Every date form of SPEC §3.1 as datetime.date; what is not a real date stays as text."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    converted = np.empty(len(uniques) + 1, dtype=object)
+    converted[-1] = None
+    texts: dict[int, str] = {}
+    for i, value in enumerate(uniques):
+        if isinstance(value, dt.datetime):
+            converted[i] = value.date()
+        elif isinstance(value, dt.date):
+            converted[i] = value
+        else:
+            converted[i] = texts[i] = _date_text(value)
+    texts = {i: t for i, t in texts.items() if t is not None}
+    if texts:
+        for i, date in _parse_date_texts(pd.Series(texts, dtype=object)).items():
+            converted[i] = date
+    return pd.Series(converted[codes], index=series.index, dtype=object, name=series.name)
+
+
+def _date_text(value: Any) -> str | None:
+    """A number cell as the text of its whole days (a serial with a time of day keeps its day)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        if float(value).is_integer() or _SERIAL_RANGE[0] <= value <= _SERIAL_RANGE[1]:
+            return str(math.floor(value))
+    return _text(value)
+
+
+def _parse_date_texts(texts: pd.Series) -> pd.Series:
+    """The texts that are dates (y-m-d with any separator, yyyymmdd, Excel serials), as datetime.date."""
+    parts = texts.str.extract(_DATE_TEXT)
+    ymd = pd.DataFrame(
+        {
+            "year": pd.to_numeric(parts["y"].fillna(parts["y8"]), errors="coerce"),
+            "month": pd.to_numeric(parts["m"].fillna(parts["m8"]), errors="coerce"),
+            "day": pd.to_numeric(parts["d"].fillna(parts["d8"]), errors="coerce"),
+        }
+    ).dropna()
+    from_parts = pd.to_datetime(ymd, errors="coerce")
+    serial = pd.to_numeric(parts["serial"], errors="coerce")
+    serial = serial[serial.between(*_SERIAL_RANGE)]
+    from_serial = pd.to_datetime(serial, unit="D", origin=pd.Timestamp(_EXCEL_EPOCH), errors="coerce")
+    dates = pd.concat([from_parts, from_serial]).dropna()
+    return pd.Series([ts.date() for ts in dates], index=dates.index, dtype=object)
+
+
+def to_numbers(series: pd.Series) -> pd.Series:
+    """Numbers, and numbers written as text ("25.5", "２５．５", "25.5万元", "1,234.5"), as float in 万元."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    converted = np.empty(len(uniques) + 1, dtype=object)
+    converted[-1] = None
+    converted[: len(uniques)] = [_number(v) for v in uniques]
+    return pd.Series(converted[codes], index=series.index, dtype=object, name=series.name)
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, (int, float)):
+        return None if isinstance(value, float) and math.isnan(value) else float(value)
+    text = _text(value)
+    if text is None:
+        return None
+    compact = re.sub(r"[\s,，]", "", text)
+    match = _NUMBER_TEXT.match(compact)
+    if match is None:
+        return text
+    number = float(match["sign"] + match["number"])
+    return number * _UNIT_FACTORS.get(match["unit"] or "万元", 1.0)
+
+
+def _settle_hybrids(power: pd.Series, plate: pd.Series) -> pd.Series:
+    """混合动力 with a green F-type plate is a plug-in hybrid, with an ordinary plate an ordinary hybrid."""
+    ambiguous = power.eq(AMBIGUOUS_HYBRID_VALUE) & plate.notna()
+    if not ambiguous.any():
+        return power
+    kinds = plate[ambiguous].map(lambda p: plate_kind(p) if isinstance(p, str) else None)
+    settled = power.copy()
+    settled[kinds[kinds.eq(PlateKind.NEV_OTHER)].index] = PLUG_IN_HYBRID
+    settled[kinds[kinds.eq(PlateKind.ORDINARY)].index] = ORDINARY_HYBRID
+    return settled

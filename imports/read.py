@@ -1,0 +1,329 @@
+"""Reading: an uploaded workbook into one raw table of acquisitions, with sheet and row (import step 1).
+
+python-calamine reads the cells (cached values for formulas); this module finds each sheet's header
+by its content, under title rows and through merged cells, maps the headers (imports.headers) and
+keeps the data rows up to a totals row. The values stay as written: normalising is the next step.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from flask_babel import gettext as _
+from python_calamine import CalamineError, CalamineWorkbook, PasswordError, SheetTypeEnum, SheetVisibleEnum
+
+from imports.headers import (
+    COLUMN_BY_KEY,
+    KEYS,
+    REQUIRED_KEYS,
+    HeaderMatch,
+    ends_table,
+    fold_header,
+    header_min_columns,
+    header_search_rows,
+    is_example_marker,
+    is_instruction_sheet,
+    match_header,
+)
+from imports.normalise import to_numbers
+from imports.package import UnusableFile, check_contents
+
+Cell = Any
+# How many cells from the table's first column are looked at for a totals row or an example marker.
+_LEADING_CELLS = 4
+
+
+@dataclass
+class SheetTable:
+    """Where a sheet's table is and what its headers mean."""
+
+    name: str
+    header_row: int  # Excel's row number of the (last) header row
+    headers: dict[str, str] = field(default_factory=dict)  # key -> header text as written
+    columns: dict[str, int] = field(default_factory=dict)  # key -> 0-based column index
+
+
+@dataclass
+class RawTable:
+    """Every data row of every usable sheet, values as read, plus file-level findings."""
+
+    frame: pd.DataFrame
+    sheets: list[SheetTable]
+    issues: list[dict]
+
+
+@dataclass
+class _HeaderCell:
+    column: int
+    text: str
+    match: HeaderMatch
+
+
+def read_table(path: Path) -> RawTable:
+    """Read path (xlsx/xlsm) into a RawTable; raise UnusableFile when it holds no usable table."""
+    check_contents(path)
+    try:
+        return _read_workbook(path)
+    except UnusableFile:
+        raise
+    except PasswordError:
+        raise UnusableFile("encrypted", _("工作簿设有打开密码（已加密），无法读取。请取消密码后重新保存上传。")) from None
+    except (CalamineError, OSError, ValueError, KeyError, IndexError, UnicodeError):
+        raise UnusableFile("corrupt", _("文件已损坏或不完整（可能下载或复制中断），无法打开。请重新保存后上传。")) from None
+
+
+def _read_workbook(path: Path) -> RawTable:
+    sheets: list[SheetTable] = []
+    issues: list[dict] = []
+    parts: list[dict[str, list]] = []
+    any_cells = False
+    with CalamineWorkbook.from_path(str(path)) as workbook:
+        for meta in workbook.sheets_metadata:
+            if meta.typ != SheetTypeEnum.WorkSheet:
+                continue
+            sheet = workbook.get_sheet_by_name(meta.name)
+            rows = sheet.to_python(skip_empty_area=False)
+            if not any(_filled(v) for row in rows for v in row):
+                continue
+            any_cells = True
+            hidden = meta.visible != SheetVisibleEnum.Visible
+            table, data, sheet_issues = _read_sheet(meta.name, rows, sheet.merged_cell_ranges or [], hidden)
+            issues.extend(sheet_issues)
+            if table is not None:
+                sheets.append(table)
+                parts.append(data)
+    if not any_cells:
+        raise UnusableFile("empty_workbook", _("工作簿是空的，没有任何内容。"))
+    if not sheets:
+        raise UnusableFile(
+            "no_header",
+            _("没有找到表头：任何工作表中都没有可识别的列名（如“单位名称”“车辆识别代号”“购置日期”）。请使用模板填写。"),
+        )
+    frame = _frame(parts)
+    if frame.empty:
+        raise UnusableFile("no_data", _("找到了表头，但表头下方没有数据行。"))
+    return RawTable(frame=frame, sheets=sheets, issues=issues)
+
+
+def _frame(parts: list[dict[str, list]]) -> pd.DataFrame:
+    columns = [*KEYS, "_sheet", "_row"]
+    merged = {c: [v for part in parts for v in part[c]] for c in columns}
+    frame = pd.DataFrame({c: pd.Series(merged[c], dtype=object) for c in columns if c != "_row"})
+    frame["_row"] = pd.Series(merged["_row"], dtype="int64")
+    return frame
+
+
+def _read_sheet(
+    name: str, rows: list[list[Cell]], merged: list[tuple[tuple[int, int], tuple[int, int]]], hidden: bool
+) -> tuple[SheetTable | None, dict[str, list], list[dict]]:
+    if is_instruction_sheet(name):
+        return None, {}, [_sheet_skipped(name, _("工作表“%(sheet)s”是填表说明，已跳过。", sheet=name))]
+    top = [list(row) for row in rows[: header_search_rows() + 1]]
+    _fill_merged(top, merged, last_row=len(top) - 1)
+    found = _find_header(top)
+    if found is None:
+        if hidden:
+            return None, {}, []
+        return None, {}, [_sheet_skipped(name, _("工作表“%(sheet)s”中没有可识别的表头，已跳过。", sheet=name))]
+    first_row, last_row, cells = found
+    if hidden:
+        return None, {}, [_sheet_skipped(name, _("工作表“%(sheet)s”是隐藏工作表，已跳过。", sheet=name))]
+    table = SheetTable(name=name, header_row=last_row + 1)
+    issues = _map_columns(table, cells)
+    body = rows[last_row + 1 :]
+    _fill_merged(body, merged, first_row=last_row + 1, columns=set(table.columns.values()))
+    data = _data_rows(table, body, first_excel_row=last_row + 2, header_cells=cells)
+    if "price" in table.columns:
+        scale = next(c.match.scale for c in cells if c.match.key == "price" and c.column == table.columns["price"])
+        if scale is not None and scale != 1:
+            data["price"] = _scaled_prices(data["price"], scale)
+            issues.append(
+                _issue(name, table.header_row, "price", table.headers["price"], "price_unit_converted", "warning",
+                       _("“%(header)s”按元填写，已换算为万元。", header=table.headers["price"]))
+            )
+    return table, data, issues
+
+
+def _filled(value: Cell) -> bool:
+    return value is not None and not (isinstance(value, str) and not value.strip())
+
+
+def _fill_merged(
+    rows: list[list[Cell]],
+    merged: list[tuple[tuple[int, int], tuple[int, int]]],
+    *,
+    first_row: int = 0,
+    last_row: int | None = None,
+    columns: set[int] | None = None,
+) -> None:
+    """Give every cell of a merged range the value of its top-left cell (rows[0] is sheet row first_row)."""
+    end = first_row + len(rows) - 1 if last_row is None else last_row
+    for (r0, c0), (r1, c1) in merged:
+        if r0 < first_row or r0 > end:
+            continue
+        value = rows[r0 - first_row][c0] if c0 < len(rows[r0 - first_row]) else None
+        for r in range(r0, min(r1, end) + 1):
+            row = rows[r - first_row]
+            for c in range(c0, min(c1, len(row) - 1) + 1):
+                if columns is None or c in columns:
+                    row[c] = value
+
+
+def _find_header(top: list[list[Cell]]) -> tuple[int, int, list[_HeaderCell]] | None:
+    """The best header: the row (or pair of rows) naming the most distinct columns.
+
+    On a tie the single row wins over a pair and the upper over the lower, so a title row above the
+    header is never read as part of it.
+    """
+    best: tuple[tuple[float, int], int, int, list[_HeaderCell]] | None = None
+    for r in range(len(top)):
+        candidates = [(r, r, _header_cells(top[r], None))]
+        if r + 1 < len(top):
+            candidates.append((r, r + 1, _header_cells(top[r], top[r + 1])))
+        for first, last, cells in candidates:
+            rank = (_score(cells), int(first == last))
+            if rank[0] >= header_min_columns() and (best is None or rank > best[0]):
+                best = (rank, first, last, cells)
+    if best is None:
+        return None
+    return best[1], best[2], best[3]
+
+
+def _score(cells: list[_HeaderCell]) -> float:
+    keys = {c.match.key for c in cells if c.match.key}
+    # An ambiguous header is half a sign of a header row: enough to prefer it, never to invent one.
+    return len(keys) + 0.5 * sum(1 for c in cells if c.match.ambiguous)
+
+
+def _header_cells(upper: list[Cell], lower: list[Cell] | None) -> list[_HeaderCell]:
+    """The header cells of one row, or of two rows read together (a group title above sub-headers)."""
+    cells = []
+    for c, value in enumerate(upper):
+        text = _header_text(value)
+        if lower is not None:
+            below = _header_text(lower[c]) if c < len(lower) else ""
+            text = _combine(text, below)
+        if text:
+            cells.append(_HeaderCell(c, text, match_header(text)))
+    return cells
+
+
+def _header_text(value: Cell) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _combine(upper: str, lower: str) -> str:
+    """The header of a column under a two-row header: the sub-header, else the two read as one."""
+    if not lower or fold_header(lower) == fold_header(upper):
+        return upper
+    if not upper:
+        return lower
+    below = match_header(lower)
+    if below.key or below.ambiguous or below.ignored:
+        return lower
+    both = f"{upper} {lower}"
+    if match_header(both).key:
+        return both
+    return upper if match_header(upper).key else both
+
+
+def _map_columns(table: SheetTable, cells: list[_HeaderCell]) -> list[dict]:
+    """Choose the column for each key (strongest match, then leftmost) and report everything else."""
+    issues: list[dict] = []
+    row = table.header_row
+    chosen: dict[str, _HeaderCell] = {}
+    for cell in sorted((c for c in cells if c.match.key), key=lambda c: (-c.match.strength, c.column)):
+        if cell.match.key in chosen:
+            kept = chosen[cell.match.key]
+            issues.append(
+                _issue(table.name, row, cell.match.key, cell.text, "duplicate_column", "warning",
+                       _("“%(header)s”与“%(kept)s”都像是“%(column)s”，已使用“%(kept)s”，忽略此列。",
+                         header=cell.text, kept=kept.text, column=COLUMN_BY_KEY[cell.match.key].header))
+            )
+        else:
+            chosen[cell.match.key] = cell
+    for key in KEYS:
+        if key in chosen:
+            table.columns[key] = chosen[key].column
+            table.headers[key] = chosen[key].text
+    possible: set[str] = set()
+    for cell in cells:
+        if cell.match.ambiguous:
+            possible.update(k for k in cell.match.candidates if k not in chosen)
+            names = "、".join(f"“{COLUMN_BY_KEY[k].header}”" for k in cell.match.candidates)
+            issues.append(
+                _issue(table.name, row, None, cell.text, "ambiguous_header", "error",
+                       _("表头“%(header)s”含义不明确，可能是 %(columns)s。请改为模板中的列名。",
+                         header=cell.text, columns=names))
+            )
+        elif cell.match.key is None and not cell.match.ignored:
+            issues.append(
+                _issue(table.name, row, None, cell.text, "unknown_column", "warning",
+                       _("无法识别的列“%(header)s”，已忽略。", header=cell.text))
+            )
+    for key in REQUIRED_KEYS:
+        if key not in chosen and key not in possible:
+            header = COLUMN_BY_KEY[key].header
+            issues.append(
+                _issue(table.name, row, key, header, "missing_column", "error",
+                       _("工作表“%(sheet)s”缺少必填列“%(header)s”。", sheet=table.name, header=header))
+            )
+    return issues
+
+
+def _data_rows(table: SheetTable, body: list[list[Cell]], first_excel_row: int, header_cells: list[_HeaderCell]) -> dict[str, list]:
+    """The rows under the header up to the end of the table, without blank, example or repeated header rows."""
+    used = sorted(table.columns.values())
+    start = min(c.column for c in header_cells)
+    leading = slice(start, start + _LEADING_CELLS)
+    header_folds = {table.columns[k]: fold_header(t) for k, t in table.headers.items()}
+    kept: list[int] = []
+    for i, row in enumerate(body):
+        if not any(_filled(row[c]) for c in used if c < len(row)):
+            continue
+        first = [v for v in row[leading] if _filled(v)]
+        if any(isinstance(v, str) and ends_table(v) for v in first[:3]):
+            break
+        if first and isinstance(first[0], str) and is_example_marker(first[0]):
+            continue
+        repeats = sum(1 for c, f in header_folds.items() if isinstance(row[c], str) and fold_header(row[c]) == f)
+        if repeats >= 2:
+            continue
+        kept.append(i)
+    data: dict[str, list] = {}
+    for key in KEYS:
+        c = table.columns.get(key)
+        if c is None:
+            data[key] = [None] * len(kept)
+        else:
+            data[key] = [_value(body[i][c]) if c < len(body[i]) else None for i in kept]
+    data["_sheet"] = [table.name] * len(kept)
+    data["_row"] = [first_excel_row + i for i in kept]
+    return data
+
+
+def _value(value: Cell) -> Cell:
+    """A cell as read, with empty cells as None and whole numbers of a text column left to normalise."""
+    if isinstance(value, str):
+        return value if value.strip() else None
+    if isinstance(value, (dt.time, dt.timedelta)):
+        return str(value)
+    return value
+
+
+def _scaled_prices(values: list[Cell], scale: float) -> list[Cell]:
+    numbers = to_numbers(pd.Series(values, dtype=object))
+    return [v * scale if isinstance(v, float) else v for v in numbers]
+
+
+def _sheet_skipped(sheet: str, message: str) -> dict:
+    return _issue(sheet, None, None, None, "sheet_skipped", "warning", message)
+
+
+def _issue(sheet: str, row: int | None, column: str | None, header: str | None, code: str, severity: str, message: str) -> dict:
+    return {"sheet": sheet, "row": row, "column": column, "header": header, "value": None, "code": code,
+            "severity": severity, "message": message}

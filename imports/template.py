@@ -1,0 +1,129 @@
+"""The upload template: the SPEC §3.1 columns with drop-down lists, written with openpyxl.
+
+The headers, notes and required flags come from imports/headers.yaml, the drop-down values from
+fleet/vocabularies.yaml, so the template always matches what the importer reads.
+"""
+
+from __future__ import annotations
+
+from typing import IO
+
+from flask_babel import gettext as _
+from openpyxl import Workbook
+from openpyxl.comments import Comment
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter, quote_sheetname
+from openpyxl.worksheet.datavalidation import DataValidation
+
+from fleet.vocab import VOCABULARIES
+from imports.headers import COLUMNS
+
+DATA_SHEET = "车辆购置"
+INSTRUCTION_SHEET = "填表说明"
+LIST_SHEET = "下拉选项"
+# Rows prepared with drop-downs and date format; Excel extends neither by itself when rows are pasted.
+PREPARED_ROWS = 2000
+REQUIRED_MARK = "*"
+
+_WIDTHS = {"agency": 30, "credit_code": 22, "vin": 22, "plate": 12, "category": 14, "power": 16,
+           "acquisition": 10, "acquired_on": 12, "brand_model": 22, "emission_standard": 10, "county": 22,
+           "price": 14, "exemption_reason": 36, "remark": 24}
+_REQUIRED_FILL = PatternFill("solid", fgColor="FCE4D6")
+_OPTIONAL_FILL = PatternFill("solid", fgColor="DDEBF7")
+
+
+def _header_text(header: str, required: bool) -> str:
+    return f"{REQUIRED_MARK}{header}" if required else header
+
+
+def write_template(path_or_buffer: str | IO[bytes]) -> None:
+    """Write the template (data sheet, instruction sheet, hidden drop-down list sheet) to a path or buffer."""
+    book = Workbook()
+    data = book.active
+    data.title = DATA_SHEET
+    lists = book.create_sheet(LIST_SHEET)
+    lists.sheet_state = "hidden"
+    _write_data_sheet(data, lists)
+    _write_instructions(book.create_sheet(INSTRUCTION_SHEET, 1))
+    book.active = 0
+    book.save(path_or_buffer)
+
+
+def _write_data_sheet(data, lists) -> None:
+    last = PREPARED_ROWS + 1
+    list_column = 0
+    for index, column in enumerate(COLUMNS, start=1):
+        letter = get_column_letter(index)
+        cell = data.cell(row=1, column=index, value=_header_text(column.header, column.required))
+        cell.font = Font(bold=True, color="C00000" if column.required else "000000")
+        cell.fill = _REQUIRED_FILL if column.required else _OPTIONAL_FILL
+        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+        if column.note:
+            cell.comment = Comment(column.note, "fleet")
+        data.column_dimensions[letter].width = _WIDTHS.get(column.key, 16)
+        if column.key in VOCABULARIES:
+            list_column += 1
+            values = VOCABULARIES[column.key].values
+            list_letter = get_column_letter(list_column)
+            # No titles on the list sheet: a row of column names there would look like a second table.
+            for row, value in enumerate(values, start=1):
+                lists.cell(row=row, column=list_column, value=value)
+            source = f"{quote_sheetname(LIST_SHEET)}!${list_letter}$1:${list_letter}${len(values)}"
+            validation = DataValidation(type="list", formula1=source, allow_blank=True)
+            validation.error = _("请从下拉列表中选择。")
+            validation.errorTitle = column.header
+            validation.prompt = column.note
+            validation.showErrorMessage = True
+            validation.showInputMessage = bool(column.note)
+            validation.add(f"{letter}2:{letter}{last}")
+            data.add_data_validation(validation)
+        if column.key == "acquired_on":
+            for row in range(2, last + 1):
+                data.cell(row=row, column=index).number_format = "yyyy-mm-dd"
+            validation = DataValidation(type="date", operator="greaterThanOrEqual", formula1="DATE(2015,1,1)",
+                                        allow_blank=True)
+            validation.error = _("请填写 2015 年 1 月 1 日以后的日期，如 2025-03-05。")
+            validation.errorTitle = column.header
+            validation.showErrorMessage = True
+            validation.add(f"{letter}2:{letter}{last}")
+            data.add_data_validation(validation)
+        if column.key in ("vin", "plate", "credit_code"):
+            # Text format keeps leading zeros and stops Excel turning long digit strings into numbers.
+            for row in range(2, last + 1):
+                data.cell(row=row, column=index).number_format = "@"
+        if column.key == "price":
+            for row in range(2, last + 1):
+                data.cell(row=row, column=index).number_format = "0.00"
+    data.row_dimensions[1].height = 32
+    data.freeze_panes = "A2"
+    data.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}1"
+
+
+def _write_instructions(sheet) -> None:
+    sheet.column_dimensions["A"].width = 24
+    sheet.column_dimensions["B"].width = 10
+    sheet.column_dimensions["C"].width = 70
+    sheet.column_dimensions["D"].width = 60
+    lines = [
+        _("填表说明"),
+        _("1. 在“%(sheet)s”工作表中每行填写一辆购置的车辆，请勿修改表头。", sheet=DATA_SHEET),
+        _("2. 带 * 的列为必填列；排放标准对燃油、燃气重型货车必填。"),
+        _("3. 车辆类别、动力类型、购置方式、所属县区、排放标准请从下拉列表中选择。"),
+        _("4. 购置日期填写为日期，如 2025-03-05；购置价格单位为万元。"),
+        _("5. 属于 100% 新能源要求的车辆未选用新能源车时，须填写未选用新能源原因。"),
+    ]
+    for row, line in enumerate(lines, start=1):
+        sheet.cell(row=row, column=1, value=line)
+    sheet["A1"].font = Font(bold=True, size=14)
+    top = len(lines) + 2
+    for col, title in enumerate((_("列名"), _("是否必填"), _("填写说明"), _("可选值")), start=1):
+        sheet.cell(row=top, column=col, value=title).font = Font(bold=True)
+    for offset, column in enumerate(COLUMNS, start=1):
+        row = top + offset
+        sheet.cell(row=row, column=1, value=column.header)
+        sheet.cell(row=row, column=2, value=_("必填") if column.required else _("选填"))
+        sheet.cell(row=row, column=3, value=column.note).alignment = Alignment(wrap_text=True)
+        if column.key in VOCABULARIES:
+            sheet.cell(row=row, column=4, value="、".join(VOCABULARIES[column.key].values)).alignment = Alignment(
+                wrap_text=True
+            )
