@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from flask_login import UserMixin
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -47,7 +48,7 @@ class Agency(Base):
     users: Mapped[list[User]] = relationship(back_populates="agency")
 
 
-class User(Base):
+class User(UserMixin, Base):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -64,6 +65,10 @@ class User(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     agency: Mapped[Agency | None] = relationship(back_populates="users")
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses to log in a deactivated user
+        return self.active
 
     __table_args__ = (sa.CheckConstraint("role IN ('agency', 'reviewer', 'admin')", name="role"),)
 

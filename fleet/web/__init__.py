@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from flask import Flask
 
-from fleet.web import health
+from fleet.web import auth, errors, health
 
 
 def init_app(app: Flask) -> None:
+    auth.init_app(app)
+    errors.init_app(app)
     app.register_blueprint(health.bp)

@@ -1,0 +1,75 @@
+"""Small factories for tests: agencies, users and acquisitions made through the app's own services."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from fleet.acquisitions import record_acquisitions
+from fleet.agencies import agency_by_name, upsert_agencies
+from fleet.identifiers import with_check_digit
+from fleet.models import Acquisition, Agency, User
+from fleet.users import add_user
+
+PASSWORD = "correct-horse-9"
+_serial = itertools.count(1)
+
+
+def agency(session: Session, name: str = "濮阳市公安局", **values: Any) -> Agency:
+    upsert_agencies(
+        session,
+        [
+            {
+                "name": name,
+                "kind": values.get("kind", "党政机关"),
+                "sector": values.get("sector", "公安"),
+                "county": values.get("county", "市直"),
+                "contact_emails": values.get("contact_emails", []),
+                "credit_code": values.get("credit_code"),
+            }
+        ],
+    )
+    return agency_by_name(session, name)
+
+
+def user(session: Session, username: str, role: str = "agency", agency_name: str | None = None, **kw: Any) -> User:
+    return add_user(session, username, role=role, password=kw.pop("password", PASSWORD), agency_name=agency_name, **kw)
+
+
+def vin(serial: int | None = None) -> str:
+    """A well-formed Chinese VIN with a correct check digit, unique per call."""
+    number = next(_serial) if serial is None else serial
+    return with_check_digit(f"LFV2A21K0{number:08d}")
+
+
+def acquisition(session: Session, agency: Agency, *, batch_id: int | None = None, **fields: Any) -> Acquisition:
+    reported_on = fields.pop("reported_on", dt.date(2025, 3, 20))
+    record = {
+        "agency_id": agency.id,
+        "vin": fields.pop("vin", None) or vin(),
+        "plate": None,
+        "category": "公务用车",
+        "power": "汽油",
+        "acquisition_kind": "新增",
+        "acquired_on": dt.date(2025, 3, 5),
+        "brand_model": "大众帕萨特",
+        "county": agency.county,
+        "credit_code": None,
+        "emission_standard": "国六",
+        "price": None,
+        "exemption_reason": None,
+        "remark": None,
+        "source_sheet": "Sheet1",
+        "source_row": 2,
+        **fields,
+    }
+    record_acquisitions(session, [record], batch_id=batch_id, reported_on=reported_on)
+    return session.scalars(sa.select(Acquisition).where(Acquisition.vin == record["vin"])).one()
+
+
+def login(client, username: str, password: str = PASSWORD):
+    return client.post("/login", data={"username": username, "password": password})
