@@ -1,0 +1,244 @@
+"""The validation report: every problem found in an upload as data (a Finding), with stable codes.
+
+Errors are data, as in frictionless: each code has a severity, a one-line description (CODES, the
+table the README documents) and a message template. Messages are written in Chinese and name the
+sheet, row and column the way the user sees them; English comes from the translation catalog.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pandas as pd
+from flask_babel import LazyString
+from flask_babel import lazy_gettext as _l
+
+ERROR = "error"
+WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Code:
+    severity: str
+    description: LazyString
+    template: LazyString
+
+
+# code -> severity, description, message template. The template's named parameters are filled from
+# the finding: value (as written), plus what the code names (choices, first_row, owner, …).
+CODES: dict[str, Code] = {
+    "missing_column": Code(ERROR, _l("缺少必填列"), _l("缺少必填列")),
+    "ambiguous_header": Code(ERROR, _l("表头可能指两个不同的列，无法判断"), _l("表头含义不明确")),
+    "unknown_column": Code(WARNING, _l("无法识别的列，已忽略"), _l("无法识别的列，已忽略")),
+    "sheet_skipped": Code(WARNING, _l("工作表中没有可识别的表头，已跳过"), _l("没有可识别的表头，已跳过")),
+    "required": Code(ERROR, _l("必填项为空"), _l("必须填写")),
+    "vin_format": Code(
+        ERROR,
+        _l("车辆识别代号不是 17 位数字和字母（不含 I、O、Q）"),
+        _l("“%(value)s”不是有效的车辆识别代号：应为 17 位数字和大写字母，不含 I、O、Q"),
+    ),
+    "vin_check_digit": Code(
+        ERROR,
+        _l("车辆识别代号第 9 位校验位不正确（国产车为错误，进口车为警告）"),
+        _l("“%(value)s”的第 9 位校验位应为 %(expected)s，请核对车辆识别代号"),
+    ),
+    "plate_format": Code(ERROR, _l("号牌号码不符合 GA 36 格式"), _l("“%(value)s”不是有效的号牌号码")),
+    "plate_not_local": Code(
+        WARNING, _l("号牌不是本地（豫J）号牌"), _l("号牌“%(value)s”不是本地号牌，请确认车辆登记地")
+    ),
+    "plate_power_mismatch": Code(
+        ERROR,
+        _l("号牌种类与动力类型不符"),
+        _l("号牌“%(value)s”与动力类型“%(power)s”不符（纯电动用 D 类新能源号牌，其他新能源用 F 类，燃油车用普通号牌）"),
+    ),
+    "unknown_category": Code(
+        ERROR, _l("车辆类别不在可选范围内"), _l("“%(value)s”不是有效的车辆类别，可选：%(choices)s")
+    ),
+    "unknown_power_type": Code(
+        ERROR, _l("动力类型不在可选范围内"), _l("“%(value)s”不是有效的动力类型，可选：%(choices)s")
+    ),
+    "power_ambiguous": Code(
+        ERROR,
+        _l("“混合动力”无法区分插电式混合动力与油电混合"),
+        _l("“%(value)s”无法区分插电式混合动力与油电混合：请填写其中之一，或填写号牌号码"),
+    ),
+    "unknown_acquisition_type": Code(
+        ERROR, _l("购置方式不是“新增”或“更新”"), _l("“%(value)s”不是有效的购置方式，可选：%(choices)s")
+    ),
+    "unknown_county": Code(
+        ERROR, _l("所属县区不在可选范围内"), _l("“%(value)s”不是有效的县区，可选：%(choices)s")
+    ),
+    "unknown_agency": Code(
+        ERROR, _l("单位未在单位名录中登记"), _l("单位“%(value)s”未在单位名录中登记，请核对名称或联系管理员")
+    ),
+    "agency_not_allowed": Code(
+        ERROR,
+        _l("单位用户上传了其他单位的车辆"),
+        _l("只能上传本单位（%(own)s）的车辆，不能上传“%(value)s”的车辆"),
+    ),
+    "date_invalid": Code(ERROR, _l("购置日期不是有效日期"), _l("“%(value)s”不是有效日期")),
+    "date_out_of_range": Code(
+        ERROR,
+        _l("购置日期早于 2015 年或晚于今天"),
+        _l("日期 %(value)s 应在 2015-01-01 至今天（%(today)s）之间"),
+    ),
+    "price_invalid": Code(ERROR, _l("购置价格不是大于等于 0 的数字"), _l("“%(value)s”不是大于等于 0 的数字")),
+    "credit_code_invalid": Code(
+        ERROR, _l("统一社会信用代码无效（GB 32100 校验）"), _l("“%(value)s”不是有效的统一社会信用代码")
+    ),
+    "duplicate_vin": Code(
+        ERROR,
+        _l("同一文件中车辆识别代号重复（第二次及以后出现）"),
+        _l("车辆识别代号“%(value)s”与工作表“%(first_sheet)s”第 %(first_row)s 行重复"),
+    ),
+    "vin_registered_elsewhere": Code(
+        ERROR,
+        _l("车辆识别代号已登记在其他单位名下"),
+        _l("车辆识别代号“%(value)s”已登记在“%(owner)s”名下"),
+    ),
+    "exemption_reason_required": Code(
+        ERROR,
+        _l("须全部选用新能源汽车的类别中，非新能源车辆未填写原因（至少 5 个字）"),
+        _l("%(category)s须全部选用新能源汽车：非新能源车辆须填写未选用新能源原因（至少 5 个字）"),
+    ),
+}
+
+# `required` on the emission standard is conditional; its message says when it applies.
+EMISSION_REQUIRED = _l("燃油%(category)s必须填写排放标准（如国六）")
+
+
+def severity_of(code: str) -> str:
+    return CODES[code].severity
+
+
+def shown(value: Any) -> str | None:
+    """A cell value as the report shows it: text, dates as ISO dates, whole numbers without .0."""
+    if value is None or pd.isna(value):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def locate(sheet: str | None, row: int | None, header: str | None, problem: str) -> str:
+    """The whole message: where (sheet, row, column as the user wrote it), then what."""
+    if sheet is None:
+        return problem
+    if row is None:
+        return str(_l("工作表“%(sheet)s”：%(problem)s", sheet=sheet, problem=problem))
+    if header is None:
+        return str(_l("工作表“%(sheet)s”第 %(row)s 行：%(problem)s", sheet=sheet, row=row, problem=problem))
+    return str(
+        _l(
+            "工作表“%(sheet)s”第 %(row)s 行“%(header)s”：%(problem)s",
+            sheet=sheet,
+            row=row,
+            header=header,
+            problem=problem,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Finding:
+    sheet: str | None
+    row: int | None
+    column: str | None
+    header: str | None
+    value: str | None
+    code: str
+    severity: str
+    message: str
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def finding(
+    code: str,
+    *,
+    sheet: str | None,
+    row: int | None,
+    column: str | None,
+    header: str | None,
+    value: Any = None,
+    severity: str | None = None,
+    template: LazyString | None = None,
+    **params: Any,
+) -> Finding:
+    """A finding with its message in the current locale."""
+    text = shown(value)
+    problem = str(template or CODES[code].template) % {"value": text, **params}
+    return Finding(
+        sheet=sheet,
+        row=row,
+        column=column,
+        header=header,
+        value=text,
+        code=code,
+        severity=severity or severity_of(code),
+        message=locate(sheet, row, header, problem),
+    )
+
+
+@dataclass(frozen=True)
+class SheetLayout:
+    """Where a sheet's table sits: what the annotated workbook needs to find a finding's cell."""
+
+    header_row: int
+    columns: dict[str, int]  # key -> 0-based column index
+    headers: dict[str, str]  # key -> header as written
+
+
+@dataclass
+class ValidationReport:
+    file: str
+    sheets: list[str]
+    rows: int
+    valid_rows: int
+    errors: list[Finding] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
+    layout: dict[str, SheetLayout] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "sheets": self.sheets,
+            "rows": self.rows,
+            "valid_rows": self.valid_rows,
+            "errors": [f.as_json() for f in self.errors],
+            "warnings": [f.as_json() for f in self.warnings],
+        }
+
+    def to_record(self) -> dict[str, Any]:
+        """What an ImportBatch keeps: the JSON report plus the layout, so the workbook can be annotated later."""
+        return {**self.as_json(), "layout": {name: asdict(layout) for name, layout in self.layout.items()}}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> ValidationReport:
+        return cls(
+            file=record["file"],
+            sheets=list(record["sheets"]),
+            rows=record["rows"],
+            valid_rows=record["valid_rows"],
+            errors=[Finding(**f) for f in record["errors"]],
+            warnings=[Finding(**f) for f in record["warnings"]],
+            layout={
+                name: SheetLayout(
+                    header_row=layout["header_row"],
+                    columns={k: int(v) for k, v in layout["columns"].items()},
+                    headers=dict(layout["headers"]),
+                )
+                for name, layout in record.get("layout", {}).items()
+            },
+        )

@@ -1,0 +1,241 @@
+"""Validation step, value checks: the pandera schema of a normalised upload; each check's name is its error code.
+
+Checks are vectorised: identifier and vocabulary logic comes from fleet.identifiers and fleet.vocab and
+is applied once per distinct value (Series.map), never once per row. Each check passes the values it
+is not about (blank, or already wrong for another check), so a bad value gives its own error only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import numbers
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+from fleet.identifiers import (
+    PlateKind,
+    clean_code,
+    credit_code_ok,
+    plate_is_local,
+    plate_kind,
+    plate_matches_power,
+    vin_check_digit_ok,
+    vin_is_well_formed,
+)
+from fleet.vocab import (
+    ACQUISITION_KINDS,
+    AMBIGUOUS_HYBRID,
+    CATEGORIES,
+    COUNTIES,
+    NEV_POWER_TYPES,
+    POWER_TYPES,
+    fold,
+)
+from imports.headers import KEYS, REQUIRED_KEYS
+
+# SPEC §3.1: an acquisition date is real, not in the future and not before 2015.
+EARLIEST_ACQUISITION = dt.date(2015, 1, 1)
+# SPEC §3.1: an exemption reason has at least this many characters.
+MIN_EXEMPTION_REASON = 5
+
+# Columns the validation step adds from the active rule pack before the schema runs: whether the
+# row's category falls under a 100% NEV rule, and whether it falls under an emission-standard rule.
+FULL_NEV_RULE = "_full_nev_rule"
+EMISSION_RULE = "_emission_rule"
+
+# Cross-column checks report on one column: the one the user has to change.
+DATAFRAME_CHECK_COLUMNS = {
+    "plate_power_mismatch": "plate",
+    "required": "emission_standard",
+    "exemption_reason_required": "exemption_reason",
+}
+
+
+@dataclass(frozen=True)
+class ImportPolicy:
+    """What the active rule pack asks of an upload: the categories under a 100% NEV rule (a non-NEV
+    needs a reason), and for emission-standard rules the categories and power types whose vehicles
+    must state their standard (power_types None: any)."""
+
+    full_nev_categories: frozenset[str]
+    emission_scopes: tuple[tuple[frozenset[str], frozenset[str] | None], ...] = ()
+
+
+def _mapped(series: pd.Series, function: Callable[[Any], Any]) -> pd.Series:
+    """function applied once per distinct value; blanks (None, NaN) stay NaN."""
+    return series.map({value: function(value) for value in series.dropna().unique()})
+
+
+def _holds(series: pd.Series, test: Callable[[Any], bool]) -> pd.Series:
+    """True where test holds for the value; False for blanks."""
+    return _mapped(series, test).eq(True)
+
+
+def blank(series: pd.Series) -> pd.Series:
+    return series.isna() | _holds(series, lambda v: isinstance(v, str) and not v.strip())
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else str(value)
+
+
+def _well_formed_vin(series: pd.Series) -> pd.Series:
+    return _holds(series, lambda v: vin_is_well_formed(_text(v)))
+
+
+def _is_date(value: Any) -> bool:
+    return isinstance(value, dt.date)
+
+
+def _as_date(value: dt.date) -> dt.date:
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
+def _is_price(value: Any) -> bool:
+    return (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and value == value  # not NaN
+        and value >= 0
+        and value != float("inf")
+    )
+
+
+def _ambiguous_power(series: pd.Series) -> pd.Series:
+    return _holds(series, lambda v: isinstance(v, str) and fold(v) in AMBIGUOUS_HYBRID)
+
+
+def _non_nev(power: pd.Series) -> pd.Series:
+    return power.isin(POWER_TYPES.values) & ~power.isin(list(NEV_POWER_TYPES))
+
+
+class AcquisitionSchema(pa.DataFrameModel):
+    """One row per acquired vehicle, columns keyed as in SPEC §3.1, values as normalise left them."""
+
+    agency: Series[object] = pa.Field(nullable=True)
+    credit_code: Series[object] = pa.Field(nullable=True)
+    vin: Series[object] = pa.Field(nullable=True)
+    plate: Series[object] = pa.Field(nullable=True)
+    category: Series[object] = pa.Field(nullable=True)
+    power: Series[object] = pa.Field(nullable=True)
+    acquisition: Series[object] = pa.Field(nullable=True)
+    acquired_on: Series[object] = pa.Field(nullable=True)
+    brand_model: Series[object] = pa.Field(nullable=True)
+    emission_standard: Series[object] = pa.Field(nullable=True)
+    county: Series[object] = pa.Field(nullable=True)
+    price: Series[object] = pa.Field(nullable=True)
+    exemption_reason: Series[object] = pa.Field(nullable=True)
+    remark: Series[object] = pa.Field(nullable=True)
+
+    class Config:
+        strict = False
+
+    @pa.check(*REQUIRED_KEYS, name="required", ignore_na=False)
+    def _required(cls, values: Series[object]) -> Series[bool]:
+        return ~blank(values)
+
+    @pa.check("credit_code", name="credit_code_invalid")
+    def _credit_code(cls, values: Series[object]) -> Series[bool]:
+        return blank(values) | _holds(values, lambda v: credit_code_ok(clean_code(_text(v))))
+
+    @pa.check("vin", name="vin_format")
+    def _vin_format(cls, values: Series[object]) -> Series[bool]:
+        return blank(values) | _well_formed_vin(values)
+
+    @pa.check("vin", name="vin_check_digit")
+    def _vin_check_digit(cls, values: Series[object]) -> Series[bool]:
+        return ~_holds(values, lambda v: vin_is_well_formed(_text(v)) and not vin_check_digit_ok(_text(v)))
+
+    @pa.check("vin", name="duplicate_vin")
+    def _duplicate_vin(cls, values: Series[object]) -> Series[bool]:
+        return ~(values.duplicated(keep="first") & _well_formed_vin(values))
+
+    @pa.check("plate", name="plate_format")
+    def _plate_format(cls, values: Series[object]) -> Series[bool]:
+        return blank(values) | _holds(values, lambda v: plate_kind(_text(v)) is not None)
+
+    @pa.check("plate", name="plate_not_local")
+    def _plate_not_local(cls, values: Series[object]) -> Series[bool]:
+        return ~_holds(values, lambda v: plate_kind(_text(v)) is not None and not plate_is_local(_text(v)))
+
+    @pa.check("category", name="unknown_category")
+    def _category(cls, values: Series[object]) -> Series[bool]:
+        return blank(values) | values.isin(CATEGORIES.values)
+
+    @pa.check("power", name="unknown_power_type")
+    def _power(cls, values: Series[object]) -> Series[bool]:
+        return blank(values) | values.isin(POWER_TYPES.values) | _ambiguous_power(values)
+
+    @pa.check("power", name="power_ambiguous")
+    def _power_ambiguous(cls, values: Series[object]) -> Series[bool]:
+        return ~_ambiguous_power(values)
+
+    @pa.check("acquisition", name="unknown_acquisition_type")
+    def _acquisition(cls, values: Series[object]) -> Series[bool]:
+        return blank(values) | values.isin(ACQUISITION_KINDS.values)
+
+    @pa.check("county", name="unknown_county")
+    def _county(cls, values: Series[object]) -> Series[bool]:
+        return blank(values) | values.isin(COUNTIES.values)
+
+    @pa.check("acquired_on", name="date_invalid")
+    def _date(cls, values: Series[object]) -> Series[bool]:
+        return blank(values) | _holds(values, _is_date)
+
+    @pa.check("acquired_on", name="date_out_of_range")
+    def _date_range(cls, values: Series[object]) -> Series[bool]:
+        today = dt.date.today()
+        return ~_holds(values, lambda v: _is_date(v) and not EARLIEST_ACQUISITION <= _as_date(v) <= today)
+
+    @pa.check("price", name="price_invalid")
+    def _price(cls, values: Series[object]) -> Series[bool]:
+        return blank(values) | _holds(values, _is_price)
+
+    @pa.dataframe_check(name="plate_power_mismatch")
+    def _plate_power(cls, frame: pd.DataFrame) -> Series[bool]:
+        kinds = _mapped(frame["plate"], lambda v: plate_kind(_text(v)))
+        power = frame["power"]
+        known = power.isin(POWER_TYPES.values)
+        mismatch = pd.Series(False, index=frame.index)
+        for kind in PlateKind:
+            allowed = [p for p in POWER_TYPES.values if plate_matches_power(kind, p)]
+            mismatch |= kinds.eq(kind) & known & ~power.isin(allowed)
+        return ~mismatch
+
+    @pa.dataframe_check(name="required")
+    def _emission_standard(cls, frame: pd.DataFrame) -> Series[bool]:
+        return ~(frame[EMISSION_RULE] & blank(frame["emission_standard"]))
+
+    @pa.dataframe_check(name="exemption_reason_required")
+    def _exemption_reason(cls, frame: pd.DataFrame) -> Series[bool]:
+        reason_given = _holds(frame["exemption_reason"], lambda v: len(_text(v).strip()) >= MIN_EXEMPTION_REASON)
+        return ~(frame[FULL_NEV_RULE] & _non_nev(frame["power"]) & ~reason_given)
+
+
+def failures(frame: pd.DataFrame, policy: ImportPolicy) -> pd.DataFrame:
+    """Every failed check as rows (index, column, code): index is the frame's, column a SPEC §3.1 key."""
+    checked = frame[list(KEYS)].astype(object)
+    checked[FULL_NEV_RULE] = frame["category"].isin(list(policy.full_nev_categories))
+    checked[EMISSION_RULE] = pd.Series(False, index=frame.index)
+    for categories, power_types in policy.emission_scopes:
+        # Only a known power type can put a vehicle in scope: an unknown one has its own error.
+        powers = POWER_TYPES.values if power_types is None else list(power_types)
+        checked[EMISSION_RULE] |= frame["category"].isin(list(categories)) & frame["power"].isin(powers)
+    try:
+        AcquisitionSchema.validate(checked, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+    else:
+        return pd.DataFrame({"index": pd.Series(dtype="int64"), "column": [], "code": []})
+    if cases["index"].isna().any():
+        # A check that raised instead of returning booleans is a bug here, not a problem in the file.
+        raise RuntimeError(f"import schema check failed to run: {cases[cases['index'].isna()].to_dict('records')}")
+    whole_row = cases["schema_context"].eq("DataFrameSchema")
+    columns = cases["column"].where(~whole_row, cases["check"].map(DATAFRAME_CHECK_COLUMNS))
+    result = pd.DataFrame({"index": cases["index"].astype("int64"), "column": columns, "code": cases["check"]})
+    return result.drop_duplicates().reset_index(drop=True)
