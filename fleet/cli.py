@@ -17,6 +17,7 @@ from flask.cli import AppGroup, with_appcontext
 from fleet import agencies as registry
 from fleet import db, users
 from fleet.models import ROLES
+import rules
 
 
 def emit_json(payload: Any) -> None:
@@ -106,3 +107,4 @@ def demo_command() -> None:
 def init_app(app: Flask) -> None:
     for command in (init_db_command, agencies_cli, users_cli, demo_command):
         app.cli.add_command(command)
+    rules.init_app(app)

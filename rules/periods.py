@@ -1,0 +1,57 @@
+"""Reporting periods: a calendar year, a year to date, a month (inclusive dates, labelled for display)."""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+_MONTH = re.compile(r"^\s*(\d{4})-(\d{1,2})\s*$")
+
+
+@dataclass(frozen=True)
+class Period:
+    kind: str  # "year" | "ytd" | "month"
+    start: dt.date
+    end: dt.date  # inclusive
+    label: str  # "2025", "2025 YTD", "2025-03"
+
+    @classmethod
+    def year(cls, year: int) -> Period:
+        return cls("year", dt.date(year, 1, 1), dt.date(year, 12, 31), f"{year:04d}")
+
+    @classmethod
+    def month(cls, year: int, month: int) -> Period:
+        if not 1 <= month <= 12:
+            raise ValueError(f"month {month} is not between 1 and 12")
+        last = calendar.monthrange(year, month)[1]
+        return cls("month", dt.date(year, month, 1), dt.date(year, month, last), f"{year:04d}-{month:02d}")
+
+    @classmethod
+    def parse_month(cls, text: str) -> Period:
+        """A month written YYYY-MM; ValueError says what was expected."""
+        m = _MONTH.match(text or "")
+        if not m:
+            raise ValueError(f"{text!r} is not a month written YYYY-MM")
+        return cls.month(int(m.group(1)), int(m.group(2)))
+
+    @classmethod
+    def year_to_date(cls, day: dt.date) -> Period:
+        return cls("ytd", dt.date(day.year, 1, 1), day, f"{day.year:04d} YTD")
+
+    def contains(self, day: dt.date) -> bool:
+        return self.start <= day <= self.end
+
+    def calendar_year(self) -> Period:
+        """The calendar year the period starts in."""
+        return Period.year(self.start.year)
+
+    def months(self) -> list[Period]:
+        """The months the period touches, each whole."""
+        months = []
+        year, month = self.start.year, self.start.month
+        while (year, month) <= (self.end.year, self.end.month):
+            months.append(Period.month(year, month))
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        return months
