@@ -1,0 +1,60 @@
+"""Commit step: write a clean batch's acquisitions through fleet.acquisitions, inside the caller's transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from fleet import audit
+from fleet.acquisitions import RecordCounts, record_acquisitions
+from fleet.models import ACQUISITION_FIELDS, ImportBatch, utcnow
+from imports.validate import Validated
+
+# Upload keys whose stored field has another name.
+_FIELD_OF_KEY = {"acquisition": "acquisition_kind"}
+
+
+def _stored(value: Any) -> Any:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    return value
+
+
+def acquisition_records(validated: Validated) -> list[dict[str, Any]]:
+    """The rows of a clean upload in the shape record_acquisitions takes."""
+    frame = validated.frame.rename(columns=_FIELD_OF_KEY)
+    columns = {field: [_stored(v) for v in frame[field]] for field in ACQUISITION_FIELDS}
+    columns["agency_id"] = [int(i) for i in validated.agency_ids]
+    columns["source_sheet"] = list(frame["_sheet"])
+    columns["source_row"] = [int(r) for r in frame["_row"]]
+    names = list(columns)
+    return [dict(zip(names, values)) for values in zip(*columns.values())]
+
+
+def commit_batch(
+    session: Session, batch: ImportBatch, validated: Validated, *, reported_on: dt.date, user_id: int | None = None
+) -> RecordCounts:
+    """Record every acquisition of the batch and mark it committed; the caller commits or rolls back."""
+    if not validated.report.ok:
+        raise ValueError(f"batch {batch.id} has errors and cannot be committed")
+    counts = record_acquisitions(session, acquisition_records(validated), batch_id=batch.id, reported_on=reported_on)
+    batch.status = "committed"
+    batch.inserted, batch.updated, batch.unchanged = counts.inserted, counts.updated, counts.unchanged
+    batch.progress = 100
+    batch.committed_at = utcnow()
+    audit.record(
+        session,
+        "import.commit",
+        user_id=user_id,
+        target_type="import_batch",
+        target_id=batch.id,
+        detail={"inserted": counts.inserted, "updated": counts.updated, "unchanged": counts.unchanged},
+    )
+    return counts

@@ -1,0 +1,207 @@
+"""The import pipeline as one straight line: check -> read -> map -> normalise -> validate -> stage -> commit.
+
+validate_file is the dry run; import_file keeps the original, records the batch and commits a clean
+file in one transaction. Both report progress through an optional callable(step, fraction).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy.orm import Session
+
+from fleet.models import ImportBatch, User
+from imports.commit import commit_batch
+from imports.normalise import normalise
+from imports.package import UnusableFile, check_package
+from imports.read import read_table
+from imports.report import ValidationReport
+from imports.schema import ImportPolicy
+from imports.stage import committed_batch, sha256_of, stage_batch
+from imports.validate import Validated, validate_table
+from rules.packs import active_pack
+
+Progress = Callable[[str, float], None]
+
+
+class ImportFailed(RuntimeError):
+    """Committing a clean batch failed; nothing of it was written and the batch is marked failed."""
+
+    def __init__(self, batch_id: int, message: str) -> None:
+        super().__init__(message)
+        self.batch_id = batch_id
+        self.message = message
+
+
+@dataclass
+class ImportOutcome:
+    report: ValidationReport
+    batch: ImportBatch | None
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    duplicate_of: int | None = None  # the batch that already committed the same file
+
+    def as_json(self) -> dict:
+        return {
+            **self.report.as_json(),
+            "batch": self.batch.id if self.batch is not None else None,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "duplicate_of": self.duplicate_of,
+        }
+
+
+def import_policy(session: Session, *, on: dt.date | None = None) -> ImportPolicy:
+    """What the active rule pack asks of an upload, from its rules in force on the given day (today):
+    a 100% NEV rule that allows exemptions needs a reason for each non-NEV; an emission-standard rule
+    needs the standard of each vehicle in its scope."""
+    on = on or dt.date.today()
+    rules = [
+        r for r in active_pack(session).rules if r.effective_from <= on and (r.effective_to is None or on <= r.effective_to)
+    ]
+    full_nev = frozenset(
+        category
+        for r in rules
+        if r.measure == "nev_share" and r.threshold == 1 and r.exemptions_allowed
+        for category in r.scope.categories
+    )
+    emission = tuple((r.scope.categories, r.scope.power_types) for r in rules if r.measure == "standard_share")
+    return ImportPolicy(full_nev_categories=full_nev, emission_scopes=emission)
+
+
+def _no_progress(step: str, fraction: float) -> None:
+    pass
+
+
+def _max_bytes(max_bytes: int | None) -> int:
+    return max_bytes if max_bytes is not None else current_app.config["MAX_UPLOAD_MB"] * 1024 * 1024
+
+
+def _validated(
+    session: Session,
+    path: Path,
+    *,
+    user: User | None,
+    file_name: str | None,
+    progress: Progress,
+    max_bytes: int | None,
+    policy: ImportPolicy | None,
+) -> Validated:
+    progress("check", 0.0)
+    check_package(path, max_bytes=_max_bytes(max_bytes))
+    progress("read", 0.05)
+    try:
+        raw = read_table(path)
+    except UnusableFile:
+        raise
+    except Exception as exc:  # a reader failure is about the file: say so instead of a traceback
+        raise UnusableFile("corrupt", _("无法读取文件：%(reason)s", reason=str(exc) or type(exc).__name__)) from exc
+    progress("normalise", 0.35)
+    frame = normalise(raw.frame)
+    progress("validate", 0.5)
+    validated = validate_table(
+        session,
+        raw,
+        frame,
+        file_name=file_name or path.name,
+        policy=policy or import_policy(session),
+        user=user,
+    )
+    progress("validated", 0.7)
+    return validated
+
+
+def validate_file(
+    session: Session,
+    path: Path,
+    *,
+    user: User | None = None,
+    file_name: str | None = None,
+    progress: Progress | None = None,
+    max_bytes: int | None = None,
+    policy: ImportPolicy | None = None,
+) -> ValidationReport:
+    """The dry run: every error and warning of the file, nothing stored. Raises UnusableFile.
+
+    max_bytes defaults to the app's MAX_UPLOAD_MB; policy to the active rule pack's."""
+    progress = progress or _no_progress
+    report = _validated(
+        session, path, user=user, file_name=file_name, progress=progress, max_bytes=max_bytes, policy=policy
+    ).report
+    progress("done", 1.0)
+    return report
+
+
+def _single_agency(validated: Validated, user: User | None) -> int | None:
+    ids = validated.agency_ids.dropna().unique()
+    if len(ids) == 1:
+        return int(ids[0])
+    return user.agency_id if user is not None else None
+
+
+def import_file(
+    session: Session,
+    path: Path,
+    *,
+    user: User | None = None,
+    file_name: str | None = None,
+    progress: Progress | None = None,
+    max_bytes: int | None = None,
+    policy: ImportPolicy | None = None,
+    reported_on: dt.date | None = None,
+) -> ImportOutcome:
+    """Validate, keep the original, and commit when clean. Owns its transactions: the batch is recorded
+    (and kept) first; the acquisitions are written in one further transaction or not at all.
+
+    Raises UnusableFile (nothing stored) and ImportFailed (the commit failed; batch marked failed)."""
+    progress = progress or _no_progress
+    progress("check", 0.0)
+    check_package(path, max_bytes=_max_bytes(max_bytes))
+    content = path.read_bytes()
+    earlier = committed_batch(session, sha256_of(content))
+    if earlier is not None:
+        progress("done", 1.0)
+        return ImportOutcome(ValidationReport.from_record(earlier.report), None, duplicate_of=earlier.id)
+
+    validated = _validated(
+        session, path, user=user, file_name=file_name, progress=progress, max_bytes=max_bytes, policy=policy
+    )
+    progress("stage", 0.75)
+    batch = stage_batch(
+        session,
+        content,
+        validated.report,
+        file_name=file_name or path.name,
+        user=user,
+        agency_id=_single_agency(validated, user),
+    )
+    session.commit()
+    if not validated.report.ok:
+        progress("done", 1.0)
+        return ImportOutcome(validated.report, batch)
+
+    progress("commit", 0.8)
+    try:
+        counts = commit_batch(
+            session,
+            batch,
+            validated,
+            reported_on=reported_on or dt.date.today(),
+            user_id=user.id if user is not None else None,
+        )
+        session.commit()
+    except Exception as exc:
+        session.rollback()
+        batch.status = "failed"
+        batch.message = str(exc) or type(exc).__name__
+        session.commit()
+        raise ImportFailed(batch.id, _("导入失败，数据库未作任何更改：%(reason)s", reason=batch.message)) from exc
+    progress("done", 1.0)
+    return ImportOutcome(validated.report, batch, counts.inserted, counts.updated, counts.unchanged)

@@ -1,0 +1,63 @@
+"""Stage step: keep the original bytes (by SHA-256) and record the upload as an import batch with its report."""
+
+from __future__ import annotations
+
+import hashlib
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from fleet.models import ImportBatch, UploadFile, User
+from imports.report import ValidationReport
+
+
+def sha256_of(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def store_upload(session: Session, content: bytes) -> UploadFile:
+    """The stored original; the same bytes are kept once however often they are uploaded."""
+    digest = sha256_of(content)
+    upload = session.get(UploadFile, digest)
+    if upload is None:
+        upload = UploadFile(sha256=digest, size=len(content), content=content)
+        session.add(upload)
+    return upload
+
+
+def committed_batch(session: Session, sha256: str) -> ImportBatch | None:
+    """The batch that already committed these exact bytes, if any."""
+    return session.scalar(
+        sa.select(ImportBatch)
+        .where(ImportBatch.sha256 == sha256, ImportBatch.status == "committed")
+        .order_by(ImportBatch.id)
+        .limit(1)
+    )
+
+
+def stage_batch(
+    session: Session,
+    content: bytes,
+    report: ValidationReport,
+    *,
+    file_name: str,
+    user: User | None,
+    agency_id: int | None,
+) -> ImportBatch:
+    """Keep the original and record the batch: `valid` when it may be committed, `invalid` otherwise."""
+    upload = store_upload(session, content)
+    batch = ImportBatch(
+        uploaded_by_id=user.id if user is not None else None,
+        agency_id=agency_id,
+        file_name=file_name,
+        sha256=upload.sha256,
+        status="valid" if report.ok else "invalid",
+        rows=report.rows,
+        valid_rows=report.valid_rows,
+        error_count=len(report.errors),
+        warning_count=len(report.warnings),
+        report=report.to_record(),
+    )
+    session.add(batch)
+    session.flush()
+    return batch

@@ -1,0 +1,178 @@
+"""Validation of real xlsx uploads against the schema and the database: every code, where it points, what it says."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from factories import acquisition as recorded_acquisition
+from factories import agency, user
+from imports.pipeline import validate_file
+from imports.report import CODES, ValidationReport
+from xlsx_factory import HEADERS, acquisition, sheet_rows, vin, write_upload, write_workbook
+
+BUS_COMPANY = "濮阳市公共交通有限公司"
+
+
+@pytest.fixture
+def bus_company(session):
+    company = agency(session, BUS_COMPANY, kind="国有企业", sector="公交", county="华龙区")
+    session.commit()
+    return company
+
+
+def codes(report: ValidationReport) -> list[tuple[int | None, str | None, str]]:
+    return [(f.row, f.column, f.code) for f in [*report.errors, *report.warnings]]
+
+
+def check(session, tmp_path: Path, rows, **kwargs) -> ValidationReport:
+    return validate_file(session, write_upload(tmp_path / "upload.xlsx", rows), **kwargs)
+
+
+def test_a_clean_file_has_no_findings(session, tmp_path, bus_company):
+    report = check(session, tmp_path, [acquisition(1), acquisition(2)])
+    assert report.as_json() == {
+        "file": "upload.xlsx",
+        "sheets": ["车辆购置"],
+        "rows": 2,
+        "valid_rows": 2,
+        "errors": [],
+        "warnings": [],
+    }
+
+
+@pytest.mark.parametrize(
+    ("overrides", "column", "code"),
+    [
+        ({"agency": None}, "agency", "required"),
+        ({"vin": "LZYBEV0A0R000001"}, "vin", "vin_format"),
+        ({"vin": "LZYBEV0A1R0000001"}, "vin", "vin_check_digit"),
+        ({"plate": "豫J-1"}, "plate", "plate_format"),
+        ({"plate": "豫JF00001"}, "plate", "plate_power_mismatch"),
+        ({"category": "飞行汽车"}, "category", "unknown_category"),
+        ({"power": "核动力"}, "power", "unknown_power_type"),
+        ({"power": "混合动力", "plate": None}, "power", "power_ambiguous"),
+        ({"acquisition": "租赁"}, "acquisition", "unknown_acquisition_type"),
+        ({"county": "郑州市"}, "county", "unknown_county"),
+        ({"agency": "不存在的单位"}, "agency", "unknown_agency"),
+        ({"acquired_on": "2025/2/30"}, "acquired_on", "date_invalid"),
+        ({"acquired_on": dt.date(2014, 6, 1)}, "acquired_on", "date_out_of_range"),
+        ({"price": "-5"}, "price", "price_invalid"),
+        ({"credit_code": "91410900MA1234567X"}, "credit_code", "credit_code_invalid"),
+        ({"power": "柴油", "plate": "豫J00001"}, "exemption_reason", "exemption_reason_required"),
+        ({"category": "重型货车", "power": "柴油", "plate": "豫J00001"}, "emission_standard", "required"),
+    ],
+)
+def test_each_code_points_at_its_cell(session, tmp_path, bus_company, overrides, column, code):
+    report = check(session, tmp_path, [acquisition(1, **overrides)])
+    assert codes(report) == [(2, column, code)]
+    assert report.valid_rows == 0
+    (error,) = report.errors
+    assert error.sheet == "车辆购置"
+    assert error.header == HEADERS[column]
+    assert error.severity == "error"
+    assert f"工作表“车辆购置”第 2 行“{HEADERS[column]}”" in error.message
+
+
+def test_the_value_is_reported_as_written_not_as_normalised(session, tmp_path, bus_company):
+    report = check(session, tmp_path, [acquisition(1, vin="ｌｚｙbev0a1r0000001", acquired_on="2025年2月30日")])
+    assert [(f.code, f.value) for f in report.errors] == [
+        ("vin_check_digit", "ｌｚｙbev0a1r0000001"),
+        ("date_invalid", "2025年2月30日"),
+    ]
+
+
+def test_the_header_is_reported_as_written(session, tmp_path, bus_company):
+    path = write_upload(tmp_path / "u.xlsx", [acquisition(1, vin="BAD")], headers={"vin": "车架号"})
+    (error,) = validate_file(session, path).errors
+    assert (error.header, error.column, error.code) == ("车架号", "vin", "vin_format")
+    assert "“车架号”" in error.message
+
+
+def test_rows_are_excel_rows_below_title_rows(session, tmp_path, bus_company):
+    rows = [["2025年度车辆购置情况统计表"], [], *sheet_rows([acquisition(1), acquisition(2, county="火星")])]
+    report = validate_file(session, write_workbook(tmp_path / "u.xlsx", {"车辆": rows}))
+    assert codes(report) == [(5, "county", "unknown_county")]
+
+
+def test_imported_vehicle_check_digit_is_a_warning(session, tmp_path, bus_company):
+    report = check(session, tmp_path, [acquisition(1, vin="KMHBEV0A1R0000001")])
+    assert report.errors == []
+    assert [(w.code, w.severity) for w in report.warnings] == [("vin_check_digit", "warning")]
+    assert report.valid_rows == 1
+
+
+def test_plate_from_elsewhere_is_a_warning(session, tmp_path, bus_company):
+    report = check(session, tmp_path, [acquisition(1, plate="京AD00001")])
+    assert report.errors == []
+    assert codes(report) == [(2, "plate", "plate_not_local")]
+
+
+def test_duplicate_vin_names_the_first_occurrence_across_sheets(session, tmp_path, bus_company):
+    path = write_workbook(
+        tmp_path / "u.xlsx",
+        {"一月": sheet_rows([acquisition(1)]), "二月": sheet_rows([acquisition(2), acquisition(1)])},
+    )
+    report = validate_file(session, path)
+    assert [(f.sheet, f.row, f.code) for f in report.errors] == [("二月", 3, "duplicate_vin")]
+    assert "工作表“一月”第 2 行" in report.errors[0].message
+    assert report.valid_rows == 2
+
+
+def test_agency_names_match_despite_spaces_and_full_width(session, tmp_path):
+    agency(session, "濮阳市ABC物流有限公司", kind="民营企业", sector="物流")
+    session.commit()
+    row = acquisition(1, agency=" 濮阳市ＡＢＣ物流 有限公司", category="公务用车")
+    assert check(session, tmp_path, [row]).errors == []
+
+
+def test_an_agency_user_may_only_upload_its_own_vehicles(session, tmp_path, bus_company):
+    agency(session, "濮阳市公安局")
+    police_manager = user(session, "police", agency_name="濮阳市公安局")
+    session.commit()
+    report = check(session, tmp_path, [acquisition(1)], user=police_manager)
+    assert codes(report) == [(2, "agency", "agency_not_allowed")]
+    assert "濮阳市公安局" in report.errors[0].message
+    reviewer = user(session, "reviewer", role="reviewer")
+    session.commit()
+    assert check(session, tmp_path, [acquisition(1)], user=reviewer).errors == []
+
+
+def test_a_vin_recorded_for_another_agency_is_refused(session, tmp_path, bus_company):
+    police = agency(session, "濮阳市公安局")
+    recorded_acquisition(session, police, vin=vin(1))
+    recorded_acquisition(session, bus_company, vin=vin(2))
+    session.commit()
+    report = check(session, tmp_path, [acquisition(1), acquisition(2)])
+    assert codes(report) == [(2, "vin", "vin_registered_elsewhere")]
+    assert "濮阳市公安局" in report.errors[0].message
+
+
+def test_a_missing_column_is_one_error_not_one_per_row(session, tmp_path, bus_company):
+    keys = [k for k in HEADERS if k != "category"]
+    path = write_upload(tmp_path / "u.xlsx", [acquisition(1), acquisition(2)], keys=keys)
+    report = validate_file(session, path)
+    assert [(f.column, f.code) for f in report.errors] == [("category", "missing_column")]
+    assert report.valid_rows == 0
+
+
+def test_a_bad_row_reports_each_bad_value_once(session, tmp_path, bus_company):
+    row = acquisition(1, vin=None, power="核动力", plate="豫J00001", county="火星", agency="无名单位")
+    report = check(session, tmp_path, [row])
+    assert sorted(codes(report)) == sorted(
+        [(2, "agency", "unknown_agency"), (2, "vin", "required"), (2, "power", "unknown_power_type"), (2, "county", "unknown_county")]
+    )
+
+
+def test_every_code_is_documented():
+    documented = set(CODES)
+    issue_codes = {
+        "missing_column", "required", "vin_format", "vin_check_digit", "plate_format", "plate_power_mismatch",
+        "unknown_category", "unknown_power_type", "unknown_acquisition_type", "unknown_county", "unknown_agency",
+        "agency_not_allowed", "date_invalid", "date_out_of_range", "price_invalid", "credit_code_invalid",
+        "duplicate_vin", "vin_registered_elsewhere", "exemption_reason_required", "power_ambiguous", "plate_not_local",
+    }
+    assert issue_codes <= documented
+    assert all(str(code.description) for code in CODES.values())
