@@ -1,0 +1,138 @@
+"""Timeliness (SPEC §4.3): acquisitions reported late, and agencies that reported nothing in a month.
+
+An acquisition is late when it was first reported (Acquisition.reported_on) more than the deadline
+(REPORTING_DEADLINE_DAYS, 30 by default) after it was acquired. Periods select acquisitions by the
+date they were reported, so a month's figures are final once the month is over.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import FunctionElement
+
+from fleet.models import Acquisition, Agency, ImportBatch
+from rules.periods import Period
+
+
+class days_between(FunctionElement[int]):
+    """Whole days from the second date to the first. Date arithmetic is the one thing SQLite and
+    PostgreSQL spell differently, so it is compiled per dialect here instead of in each query."""
+
+    type = sa.Integer()
+    name = "days_between"
+    inherit_cache = True
+
+
+@compiles(days_between)
+def _days_between(element: days_between, compiler: Any, **kw: Any) -> str:
+    later, earlier = list(element.clauses)
+    # PostgreSQL: date - date is an integer number of days.
+    return f"({compiler.process(later, **kw)} - {compiler.process(earlier, **kw)})"
+
+
+@compiles(days_between, "sqlite")
+def _days_between_sqlite(element: days_between, compiler: Any, **kw: Any) -> str:
+    later, earlier = list(element.clauses)
+    return f"CAST(julianday({compiler.process(later, **kw)}) - julianday({compiler.process(earlier, **kw)}) AS INTEGER)"
+
+
+@dataclass(frozen=True)
+class LateAcquisition:
+    acquisition_id: int
+    agency_id: int
+    agency: str
+    vin: str
+    plate: str | None
+    category: str
+    acquired_on: dt.date
+    reported_on: dt.date
+    days: int  # from acquisition to report
+    days_late: int  # beyond the deadline
+
+
+@dataclass(frozen=True)
+class LateCount:
+    agency_id: int
+    agency: str
+    reported: int  # acquisitions first reported in the period
+    late: int  # of which late
+
+
+def _delay() -> sa.ColumnElement[int]:
+    return days_between(Acquisition.reported_on, Acquisition.acquired_on)
+
+
+def _filters(period: Period, agency_id: int | None, county: str | None) -> list[sa.ColumnElement[bool]]:
+    where = [Acquisition.reported_on.between(period.start, period.end)]
+    if agency_id is not None:
+        where.append(Acquisition.agency_id == agency_id)
+    if county is not None:
+        where.append(Agency.county == county)
+    return where
+
+
+def late_acquisitions(
+    session: Session, period: Period, *, deadline_days: int, agency_id: int | None = None, county: str | None = None
+) -> list[LateAcquisition]:
+    """Acquisitions reported in the period more than deadline_days after their date, latest first."""
+    delay = _delay()
+    query = (
+        sa.select(
+            Acquisition.id,
+            Acquisition.agency_id,
+            Agency.name,
+            Acquisition.vin,
+            Acquisition.plate,
+            Acquisition.category,
+            Acquisition.acquired_on,
+            Acquisition.reported_on,
+            delay,
+        )
+        .join(Agency, Agency.id == Acquisition.agency_id)
+        .where(delay > deadline_days, *_filters(period, agency_id, county))
+        .order_by(delay.desc(), Agency.name, Acquisition.vin)
+    )
+    return [LateAcquisition(*row, days_late=row[-1] - deadline_days) for row in session.execute(query)]
+
+
+def late_counts(
+    session: Session, period: Period, *, deadline_days: int, agency_id: int | None = None, county: str | None = None
+) -> list[LateCount]:
+    """Per agency that reported anything in the period: how many acquisitions, and how many late."""
+    query = (
+        sa.select(
+            Acquisition.agency_id,
+            Agency.name,
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(sa.case((_delay() > deadline_days, 1), else_=0)), 0),
+        )
+        .join(Agency, Agency.id == Acquisition.agency_id)
+        .where(*_filters(period, agency_id, county))
+        .group_by(Acquisition.agency_id, Agency.name)
+        .order_by(Agency.name)
+    )
+    return [LateCount(agency_id, name, int(reported), int(late)) for agency_id, name, reported, late in session.execute(query)]
+
+
+def agencies_not_reported(session: Session, month: Period, *, county: str | None = None) -> list[Agency]:
+    """Agencies with neither an acquisition first reported in the month nor a committed upload of
+    their own in it (an upload that only confirmed known vehicles still counts as reporting)."""
+    reported = sa.select(Acquisition.id).where(
+        Acquisition.agency_id == Agency.id, Acquisition.reported_on.between(month.start, month.end)
+    )
+    uploaded = sa.select(ImportBatch.id).where(
+        ImportBatch.agency_id == Agency.id,
+        ImportBatch.status == "committed",
+        ImportBatch.committed_at >= dt.datetime.combine(month.start, dt.time.min),
+        ImportBatch.committed_at < dt.datetime.combine(month.end + dt.timedelta(days=1), dt.time.min),
+    )
+    query = sa.select(Agency).where(~reported.exists(), ~uploaded.exists()).order_by(Agency.name)
+    if county is not None:
+        query = query.where(Agency.county == county)
+    return list(session.scalars(query))

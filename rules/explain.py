@@ -1,0 +1,150 @@
+"""Explanation: the vehicles behind a compliance result, each marked as counted, not counted, exempt or pending.
+
+The lines come from the same SQL conditions as the engine (rules.engine.rule_conditions), so they always
+add up to the result they explain: lines = in_scope + exempt, counted lines = nev.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from fleet.models import Acquisition, Agency, ExemptionRequest, NoNevCatalogueEntry
+from rules.engine import rule_conditions
+from rules.packs import RulePack
+from rules.periods import Period
+
+MARKS = ("nev", "not_nev", "met", "not_met", "exempt", "pending")
+# SQLite allows 32766 bound parameters; stay well below for IN lists.
+_CHUNK = 5000
+
+
+@dataclass(frozen=True)
+class VehicleLine:
+    acquisition_id: int
+    vin: str
+    plate: str | None
+    category: str
+    power: str
+    acquisition_kind: str
+    acquired_on: dt.date
+    reported_on: dt.date
+    emission_standard: str | None
+    agency_id: int
+    agency: str
+    # nev / not_nev for an NEV-share rule, met / not_met for an emission-standard rule; exempt (taken
+    # out of scope) and pending (exemption requested, still in scope and not counted) for either.
+    mark: str
+    counts: bool  # counts toward the rule's numerator (an NEV, or a vehicle meeting the standard)
+    # {"source": "request", "id", "status", "reason_category", "reason"} or
+    # {"source": "catalogue", "id", "description", "reason"}; None without an exemption.
+    exemption: dict[str, Any] | None
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["acquired_on"] = self.acquired_on.isoformat()
+        data["reported_on"] = self.reported_on.isoformat()
+        return data
+
+
+def explain(
+    session: Session,
+    pack: RulePack,
+    rule_qualified_id: str,
+    period: Period,
+    agency_id: int | None = None,
+    *,
+    county: str | None = None,
+) -> list[VehicleLine]:
+    """Every acquisition in the rule's scope in the period (of one agency, a county's agencies or the
+    whole city), exempt ones included, by agency name, date and VIN. An unknown rule raises PackError."""
+    rule = pack.rule(rule_qualified_id)
+    window = rule.effective_within(period.start, period.end)
+    if window is None:
+        return []
+    c = rule_conditions(rule, *window)
+    a = Acquisition
+    query = (
+        sa.select(
+            a.id,
+            a.vin,
+            a.plate,
+            a.category,
+            a.power,
+            a.acquisition_kind,
+            a.acquired_on,
+            a.reported_on,
+            a.emission_standard,
+            a.agency_id,
+            Agency.name,
+            a.catalogue_entry_id,
+            sa.case((c.meets, True), else_=False),
+            sa.case((c.exempt, True), else_=False),
+            sa.case((c.pending, True), else_=False),
+        )
+        .join(Agency, Agency.id == a.agency_id)
+        .where(c.in_scope)
+        .order_by(Agency.name, a.acquired_on, a.vin)
+    )
+    if agency_id is not None:
+        query = query.where(a.agency_id == agency_id)
+    if county is not None:
+        query = query.where(Agency.county == county)
+    rows = session.execute(query).all()
+
+    flagged = [row[0] for row in rows if row[13] or row[14]]
+    requests = _requests(session, flagged)
+    catalogue = _catalogue(session, {row[11] for row in rows if row[13] and row[11] is not None})
+    counted, not_counted = ("nev", "not_nev") if rule.measure == "nev_share" else ("met", "not_met")
+    lines = []
+    for row in rows:
+        (acq_id, vin, plate, category, power, kind, acquired_on, reported_on, standard, ag_id, ag_name, entry_id, meets, exempt, pending) = row
+        exemption = None
+        if exempt:
+            mark = "exempt"
+            exemption = requests.get(acq_id) if entry_id is None else catalogue.get(entry_id)
+        elif pending:
+            mark = "pending"
+            exemption = requests.get(acq_id)
+        else:
+            mark = counted if meets else not_counted
+        lines.append(
+            VehicleLine(acq_id, vin, plate, category, power, kind, acquired_on, reported_on, standard, ag_id, ag_name, mark, bool(meets), exemption)
+        )
+    return lines
+
+
+def _requests(session: Session, acquisition_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The deciding request of each acquisition: an approved one, else the latest pending one."""
+    found: dict[int, dict[str, Any]] = {}
+    rank = {"approved": 0, "pending": 1}
+    for start in range(0, len(acquisition_ids), _CHUNK):
+        chunk = acquisition_ids[start : start + _CHUNK]
+        query = sa.select(ExemptionRequest).where(
+            ExemptionRequest.acquisition_id.in_(chunk), ExemptionRequest.status.in_(list(rank))
+        )
+        for request in session.scalars(query.order_by(ExemptionRequest.requested_at, ExemptionRequest.id)):
+            current = found.get(request.acquisition_id)
+            if current is None or rank[request.status] <= rank[current["status"]]:
+                found[request.acquisition_id] = {
+                    "source": "request",
+                    "id": request.id,
+                    "status": request.status,
+                    "reason_category": request.reason_category,
+                    "reason": request.reason,
+                }
+    return found
+
+
+def _catalogue(session: Session, entry_ids: set[int]) -> dict[int, dict[str, Any]]:
+    if not entry_ids:
+        return {}
+    query = sa.select(NoNevCatalogueEntry).where(NoNevCatalogueEntry.id.in_(sorted(entry_ids)))
+    return {
+        e.id: {"source": "catalogue", "id": e.id, "description": e.description, "reason": e.reason}
+        for e in session.scalars(query)
+    }
