@@ -187,15 +187,23 @@ def import_file(
         progress("done", 1.0)
         return ImportOutcome(validated.report, batch)
 
+    return _commit(
+        session, batch, validated, user_id=user.id if user is not None else None, reported_on=reported_on, progress=progress
+    )
+
+
+def _commit(
+    session: Session,
+    batch: ImportBatch,
+    validated: Validated,
+    *,
+    user_id: int | None,
+    reported_on: dt.date | None,
+    progress: Progress,
+) -> ImportOutcome:
     progress("commit", 0.8)
     try:
-        counts = commit_batch(
-            session,
-            batch,
-            validated,
-            reported_on=reported_on or dt.date.today(),
-            user_id=user.id if user is not None else None,
-        )
+        counts = commit_batch(session, batch, validated, reported_on=reported_on or dt.date.today(), user_id=user_id)
         session.commit()
     except Exception as exc:
         session.rollback()
@@ -205,3 +213,37 @@ def import_file(
         raise ImportFailed(batch.id, _("导入失败，数据库未作任何更改：%(reason)s", reason=batch.message)) from exc
     progress("done", 1.0)
     return ImportOutcome(validated.report, batch, counts.inserted, counts.updated, counts.unchanged)
+
+
+def commit_staged(
+    session: Session,
+    batch: ImportBatch,
+    path: Path,
+    *,
+    user: User | None = None,
+    progress: Progress | None = None,
+    max_bytes: int | None = None,
+    policy: ImportPolicy | None = None,
+    reported_on: dt.date | None = None,
+) -> ImportOutcome:
+    """Commit a batch staged earlier for a preview (the web flow); path holds its stored original.
+
+    The file is validated again, since the registry and other agencies' vehicles may have changed
+    since the preview: still clean, it is committed in one transaction; no longer clean, the batch
+    becomes `invalid` with the new report. `user` limits the rows as in import_file; the audit names
+    the user, or the uploader when the user is not an account (a reviewer's upload for an agency)."""
+    progress = progress or _no_progress
+    validated = _validated(
+        session, path, user=user, file_name=batch.file_name, progress=progress, max_bytes=max_bytes, policy=policy
+    )
+    report = validated.report
+    batch.rows, batch.valid_rows = report.rows, report.valid_rows
+    batch.error_count, batch.warning_count = len(report.errors), len(report.warnings)
+    batch.report = report.to_record()
+    if not report.ok:
+        batch.status = "invalid"
+        session.commit()
+        progress("done", 1.0)
+        return ImportOutcome(report, batch)
+    user_id = user.id if user is not None and user.id is not None else batch.uploaded_by_id
+    return _commit(session, batch, validated, user_id=user_id, reported_on=reported_on, progress=progress)
