@@ -22,7 +22,7 @@ from imports.package import UnusableFile, check_package
 from imports.read import read_table
 from imports.report import ValidationReport
 from imports.schema import ImportPolicy
-from imports.stage import committed_batch, sha256_of, stage_batch
+from imports.stage import committed_batch, record_report, sha256_of, stage_batch
 from imports.validate import Validated, validate_table
 from rules.packs import active_pack
 
@@ -237,11 +237,8 @@ def commit_staged(
         session, path, user=user, file_name=batch.file_name, progress=progress, max_bytes=max_bytes, policy=policy
     )
     report = validated.report
-    batch.rows, batch.valid_rows = report.rows, report.valid_rows
-    batch.error_count, batch.warning_count = len(report.errors), len(report.warnings)
-    batch.report = report.to_record()
+    record_report(batch, report)
     if not report.ok:
-        batch.status = "invalid"
         session.commit()
         progress("done", 1.0)
         return ImportOutcome(report, batch)

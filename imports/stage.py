@@ -38,26 +38,32 @@ def committed_batch(session: Session, sha256: str) -> ImportBatch | None:
 def stage_batch(
     session: Session,
     content: bytes,
-    report: ValidationReport,
+    report: ValidationReport | None,
     *,
     file_name: str,
     user: User | None,
     agency_id: int | None,
 ) -> ImportBatch:
-    """Keep the original and record the batch: `valid` when it may be committed, `invalid` otherwise."""
+    """Keep the original and record the batch: `valid` when it may be committed, `invalid` otherwise;
+    without a report yet, `received` (a background job validates it)."""
     upload = store_upload(session, content)
     batch = ImportBatch(
         uploaded_by_id=user.id if user is not None else None,
         agency_id=agency_id,
         file_name=file_name,
         sha256=upload.sha256,
-        status="valid" if report.ok else "invalid",
-        rows=report.rows,
-        valid_rows=report.valid_rows,
-        error_count=len(report.errors),
-        warning_count=len(report.warnings),
-        report=report.to_record(),
+        status="received",
     )
+    if report is not None:
+        record_report(batch, report)
     session.add(batch)
     session.flush()
     return batch
+
+
+def record_report(batch: ImportBatch, report: ValidationReport) -> None:
+    """Put a validation report on its batch: the counts, the report itself, `valid` or `invalid`."""
+    batch.status = "valid" if report.ok else "invalid"
+    batch.rows, batch.valid_rows = report.rows, report.valid_rows
+    batch.error_count, batch.warning_count = len(report.errors), len(report.warnings)
+    batch.report = report.to_record()
