@@ -108,3 +108,6 @@ def init_app(app: Flask) -> None:
     for command in (init_db_command, agencies_cli, users_cli, demo_command):
         app.cli.add_command(command)
     rules.init_app(app)
+    from imports import cli as imports_cli
+
+    imports_cli.init_app(app)
