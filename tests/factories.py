@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from fleet.acquisitions import record_acquisitions
 from fleet.agencies import agency_by_name, upsert_agencies
 from fleet.identifiers import with_check_digit
-from fleet.models import Acquisition, Agency, User
+from fleet.models import Acquisition, Agency, ExemptionRequest, NoNevCatalogueEntry, User
 from fleet.users import add_user
 
 PASSWORD = "correct-horse-9"
@@ -73,3 +73,32 @@ def acquisition(session: Session, agency: Agency, *, batch_id: int | None = None
 
 def login(client, username: str, password: str = PASSWORD):
     return client.post("/login", data={"username": username, "password": password})
+
+
+def exemption_request(session: Session, acquisition: Acquisition, status: str = "pending", **fields: Any) -> ExemptionRequest:
+    request = ExemptionRequest(
+        acquisition_id=acquisition.id,
+        reason_category=fields.pop("reason_category", "无适用车型"),
+        reason=fields.pop("reason", "现有新能源车型无法满足作业需求。"),
+        status=status,
+        **fields,
+    )
+    session.add(request)
+    session.flush()
+    return request
+
+
+def catalogue_match(session: Session, acquisition: Acquisition, **fields: Any) -> NoNevCatalogueEntry:
+    """A no-NEV catalogue entry, and the acquisition marked as matching it (as the importer does)."""
+    entry = NoNevCatalogueEntry(
+        category=acquisition.category,
+        model_pattern=fields.pop("model_pattern", acquisition.brand_model or "*"),
+        description=fields.pop("description", "高空作业车"),
+        reason=fields.pop("reason", "无同类新能源车型"),
+        **fields,
+    )
+    session.add(entry)
+    session.flush()
+    acquisition.catalogue_entry_id = entry.id
+    session.flush()
+    return entry
