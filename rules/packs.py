@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from sqlalchemy.orm import Session
 
 from fleet import audit
@@ -218,7 +218,8 @@ class _Rule(_Strict):
     clause: str = Field(min_length=1)
     scope: _Scope
     measure: Literal["nev_share", "standard_share"]
-    standards: list[str] | None = None
+    # Checked even when absent: a standard_share rule without standards names this field.
+    standards: list[str] | None = Field(default=None, validate_default=True)
     threshold: Any
     level: Literal["mandatory", "in_principle"]
     exemptions_allowed: bool
@@ -232,16 +233,13 @@ class _Rule(_Strict):
 
     @field_validator("standards")
     @classmethod
-    def _standards(cls, v: list[str] | None) -> list[str] | None:
+    def _standards(cls, v: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        measure = info.data.get("measure")
+        if measure == "standard_share" and not v:
+            raise ValueError("a standard_share rule lists the accepted emission standards")
+        if measure == "nev_share" and v:
+            raise ValueError("only a standard_share rule has standards")
         return None if v is None else _in_vocabulary(v, EMISSION_STANDARDS)
-
-    @model_validator(mode="after")
-    def _standards_match_measure(self) -> _Rule:
-        if self.measure == "standard_share" and not self.standards:
-            raise ValueError("standard_share needs the accepted emission standards (field standards)")
-        if self.measure == "nev_share" and self.standards:
-            raise ValueError("standards only belong to a standard_share rule")
-        return self
 
 
 class _Pack(_Strict):

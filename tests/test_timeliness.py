@@ -1,0 +1,58 @@
+"""Timeliness (SPEC §4.3): late reports and agencies that have not reported."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fleet.models import ImportBatch, UploadFile
+from fleet.timeliness import agencies_not_reported, late_acquisitions, late_counts
+from rules.periods import Period
+from tests import factories
+
+MARCH = Period.month(2025, 3)
+
+
+def test_more_than_thirty_days_is_late_and_thirty_is_not(session):
+    police = factories.agency(session, "濮阳市公安局")
+    on_time = factories.acquisition(session, police, acquired_on=dt.date(2025, 2, 18), reported_on=dt.date(2025, 3, 20))
+    late = factories.acquisition(session, police, acquired_on=dt.date(2025, 2, 17), reported_on=dt.date(2025, 3, 20))
+    later = factories.acquisition(session, police, acquired_on=dt.date(2024, 12, 20), reported_on=dt.date(2025, 3, 20))
+    found = late_acquisitions(session, MARCH, deadline_days=30)
+    assert [(a.acquisition_id, a.days, a.days_late) for a in found] == [(later.id, 90, 60), (late.id, 31, 1)]
+    assert on_time.id not in {a.acquisition_id for a in found}
+    assert [a.acquisition_id for a in late_acquisitions(session, MARCH, deadline_days=60)] == [later.id]
+
+
+def test_late_counts_per_agency_in_the_month_of_report(session):
+    police = factories.agency(session, "濮阳市公安局")
+    bureau = factories.agency(session, "华龙区城市管理局", sector="城市管理", county="华龙区")
+    factories.acquisition(session, police, acquired_on=dt.date(2025, 1, 2), reported_on=dt.date(2025, 3, 1))
+    factories.acquisition(session, police, acquired_on=dt.date(2025, 3, 1), reported_on=dt.date(2025, 3, 31))
+    factories.acquisition(session, bureau, acquired_on=dt.date(2025, 1, 2), reported_on=dt.date(2025, 4, 1))
+    counts = late_counts(session, MARCH, deadline_days=30)
+    assert [(c.agency, c.reported, c.late) for c in counts] == [("濮阳市公安局", 2, 1)]
+    april = late_counts(session, Period.month(2025, 4), deadline_days=30, county="华龙区")
+    assert [(c.agency, c.reported, c.late) for c in april] == [("华龙区城市管理局", 1, 1)]
+    assert late_counts(session, MARCH, deadline_days=30, agency_id=bureau.id) == []
+    assert late_acquisitions(session, MARCH, deadline_days=30, agency_id=bureau.id) == []
+
+
+def test_agencies_not_reported_in_a_month(session):
+    police = factories.agency(session, "濮阳市公安局")
+    bureau = factories.agency(session, "华龙区城市管理局", sector="城市管理", county="华龙区")
+    uploader = factories.agency(session, "濮阳市交通运输局", sector="交通运输")
+    silent = factories.agency(session, "濮阳市生态环境局", sector="其他")
+    factories.acquisition(session, police, acquired_on=dt.date(2025, 3, 1), reported_on=dt.date(2025, 3, 31))
+    factories.acquisition(session, bureau, acquired_on=dt.date(2025, 2, 1), reported_on=dt.date(2025, 4, 1))
+    # An upload in March that only confirmed vehicles already known still counts as a report.
+    session.add(UploadFile(sha256="a" * 64, size=1, content=b"x"))
+    session.add(
+        ImportBatch(agency_id=uploader.id, file_name="march.xlsx", sha256="a" * 64, status="committed", committed_at=dt.datetime(2025, 3, 31, 23, 59))
+    )
+    session.flush()
+    # A failed upload is not a report.
+    session.add(ImportBatch(agency_id=silent.id, file_name="bad.xlsx", sha256="a" * 64, status="failed", committed_at=dt.datetime(2025, 3, 5)))
+    session.flush()
+    assert {a.name for a in agencies_not_reported(session, MARCH)} == {bureau.name, silent.name}
+    assert [a.name for a in agencies_not_reported(session, MARCH, county="华龙区")] == [bureau.name]
+    assert {a.name for a in agencies_not_reported(session, Period.month(2025, 4))} == {police.name, uploader.name, silent.name}
