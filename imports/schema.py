@@ -11,6 +11,7 @@ import datetime as dt
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import pandas as pd
@@ -84,8 +85,21 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
 
 
+# Several checks ask the same of each VIN and plate; remembering the answers saves the repeated work.
+@lru_cache(maxsize=1 << 18)
+def _vin_state(value: Any) -> tuple[bool, bool]:
+    """(well formed, check digit right) for a written VIN."""
+    text = _text(value)
+    return vin_is_well_formed(text), vin_check_digit_ok(text)
+
+
+@lru_cache(maxsize=1 << 18)
+def _plate_kind(value: Any) -> PlateKind | None:
+    return plate_kind(_text(value))
+
+
 def _well_formed_vin(series: pd.Series) -> pd.Series:
-    return _holds(series, lambda v: vin_is_well_formed(_text(v)))
+    return _holds(series, lambda v: _vin_state(v)[0])
 
 
 def _is_date(value: Any) -> bool:
@@ -149,7 +163,7 @@ class AcquisitionSchema(pa.DataFrameModel):
 
     @pa.check("vin", name="vin_check_digit")
     def _vin_check_digit(cls, values: Series[object]) -> Series[bool]:
-        return ~_holds(values, lambda v: vin_is_well_formed(_text(v)) and not vin_check_digit_ok(_text(v)))
+        return ~_holds(values, lambda v: _vin_state(v) == (True, False))
 
     @pa.check("vin", name="duplicate_vin")
     def _duplicate_vin(cls, values: Series[object]) -> Series[bool]:
@@ -157,11 +171,11 @@ class AcquisitionSchema(pa.DataFrameModel):
 
     @pa.check("plate", name="plate_format")
     def _plate_format(cls, values: Series[object]) -> Series[bool]:
-        return blank(values) | _holds(values, lambda v: plate_kind(_text(v)) is not None)
+        return blank(values) | _holds(values, lambda v: _plate_kind(v) is not None)
 
     @pa.check("plate", name="plate_not_local")
     def _plate_not_local(cls, values: Series[object]) -> Series[bool]:
-        return ~_holds(values, lambda v: plate_kind(_text(v)) is not None and not plate_is_local(_text(v)))
+        return ~_holds(values, lambda v: _plate_kind(v) is not None and not plate_is_local(_text(v)))
 
     @pa.check("category", name="unknown_category")
     def _category(cls, values: Series[object]) -> Series[bool]:
@@ -198,7 +212,7 @@ class AcquisitionSchema(pa.DataFrameModel):
 
     @pa.dataframe_check(name="plate_power_mismatch")
     def _plate_power(cls, frame: pd.DataFrame) -> Series[bool]:
-        kinds = _mapped(frame["plate"], lambda v: plate_kind(_text(v)))
+        kinds = _mapped(frame["plate"], _plate_kind)
         power = frame["power"]
         known = power.isin(POWER_TYPES.values)
         mismatch = pd.Series(False, index=frame.index)
