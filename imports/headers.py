@@ -69,7 +69,8 @@ REQUIRED_KEYS: tuple[str, ...] = tuple(c.key for c in COLUMNS if c.required)
 
 def fold_header(text: str) -> str:
     """A header as compared: folded (fleet.vocab.fold), without required-markers and bracketed parts."""
-    return _base(_strip_markers(fold(text)))
+    full = _strip_markers(fold(text))
+    return _base(full) or full
 
 
 def _strip_markers(folded: str) -> str:
@@ -134,9 +135,7 @@ def match_header(text: str) -> HeaderMatch:
     """What the header text written in a file means."""
     exact, weak, ambiguous, ignored, rules = _tables()
     full = _strip_markers(fold(text))
-    base = _base(full)
-    if not base:
-        base = full
+    base = fold_header(text)
     if base in ignored:
         return HeaderMatch(ignored=True)
     key, strength = None, 0
@@ -176,9 +175,16 @@ def _table_end_words() -> tuple[str, ...]:
     return tuple(fold(w) for w in _data()["table_end"])
 
 
+@cache
+def _table_end_initials() -> frozenset[str]:
+    return frozenset(w[0] for w in _table_end_words())
+
+
 def ends_table(text: str) -> bool:
     """A first cell that starts a totals row, a signature line or a note under the table."""
-    return fold(text).startswith(_table_end_words())
+    # Called for the leading cells of every data row: look at the first character before folding.
+    initial = unicodedata.normalize("NFKC", text.lstrip()[:1]).casefold()
+    return initial in _table_end_initials() and fold(text).startswith(_table_end_words())
 
 
 @cache
@@ -187,7 +193,8 @@ def _example_words() -> frozenset[str]:
 
 
 def is_example_marker(text: str) -> bool:
-    return fold(text).strip(":") in _example_words()
+    """A first cell such as 示例 that marks the template's example row."""
+    return len(text) <= 16 and fold(text).strip(":") in _example_words()
 
 
 def header_search_rows() -> int:

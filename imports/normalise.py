@@ -120,12 +120,15 @@ def _vocabulary_term(key: str) -> Callable[[Any], Any]:
 
 def _lookup(vocabulary: Vocabulary, text: str, key: str) -> str | None:
     found = vocabulary.lookup(text)
-    if found is None and key == "county":
-        for prefix in county_prefixes():
-            if text.startswith(prefix) and len(text) > len(prefix):
-                found = vocabulary.lookup(text[len(prefix) :])
-                if found is not None:
-                    break
+    if key != "county":
+        return found
+    rest = text
+    while found is None:
+        prefix = next((p for p in county_prefixes() if rest.startswith(p) and len(rest) > len(p)), None)
+        if prefix is None:
+            break
+        rest = rest[len(prefix) :]
+        found = vocabulary.lookup(rest)
     return found
 
 

@@ -7,7 +7,6 @@ keeps the data rows up to a totals row. The values stay as written: normalising 
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -280,18 +279,24 @@ def _data_rows(table: SheetTable, body: list[list[Cell]], first_excel_row: int, 
     used = sorted(table.columns.values())
     start = min(c.column for c in header_cells)
     leading = slice(start, start + _LEADING_CELLS)
-    header_folds = {table.columns[k]: fold_header(t) for k, t in table.headers.items()}
+    repeated = set(table.headers.values())
     kept: list[int] = []
+    # One pass over every row: the cheap tests first, the folding ones only for rows that hold text.
     for i, row in enumerate(body):
-        if not any(_filled(row[c]) for c in used if c < len(row)):
+        for c in used:
+            value = row[c]
+            if value != "" and not (value.__class__ is str and value.isspace()):
+                break
+        else:
             continue
-        first = [v for v in row[leading] if _filled(v)]
-        if any(isinstance(v, str) and ends_table(v) for v in first[:3]):
-            break
-        if first and isinstance(first[0], str) and is_example_marker(first[0]):
-            continue
-        repeats = sum(1 for c, f in header_folds.items() if isinstance(row[c], str) and fold_header(row[c]) == f)
-        if repeats >= 2:
+        texts = [v for v in row[leading] if v.__class__ is str and v and not v.isspace()][:3]
+        if texts:
+            if any(ends_table(v) for v in texts):
+                break
+            if is_example_marker(texts[0]):
+                continue
+        # A header repeated inside the table (sheets pasted together, print titles) is not data.
+        if sum(1 for c in used if row[c].__class__ is str and row[c].strip() in repeated) >= 2:
             continue
         kept.append(i)
     data: dict[str, list] = {}
@@ -300,19 +305,15 @@ def _data_rows(table: SheetTable, body: list[list[Cell]], first_excel_row: int, 
         if c is None:
             data[key] = [None] * len(kept)
         else:
-            data[key] = [_value(body[i][c]) if c < len(body[i]) else None for i in kept]
+            data[key] = [_value(body[i][c]) for i in kept]
     data["_sheet"] = [table.name] * len(kept)
     data["_row"] = [first_excel_row + i for i in kept]
     return data
 
 
 def _value(value: Cell) -> Cell:
-    """A cell as read, with empty cells as None and whole numbers of a text column left to normalise."""
-    if isinstance(value, str):
-        return value if value.strip() else None
-    if isinstance(value, (dt.time, dt.timedelta)):
-        return str(value)
-    return value
+    """A cell as read; calamine gives empty cells as ""."""
+    return None if value == "" else value
 
 
 def _scaled_prices(values: list[Cell], scale: float) -> list[Cell]:

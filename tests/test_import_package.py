@@ -1,0 +1,201 @@
+"""Files that cannot be used are refused before parsing, with a stable code and a clear message."""
+
+from __future__ import annotations
+
+import os
+import struct
+import time
+import tracemalloc
+import zipfile
+import zlib
+from pathlib import Path
+
+import pytest
+import xlwt
+from msoffcrypto.format.ooxml import OOXMLFile
+from openpyxl import Workbook
+
+from imports.package import UnusableFile, check_package
+from imports.read import read_table
+from tests.xlsx_factory import acquisition, write_upload
+
+MB = 1 << 20
+
+
+def refused(path: Path, **limits: int) -> UnusableFile:
+    with pytest.raises(UnusableFile) as caught:
+        check_package(path, max_bytes=limits.pop("max_bytes", 50 * MB), **limits)
+    return caught.value
+
+
+def unreadable(path: Path) -> UnusableFile:
+    with pytest.raises(UnusableFile) as caught:
+        read_table(path)
+    return caught.value
+
+
+def _zip(path: Path, members: list[tuple[str, bytes, int, int, int]]) -> Path:
+    """A zip written by hand: (name, data as stored, method, crc, inflated size) per member.
+
+    zipfile would have to deflate a bomb's 1.5 GB to write it; here its deflate stream is repeated.
+    """
+    local, central = b"", b""
+    for name, data, method, crc, size in members:
+        encoded = name.encode()
+        header = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, method, 0, 33, crc, len(data), size, len(encoded), 0)
+        central += struct.pack(
+            "<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, method, 0, 33, crc, len(data), size, len(encoded), 0, 0, 0, 0, 0,
+            len(local),
+        ) + encoded
+        local += header + encoded + data
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(members), len(members), len(central), len(local), 0)
+    path.write_bytes(local + central + end)
+    return path
+
+
+def _stored(name: str, data: bytes) -> tuple[str, bytes, int, int, int]:
+    return name, data, 0, zlib.crc32(data), len(data)
+
+
+def _zeros(name: str, megabytes: int) -> tuple[str, bytes, int, int, int]:
+    """A deflated member of `megabytes` MB of zeros: one flushed deflate block repeated."""
+    chunk = bytes(MB)
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = compressor.compress(chunk) + compressor.flush(zlib.Z_FULL_FLUSH)
+    crc = 0
+    for _ in range(megabytes):
+        crc = zlib.crc32(chunk, crc)
+    return name, block * megabytes + compressor.flush(), 8, crc, megabytes * MB
+
+
+def _bomb(path: Path, megabytes: int) -> Path:
+    return _zip(path, [
+        _stored("[Content_Types].xml", b"<Types/>"),
+        _stored("xl/workbook.xml", b"<workbook/>"),
+        _zeros("xl/worksheets/sheet1.xml", megabytes),
+    ])
+
+
+def test_file_over_the_upload_limit_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "big.xlsx"
+    path.write_bytes(os.urandom(3 * MB))
+    error = refused(path, max_bytes=2 * MB)
+    assert error.code == "too_large"
+    assert "2.0 MB" in error.message
+
+
+def test_random_bytes_are_not_an_xlsx(tmp_path: Path) -> None:
+    path = tmp_path / "noise.xlsx"
+    path.write_bytes(os.urandom(5000))
+    assert refused(path).code == "not_xlsx"
+
+
+def test_empty_file_is_not_an_xlsx(tmp_path: Path) -> None:
+    path = tmp_path / "empty.xlsx"
+    path.write_bytes(b"")
+    assert refused(path).code == "not_xlsx"
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "gbk", "utf-8-sig"])
+def test_csv_renamed_to_xlsx_says_csv(tmp_path: Path, encoding: str) -> None:
+    path = tmp_path / "export.xlsx"
+    path.write_bytes("单位名称,车架号,购置日期\n濮阳市公安局,LZYBEV0A9R0000001,2025-03-05\n".encode(encoding))
+    error = refused(path)
+    assert error.code == "csv_format"
+    assert "xlsx" in error.message
+
+
+def test_old_xls_renamed_says_save_as_xlsx(tmp_path: Path) -> None:
+    book = xlwt.Workbook()
+    book.add_sheet("车辆").write(0, 0, "单位名称")
+    path = tmp_path / "old.xlsx"
+    book.save(str(path))
+    error = refused(path)
+    assert error.code == "xls_format"
+    assert "另存为" in error.message and ".xlsx" in error.message
+
+
+def test_password_protected_workbook_is_encrypted(tmp_path: Path) -> None:
+    plain = write_upload(tmp_path / "plain.xlsx", [acquisition()])
+    path = tmp_path / "secret.xlsx"
+    with plain.open("rb") as source, path.open("wb") as target:
+        OOXMLFile(source).encrypt("secret", target)
+    assert refused(path).code == "encrypted"
+    assert unreadable(path).code == "encrypted"
+
+
+def test_truncated_download_is_corrupt(tmp_path: Path) -> None:
+    whole = write_upload(tmp_path / "whole.xlsx", [acquisition(i) for i in range(1, 50)]).read_bytes()
+    path = tmp_path / "cut.xlsx"
+    path.write_bytes(whole[: len(whole) // 2])
+    error = refused(path)
+    assert error.code == "corrupt"
+    assert "损坏" in error.message
+
+
+def test_zip_that_is_no_workbook_is_not_an_xlsx(tmp_path: Path) -> None:
+    path = tmp_path / "archive.xlsx"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("readme.txt", "hello")
+    assert refused(path).code == "not_xlsx"
+
+
+def test_broken_workbook_xml_is_corrupt_not_a_traceback(tmp_path: Path) -> None:
+    path = _zip(tmp_path / "broken.xlsx", [
+        _stored("[Content_Types].xml", b"<Types/>"),
+        _stored("xl/workbook.xml", b"<workbook><sheets><sheet name="),
+    ])
+    check_package(path, max_bytes=50 * MB)
+    assert unreadable(path).code == "corrupt"
+
+
+def test_decompression_bomb_is_refused_fast_with_flat_memory(tmp_path: Path) -> None:
+    path = _bomb(tmp_path / "bomb.xlsx", 1500)
+    assert path.stat().st_size < 3 * MB
+    tracemalloc.start()
+    started = time.perf_counter()
+    error = refused(path)
+    elapsed = time.perf_counter() - started
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert error.code == "decompression_bomb"
+    assert elapsed < 0.5
+    assert peak < 10 * MB
+    assert unreadable(path).code == "decompression_bomb"
+
+
+def test_bomb_below_the_total_limit_is_refused_by_its_ratio(tmp_path: Path) -> None:
+    path = _bomb(tmp_path / "small-bomb.xlsx", 100)
+    assert refused(path).code == "decompression_bomb"
+
+
+def test_total_limit_is_a_parameter(tmp_path: Path) -> None:
+    path = write_upload(tmp_path / "ok.xlsx", [acquisition(i) for i in range(1, 20)])
+    check_package(path, max_bytes=50 * MB)
+    assert refused(path, max_uncompressed_bytes=1000).code == "decompression_bomb"
+
+
+def test_empty_workbook(tmp_path: Path) -> None:
+    path = tmp_path / "empty.xlsx"
+    Workbook().save(path)
+    check_package(path, max_bytes=50 * MB)
+    error = unreadable(path)
+    assert error.code == "empty_workbook"
+
+
+def test_no_recognisable_header_anywhere(tmp_path: Path) -> None:
+    book = Workbook()
+    book.active.append(["会议纪要"])
+    book.active.append(["时间", "地点", "参会人员"])
+    book.active.append(["周一", "三楼", "张三"])
+    path = tmp_path / "minutes.xlsx"
+    book.save(path)
+    error = unreadable(path)
+    assert error.code == "no_header"
+    assert "表头" in error.message
+
+
+def test_header_without_data_rows(tmp_path: Path) -> None:
+    path = write_upload(tmp_path / "header-only.xlsx", [])
+    assert unreadable(path).code == "no_data"
+

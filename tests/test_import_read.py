@@ -1,0 +1,319 @@
+"""Reading real, messy workbooks: header found by content, rows with their Excel row numbers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zipfile
+from pathlib import Path
+
+import pytest
+from openpyxl import Workbook, load_workbook
+
+from imports.headers import KEYS
+from imports.normalise import normalise
+from imports.read import RawTable, read_table
+from tests.xlsx_factory import HEADERS, acquisition, sheet_rows, vin, write_upload, write_workbook
+
+ALL = list(HEADERS)
+
+
+def codes(table: RawTable) -> list[tuple]:
+    """The findings as (sheet, row, column, code), the way the tests read them."""
+    return [(i["sheet"], i["row"], i["column"], i["code"]) for i in table.issues]
+
+
+def test_template_layout_reads_every_row_with_sheet_and_excel_row(tmp_path: Path) -> None:
+    path = write_upload(tmp_path / "plain.xlsx", [acquisition(1), acquisition(2, power="汽油", plate="豫J12345")])
+    table = read_table(path)
+    assert list(table.frame.columns) == [*KEYS, "_sheet", "_row"]
+    assert table.frame["_row"].tolist() == [2, 3]
+    assert table.frame["_sheet"].tolist() == ["车辆购置", "车辆购置"]
+    assert table.frame["vin"].tolist() == [vin(1), vin(2)]
+    assert table.frame["power"].tolist() == ["纯电动", "汽油"]
+    assert table.frame["credit_code"].tolist() == [None, None]
+    assert table.frame["acquired_on"].iloc[0] in (dt.date(2025, 3, 5), dt.datetime(2025, 3, 5))
+    assert table.frame["price"].iloc[0] == 120.5
+    [sheet] = table.sheets
+    assert (sheet.name, sheet.header_row) == ("车辆购置", 1)
+    assert sheet.columns["vin"] == 2
+    assert sheet.headers["price"] == "购置价格（万元）"
+    assert table.issues == []
+
+
+def test_title_rows_above_the_header(tmp_path: Path) -> None:
+    rows = [
+        ["2025年度新能源汽车购置情况统计表"],
+        ["填报单位（盖章）：濮阳市公共交通有限公司", None, None, None, None, "填报日期：2025年4月1日"],
+        [],
+        *sheet_rows([acquisition(1), acquisition(2)]),
+    ]
+    path = write_workbook(tmp_path / "titles.xlsx", {"Sheet1": rows}, merged={"Sheet1": ["A1:N1", "A2:E2"]})
+    table = read_table(path)
+    assert table.sheets[0].header_row == 4
+    assert table.frame["_row"].tolist() == [5, 6]
+    assert table.frame["vin"].tolist() == [vin(1), vin(2)]
+    assert table.issues == []
+
+
+def test_header_merged_over_two_rows_with_group_titles(tmp_path: Path) -> None:
+    top = ["序号", "单位名称", "车辆信息", None, None, None, None, "购置信息", None, None, "所属县区", "购置价格", "备注"]
+    sub = [None, None, "车架号", "车牌号", "车辆类型", "燃料种类", "排放标准", "购置方式", "购置日期", "品牌型号", None,
+           "（万元）", None]
+    data = [1, "濮阳市公共交通有限公司", vin(1), "豫JD00001", "公交车", "纯电动", None, "新增", dt.date(2025, 3, 5),
+            "宇通", "华龙区", 120.5, None]
+    merged = ["A1:A2", "B1:B2", "C1:G1", "H1:J1", "K1:K2", "M1:M2"]
+    path = write_workbook(tmp_path / "merged.xlsx", {"车辆": [top, sub, data]}, merged={"车辆": merged})
+    table = read_table(path)
+    sheet = table.sheets[0]
+    assert sheet.header_row == 2
+    assert sheet.columns == {"agency": 1, "vin": 2, "plate": 3, "category": 4, "power": 5, "emission_standard": 6,
+                             "acquisition": 7, "acquired_on": 8, "brand_model": 9, "county": 10, "price": 11,
+                             "remark": 12}
+    assert sheet.headers["vin"] == "车架号"
+    assert sheet.headers["price"] == "购置价格 （万元）"
+    assert table.frame["_row"].tolist() == [3]
+    assert table.frame["agency"].tolist() == ["濮阳市公共交通有限公司"]
+    assert table.frame["price"].tolist() == [120.5]
+    assert codes(table) == []
+
+
+def test_two_row_header_without_merged_cells(tmp_path: Path) -> None:
+    top = ["单位名称", "车辆信息", None, None, None, "购置日期", "购置方式", "所属县区"]
+    sub = [None, "车辆识别代号", "号牌号码", "车辆类别", "动力类型", None, None, None]
+    data = ["濮阳市公安局", vin(1), "豫J12345", "执法执勤用车", "汽油", "2025-03-05", "更新", "市直"]
+    path = write_workbook(tmp_path / "two-rows.xlsx", {"S": [["车辆购置表"], top, sub, data]})
+    table = read_table(path)
+    assert table.sheets[0].header_row == 3
+    assert set(table.sheets[0].columns) == {"agency", "vin", "plate", "category", "power", "acquired_on",
+                                            "acquisition", "county"}
+    assert table.frame["_row"].tolist() == [4]
+    assert table.frame["acquired_on"].tolist() == ["2025-03-05"]
+
+
+def test_row_number_column_is_neither_data_nor_unknown(tmp_path: Path) -> None:
+    rows = sheet_rows([acquisition(1), acquisition(2)])
+    rows = [["序号", *rows[0]], [1, *rows[1]], [2, *rows[2]], *[[n] for n in range(3, 30)]]
+    table = read_table(write_workbook(tmp_path / "numbered.xlsx", {"S": rows}))
+    assert table.sheets[0].columns["agency"] == 1
+    assert table.frame["_row"].tolist() == [2, 3]
+    assert codes(table) == []
+
+
+def test_several_sheets_are_read_and_the_instruction_sheet_skipped(tmp_path: Path) -> None:
+    path = write_workbook(tmp_path / "sheets.xlsx", {
+        "填表说明": [["填表说明"], ["1. 每行填写一辆车"], ["列名", "说明"], *[[h, "…"] for h in HEADERS.values()],
+                  list(HEADERS.values())],
+        "公交车": sheet_rows([acquisition(1), acquisition(2)]),
+        "Sheet3": [],
+        "出租车": [["出租车购置"], *sheet_rows([acquisition(3, category="巡游出租车")])],
+        "统计": [["本表由系统生成"], ["共 3 辆"]],
+    })
+    table = read_table(path)
+    assert [s.name for s in table.sheets] == ["公交车", "出租车"]
+    assert table.frame[["_sheet", "_row"]].values.tolist() == [["公交车", 2], ["公交车", 3], ["出租车", 3]]
+    assert codes(table) == [("填表说明", None, None, "sheet_skipped"), ("统计", None, None, "sheet_skipped")]
+    assert all(i["severity"] == "warning" for i in table.issues)
+    assert "填表说明" in table.issues[0]["message"]
+
+
+def test_hidden_sheet_is_skipped_with_a_warning(tmp_path: Path) -> None:
+    path = write_workbook(tmp_path / "hidden.xlsx", {"当前": sheet_rows([acquisition(1)]),
+                                                      "旧数据": sheet_rows([acquisition(2)])})
+    book = load_workbook(path)
+    book["旧数据"].sheet_state = "hidden"
+    book.save(path)
+    table = read_table(path)
+    assert table.frame["vin"].tolist() == [vin(1)]
+    assert codes(table) == [("旧数据", None, None, "sheet_skipped")]
+
+
+def test_full_width_and_messy_headers(tmp_path: Path) -> None:
+    headers = {"agency": "＊单位 名称", "vin": "车辆识别代号\n（ＶＩＮ）", "category": " 车辆类别 ", "power": "动力\n类型",
+               "acquisition": "※购置方式", "acquired_on": "购置日期(年-月-日)", "county": "所属县区[必填]",
+               "price": "购置价格\n【万元】"}
+    path = write_upload(tmp_path / "messy.xlsx", [acquisition(1)], keys=list(headers), headers=headers)
+    table = read_table(path)
+    assert set(table.sheets[0].columns) == set(headers)
+    assert table.sheets[0].headers["vin"] == "车辆识别代号\n（ＶＩＮ）"
+    assert codes(table) == []
+
+
+def test_colloquial_and_reworded_headers(tmp_path: Path) -> None:
+    headers = {"agency": "使用单位", "vin": "车架号", "plate": "车牌号", "category": "车辆类型", "power": "燃料种类",
+               "acquisition": "新增/更新", "acquired_on": "购车日期", "county": "县（市、区）", "brand_model": "厂牌型号",
+               "exemption_reason": "未选用新能源汽车的原因说明"}
+    path = write_upload(tmp_path / "colloquial.xlsx", [acquisition(1)], keys=list(headers), headers=headers)
+    table = read_table(path)
+    assert table.sheets[0].headers == {k: headers[k] for k in KEYS if k in headers}
+    assert codes(table) == []
+
+
+def test_ambiguous_header_is_an_error_and_not_guessed(tmp_path: Path) -> None:
+    keys = ["agency", "vin", "category", "acquisition", "acquired_on", "county", "power"]
+    path = write_upload(tmp_path / "ambiguous.xlsx", [acquisition(1)], keys=keys, headers={"power": "类型"})
+    table = read_table(path)
+    assert "power" not in table.sheets[0].columns
+    assert table.frame["power"].tolist() == [None]
+    [issue] = table.issues
+    assert (issue["code"], issue["severity"], issue["header"], issue["row"]) == ("ambiguous_header", "error", "类型", 1)
+    assert "车辆类别" in issue["message"] and "动力类型" in issue["message"]
+
+
+def test_unknown_column_is_a_warning_and_ignored(tmp_path: Path) -> None:
+    rows = sheet_rows([acquisition(1)])
+    rows = [[*rows[0], "号牌颜色", "驾驶员"], [*rows[1], "绿色", "张三"]]
+    table = read_table(write_workbook(tmp_path / "extra.xlsx", {"S": rows}))
+    assert [(i["header"], i["code"], i["severity"]) for i in table.issues] == [
+        ("号牌颜色", "unknown_column", "warning"), ("驾驶员", "unknown_column", "warning")]
+    assert "号牌颜色" not in table.frame.columns
+
+
+def test_missing_required_columns_one_error_each(tmp_path: Path) -> None:
+    keys = ["agency", "vin", "plate", "category", "acquired_on"]
+    table = read_table(write_upload(tmp_path / "missing.xlsx", [acquisition(1)], keys=keys))
+    assert codes(table) == [("车辆购置", 1, "power", "missing_column"), ("车辆购置", 1, "acquisition", "missing_column"),
+                            ("车辆购置", 1, "county", "missing_column")]
+    assert table.issues[0]["header"] == "动力类型"
+    assert "动力类型" in table.issues[0]["message"]
+    assert table.frame["county"].tolist() == [None]
+
+
+def test_totals_row_ends_the_table_and_trailing_rows_are_ignored(tmp_path: Path) -> None:
+    rows = sheet_rows([acquisition(1), acquisition(2), acquisition(3)])
+    rows = [["序号", *rows[0]], [1, *rows[1]], [None] * 15, [2, *rows[2]], [3, *rows[3]],
+            ["合  计", None, None, None, None, None, None, None, None, None, None, None, 361.5],
+            ["填表人：张三", None, None, "联系电话：12345678"], [], [None, "   "], ["注：本表一式两份"]]
+    table = read_table(write_workbook(tmp_path / "totals.xlsx", {"S": rows}))
+    assert table.frame["_row"].tolist() == [2, 4, 5]
+    assert codes(table) == []
+
+
+@pytest.mark.parametrize("word", ["合计", "总计", "小计", "Total"])
+def test_totals_row_in_the_agency_column(tmp_path: Path, word: str) -> None:
+    rows = sheet_rows([acquisition(1)])
+    rows = [*rows, [f"{word}：1辆", None, None, None, None, None, None, None, None, None, None, 120.5]]
+    rows.append(list(sheet_rows([acquisition(9)])[1]))
+    table = read_table(write_workbook(tmp_path / "totals.xlsx", {"S": rows}))
+    assert table.frame["vin"].tolist() == [vin(1)]
+
+
+def test_example_row_and_repeated_header_are_not_data(tmp_path: Path) -> None:
+    rows = sheet_rows([acquisition(1), acquisition(2)])
+    rows = [["序号", *rows[0]], ["示例", *rows[1]], [1, *rows[2]], ["序号", *rows[0]], [2, *rows[1]]]
+    table = read_table(write_workbook(tmp_path / "example.xlsx", {"S": rows}))
+    assert table.frame["_row"].tolist() == [3, 5]
+
+
+def test_agency_merged_down_several_rows_is_given_to_each(tmp_path: Path) -> None:
+    rows = sheet_rows([acquisition(1), acquisition(2, agency=None), acquisition(3, agency=None)])
+    table = read_table(write_workbook(tmp_path / "merged-data.xlsx", {"S": rows}, merged={"S": ["A2:A4"]}))
+    assert table.frame["agency"].tolist() == ["濮阳市公共交通有限公司"] * 3
+
+
+def test_table_not_starting_in_column_a(tmp_path: Path) -> None:
+    rows = [[None, None, *r] for r in sheet_rows([acquisition(1)])]
+    table = read_table(write_workbook(tmp_path / "offset.xlsx", {"S": [[], *rows]}))
+    assert table.sheets[0].columns["agency"] == 2
+    assert table.sheets[0].header_row == 2
+    assert table.frame["vin"].tolist() == [vin(1)]
+
+
+def test_price_in_yuan_is_converted_with_a_warning(tmp_path: Path) -> None:
+    path = write_upload(tmp_path / "yuan.xlsx", [acquisition(1, price=1_205_000), acquisition(2, price="255,000"),
+                                                  acquisition(3, price="不详")],
+                        headers={"price": "购置价格（元）"})
+    table = read_table(path)
+    assert table.frame["price"].tolist() == [pytest.approx(120.5), pytest.approx(25.5), "不详"]
+    assert codes(table) == [("车辆购置", 1, "price", "price_unit_converted")]
+    assert table.issues[0]["severity"] == "warning"
+
+
+def test_two_columns_for_one_key_keep_the_better_and_warn(tmp_path: Path) -> None:
+    rows = sheet_rows([acquisition(1)])
+    rows = [[*rows[0], "登记日期", "车牌"], [*rows[1], dt.date(2025, 4, 1), "豫J99999"]]
+    table = read_table(write_workbook(tmp_path / "twice.xlsx", {"S": rows}))
+    assert table.sheets[0].headers["acquired_on"] == "购置日期"
+    assert table.sheets[0].headers["plate"] == "号牌号码"
+    assert [(i["header"], i["code"]) for i in table.issues] == [("车牌", "duplicate_column"), ("登记日期", "duplicate_column")]
+
+
+def test_registration_date_alone_is_taken_as_the_acquisition_date(tmp_path: Path) -> None:
+    path = write_upload(tmp_path / "reg.xlsx", [acquisition(1)], headers={"acquired_on": "登记日期"})
+    table = read_table(path)
+    assert table.sheets[0].headers["acquired_on"] == "登记日期"
+    assert codes(table) == []
+
+
+def _with_cached_values(path: Path, cached: dict[str, str]) -> None:
+    """Give formula cells the cached value Excel stores next to the formula (openpyxl writes none)."""
+    with zipfile.ZipFile(path) as source:
+        members = {name: source.read(name) for name in source.namelist()}
+    sheet = members["xl/worksheets/sheet1.xml"].decode()
+    for ref, value in cached.items():
+        start = sheet.index(f'<c r="{ref}"')
+        end = sheet.index("</c>", start)
+        cell = sheet[start:end].replace("<v></v>", "").replace("<v />", "")
+        sheet = sheet[:start] + cell.replace("<c ", '<c t="str" ', 1) + f"<v>{value}</v>" + sheet[end:]
+    members["xl/worksheets/sheet1.xml"] = sheet.encode()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for name, content in members.items():
+            target.writestr(name, content)
+
+
+def test_formula_cells_give_their_cached_values(tmp_path: Path) -> None:
+    path = write_upload(tmp_path / "formula.xlsx", [acquisition(1, agency='=B10&"公司"', price="=100+20.5")])
+    _with_cached_values(path, {"A2": "濮阳市公共交通有限公司", "L2": "120.5"})
+    table = read_table(path)
+    assert table.frame["agency"].tolist() == ["濮阳市公共交通有限公司"]
+    assert normalise(table.frame)["price"].tolist() == [120.5]
+
+
+def test_xlsm_is_read_and_its_macros_ignored(tmp_path: Path) -> None:
+    path = write_upload(tmp_path / "macro.xlsm", [acquisition(1)])
+    with zipfile.ZipFile(path) as source:
+        members = {name: source.read(name) for name in source.namelist()}
+    members["[Content_Types].xml"] = members["[Content_Types].xml"].replace(
+        b"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml",
+        b"application/vnd.ms-excel.sheet.macroEnabled.main+xml",
+    )
+    members["xl/vbaProject.bin"] = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for name, content in members.items():
+            target.writestr(name, content)
+    assert read_table(path).frame["vin"].tolist() == [vin(1)]
+
+
+def test_every_date_form_in_a_real_file(tmp_path: Path) -> None:
+    written = [dt.date(2025, 3, 5), dt.datetime(2025, 3, 5, 9, 30), "2025-03-05", "2025/3/5", "2025.3.5",
+               "2025年3月5日", "20250305", "45721", 45721, "２０２５年３月５日", "2025-02-30"]
+    path = write_upload(tmp_path / "dates.xlsx", [acquisition(i, acquired_on=d) for i, d in enumerate(written, 1)])
+    dates = normalise(read_table(path).frame)["acquired_on"].tolist()
+    assert dates == [dt.date(2025, 3, 5)] * 10 + ["2025-02-30"]
+
+
+def test_full_width_codes_in_a_real_file(tmp_path: Path) -> None:
+    path = write_upload(tmp_path / "fw.xlsx", [acquisition(1, vin="ｌｚｙｂｅｖ０ａ９ｒ００００００１", plate="豫Ｊ·Ｄ０００１２")])
+    result = normalise(read_table(path).frame)
+    assert result[["vin", "plate"]].values.tolist() == [["LZYBEV0A9R0000001", "豫JD00012"]]
+
+
+def test_blank_rows_in_the_middle_are_skipped(tmp_path: Path) -> None:
+    rows = sheet_rows([acquisition(1), acquisition(2)])
+    rows = [rows[0], rows[1], [], [None] * 14, [" "] * 14, rows[2]]
+    table = read_table(write_workbook(tmp_path / "gaps.xlsx", {"S": rows}))
+    assert table.frame["_row"].tolist() == [2, 6]
+
+
+def test_large_upload_is_read_and_normalised_quickly(tmp_path: Path) -> None:
+    """A 5,000-row upload through the vectorised path, every row kept with its Excel row number."""
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("车辆购置")
+    sheet.append(list(HEADERS.values()))
+    for i in range(1, 5001):
+        sheet.append(list(acquisition(i, acquired_on="2025/3/5" if i % 2 else dt.date(2025, 3, 5)).values()))
+    path = tmp_path / "large.xlsx"
+    book.save(path)
+    result = normalise(read_table(path).frame)
+    assert len(result) == 5000
+    assert result["_row"].iloc[-1] == 5001
+    assert (result["acquired_on"] == dt.date(2025, 3, 5)).all()
