@@ -79,6 +79,7 @@ COUNTIES = _vocabulary("counties")
 AGENCY_KINDS = _vocabulary("agency_kinds")
 SECTORS = _vocabulary("sectors")
 EMISSION_STANDARDS = _vocabulary("emission_standards")
+EXEMPTION_REASONS = _vocabulary("exemption_reasons")
 
 NEV_POWER_TYPES: frozenset[str] = frozenset(t.value for t in POWER_TYPES.terms if t.nev)
 PURE_ELECTRIC = "纯电动"

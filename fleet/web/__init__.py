@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from flask import Flask
 
-from fleet.web import auth, errors, health
+from fleet.web import auth, errors, exemptions, health, labels, vehicles
 
 
 def init_app(app: Flask) -> None:
     auth.init_app(app)
     errors.init_app(app)
+    labels.init_app(app)
     app.register_blueprint(health.bp)
+    app.register_blueprint(vehicles.bp)
+    app.register_blueprint(exemptions.bp)

@@ -1,0 +1,308 @@
+"""Exemptions where an NEV cannot do the job: requests and decisions, and the no-NEV catalogue.
+
+The rule engine reads the outcome directly: ExemptionRequest.status and Acquisition.catalogue_entry_id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from fleet import audit
+from fleet.models import Acquisition, Agency, ExemptionRequest, NoNevCatalogueEntry, User, utcnow
+from fleet.vehicles import Page, paginate
+from fleet.vocab import CATEGORIES, EXEMPTION_REASONS, NEV_POWER_TYPES, is_nev
+
+MIN_REASON_LENGTH = 5
+# A catalogue pattern needs this many characters besides wildcards, so it cannot match every model.
+MIN_PATTERN_CHARACTERS = 2
+# A request that is pending or approved blocks another one; after a rejection the agency may ask again.
+OPEN_STATUSES = ("pending", "approved")
+
+
+class ExemptionError(ValueError):
+    """A request or decision that cannot be made; `code` says why (views turn it into a message)."""
+
+    def __init__(self, code: str):
+        super().__init__(code)
+        self.code = code
+
+
+# --- requests and decisions ------------------------------------------------------------------------
+
+
+def _open_request(session: Session, acquisition_id: int) -> ExemptionRequest | None:
+    return session.scalar(
+        sa.select(ExemptionRequest).where(
+            ExemptionRequest.acquisition_id == acquisition_id, ExemptionRequest.status.in_(OPEN_STATUSES)
+        )
+    )
+
+
+def request_blocker(session: Session, acquisition: Acquisition) -> str | None:
+    """Why no exemption can be requested for the acquisition, as an error code, or None when it can."""
+    if is_nev(acquisition.power):
+        return "is_nev"
+    if acquisition.catalogue_entry_id is not None:
+        return "catalogue_exempt"
+    if _open_request(session, acquisition.id) is not None:
+        return "already_open"
+    return None
+
+
+def request_exemption(
+    session: Session,
+    acquisition_id: int,
+    *,
+    user: User,
+    reason_category: str,
+    reason: str,
+    scope_agency_id: int | None,
+) -> ExemptionRequest:
+    """Ask to take a non-NEV acquisition out of scope; one open request per acquisition."""
+    query = sa.select(Acquisition).where(Acquisition.id == acquisition_id)
+    if scope_agency_id is not None:
+        query = query.where(Acquisition.agency_id == scope_agency_id)
+    acquisition = session.scalar(query)
+    if acquisition is None:
+        raise ExemptionError("not_found")
+    blocker = request_blocker(session, acquisition)
+    if blocker:
+        raise ExemptionError(blocker)
+    if reason_category not in EXEMPTION_REASONS.values:
+        raise ExemptionError("unknown_reason_category")
+    if len(reason.strip()) < MIN_REASON_LENGTH:
+        raise ExemptionError("reason_too_short")
+    exemption = ExemptionRequest(
+        acquisition_id=acquisition.id,
+        reason_category=reason_category,
+        reason=reason.strip(),
+        requested_by_id=user.id,
+        status="pending",
+    )
+    session.add(exemption)
+    session.flush()
+    audit.record(
+        session,
+        "exemption.request",
+        user_id=user.id,
+        target_type="exemption_request",
+        target_id=exemption.id,
+        detail={"acquisition_id": acquisition.id, "vin": acquisition.vin, "reason_category": reason_category},
+    )
+    return exemption
+
+
+def decide_exemption(
+    session: Session, request_id: int, *, user: User, approve: bool, comment: str | None, now: dt.datetime | None = None
+) -> ExemptionRequest:
+    """Approve or reject a pending request; the decision, who made it and when go to the audit log."""
+    exemption = session.get(ExemptionRequest, request_id)
+    if exemption is None:
+        raise ExemptionError("not_found")
+    if exemption.status != "pending":
+        raise ExemptionError("not_pending")
+    comment = (comment or "").strip() or None
+    if not approve and comment is None:
+        raise ExemptionError("comment_required")
+    exemption.status = "approved" if approve else "rejected"
+    exemption.decided_by_id = user.id
+    exemption.decided_at = now or utcnow()
+    exemption.comment = comment
+    audit.record(
+        session,
+        "exemption.approve" if approve else "exemption.reject",
+        user_id=user.id,
+        target_type="exemption_request",
+        target_id=exemption.id,
+        detail={"acquisition_id": exemption.acquisition_id, "comment": comment},
+    )
+    return exemption
+
+
+@dataclass(frozen=True)
+class ExemptionRow:
+    request: ExemptionRequest
+    acquisition: Acquisition
+    agency_name: str
+
+
+def list_requests(
+    session: Session,
+    *,
+    status: str | None = None,
+    scope_agency_id: int | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> Page[ExemptionRow]:
+    """Requests newest first, limited to one agency when scoped."""
+    conditions = []
+    if status:
+        conditions.append(ExemptionRequest.status == status)
+    if scope_agency_id is not None:
+        conditions.append(Acquisition.agency_id == scope_agency_id)
+    query = (
+        sa.select(ExemptionRequest, Acquisition, Agency.name)
+        .join(Acquisition, Acquisition.id == ExemptionRequest.acquisition_id)
+        .join(Agency, Agency.id == Acquisition.agency_id)
+        .where(*conditions)
+        .order_by(ExemptionRequest.requested_at.desc(), ExemptionRequest.id.desc())
+    )
+    count = (
+        sa.select(sa.func.count())
+        .select_from(ExemptionRequest)
+        .join(Acquisition, Acquisition.id == ExemptionRequest.acquisition_id)
+        .where(*conditions)
+    )
+    raw = paginate(session, query, count, page, per_page)
+    return Page([ExemptionRow(*row) for row in raw.items], raw.total, raw.page, raw.per_page)
+
+
+def visible_request(session: Session, request_id: int, scope_agency_id: int | None) -> ExemptionRow | None:
+    query = (
+        sa.select(ExemptionRequest, Acquisition, Agency.name)
+        .join(Acquisition, Acquisition.id == ExemptionRequest.acquisition_id)
+        .join(Agency, Agency.id == Acquisition.agency_id)
+        .where(ExemptionRequest.id == request_id)
+    )
+    if scope_agency_id is not None:
+        query = query.where(Acquisition.agency_id == scope_agency_id)
+    row = session.execute(query).first()
+    return ExemptionRow(*row) if row else None
+
+
+# --- the no-NEV catalogue --------------------------------------------------------------------------
+
+
+def like_pattern(model_pattern: str) -> str:
+    """The SQL LIKE pattern (escape character backslash) of a catalogue model pattern.
+
+    Without wildcards the pattern is a substring of the brand/model; with * (any text) or ? (one
+    character) it must match the whole brand/model. Users never write SQL or regular expressions."""
+    escaped = model_pattern.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    if "*" in escaped or "?" in escaped:
+        return escaped.replace("*", "%").replace("?", "_")
+    return f"%{escaped}%"
+
+
+def check_catalogue_values(category: str, model_pattern: str, description: str, reason: str) -> None:
+    if category not in CATEGORIES.values:
+        raise ExemptionError("unknown_category")
+    if len(model_pattern.strip().replace("*", "").replace("?", "")) < MIN_PATTERN_CHARACTERS:
+        raise ExemptionError("pattern_too_broad")
+    if not description.strip():
+        raise ExemptionError("description_required")
+    if len(reason.strip()) < MIN_REASON_LENGTH:
+        raise ExemptionError("reason_too_short")
+
+
+def add_catalogue_entry(
+    session: Session, *, category: str, model_pattern: str, description: str, reason: str, user: User
+) -> NoNevCatalogueEntry:
+    check_catalogue_values(category, model_pattern, description, reason)
+    entry = NoNevCatalogueEntry(
+        category=category,
+        model_pattern=model_pattern.strip(),
+        description=description.strip(),
+        reason=reason.strip(),
+        created_by_id=user.id,
+    )
+    session.add(entry)
+    session.flush()
+    audit.record(
+        session, "catalogue.add", user_id=user.id, target_type="catalogue_entry", target_id=entry.id,
+        detail={"category": category, "model_pattern": entry.model_pattern},
+    )
+    refresh_catalogue_matches(session)
+    return entry
+
+
+def update_catalogue_entry(
+    session: Session,
+    entry_id: int,
+    *,
+    category: str,
+    model_pattern: str,
+    description: str,
+    reason: str,
+    active: bool,
+    user: User,
+) -> NoNevCatalogueEntry:
+    entry = session.get(NoNevCatalogueEntry, entry_id)
+    if entry is None:
+        raise ExemptionError("not_found")
+    check_catalogue_values(category, model_pattern, description, reason)
+    entry.category = category
+    entry.model_pattern = model_pattern.strip()
+    entry.description = description.strip()
+    entry.reason = reason.strip()
+    entry.active = active
+    audit.record(
+        session, "catalogue.update", user_id=user.id, target_type="catalogue_entry", target_id=entry.id,
+        detail={"category": category, "model_pattern": entry.model_pattern, "active": active},
+    )
+    refresh_catalogue_matches(session)
+    return entry
+
+
+@dataclass(frozen=True)
+class CatalogueRow:
+    entry: NoNevCatalogueEntry
+    matches: int
+
+
+def catalogue(session: Session) -> list[CatalogueRow]:
+    """Every entry, active first, with how many acquisitions it exempts."""
+    matches = (
+        sa.select(sa.func.count())
+        .where(Acquisition.catalogue_entry_id == NoNevCatalogueEntry.id)
+        .correlate(NoNevCatalogueEntry)
+        .scalar_subquery()
+    )
+    query = sa.select(NoNevCatalogueEntry, matches).order_by(
+        NoNevCatalogueEntry.active.desc(), NoNevCatalogueEntry.category, NoNevCatalogueEntry.id
+    )
+    return [CatalogueRow(entry, count) for entry, count in session.execute(query)]
+
+
+def refresh_catalogue_matches(session: Session) -> int:
+    """Point every non-NEV acquisition that matches an active catalogue entry at it (the oldest entry
+    wins) and clear stale links; returns how many acquisitions changed. One set-based UPDATE, so the
+    importer can call it after each commit."""
+    entries = session.execute(
+        sa.select(NoNevCatalogueEntry.id, NoNevCatalogueEntry.category, NoNevCatalogueEntry.model_pattern)
+        .where(NoNevCatalogueEntry.active)
+        .order_by(NoNevCatalogueEntry.id)
+    ).all()
+    non_nev = Acquisition.power.not_in(sorted(NEV_POWER_TYPES))
+    if entries:
+        wanted: sa.ColumnElement = sa.case(
+            *[
+                (
+                    sa.and_(
+                        non_nev,
+                        Acquisition.category == category,
+                        Acquisition.brand_model.ilike(like_pattern(pattern), escape="\\"),
+                    ),
+                    entry_id,
+                )
+                for entry_id, category, pattern in entries
+            ],
+            else_=sa.null(),
+        )
+    else:
+        wanted = sa.null()
+    result = session.execute(
+        sa.update(Acquisition)
+        .where(Acquisition.catalogue_entry_id.is_distinct_from(wanted))
+        .values(catalogue_entry_id=wanted)
+        .execution_options(synchronize_session=False)
+    )
+    # Loaded acquisitions would keep the old link otherwise.
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Acquisition):
+            session.expire(obj, ["catalogue_entry_id"])
+    return result.rowcount

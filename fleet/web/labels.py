@@ -1,0 +1,49 @@
+"""Display labels: vocabulary values and upload-column names in the page's language, as template filters."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
+
+from fleet.vocab import EXEMPTION_REASONS, VOCABULARIES
+from imports.headers import COLUMN_BY_KEY
+
+# Acquisition attributes whose upload column has another key (SPEC §3.1 calls it `acquisition`).
+_COLUMN_KEYS = {"acquisition_kind": "acquisition"}
+
+
+def _english() -> bool:
+    return str(get_locale()) == "en"
+
+
+def term_label(value: str | None) -> str:
+    """A canonical vocabulary value (stored in Chinese) as the reader's language shows it."""
+    if value is None:
+        return ""
+    if _english():
+        for vocabulary in (*VOCABULARIES.values(), EXEMPTION_REASONS):
+            if value in vocabulary.values:
+                return vocabulary.english(value)
+    return value
+
+
+def field_label(key: str) -> str:
+    """The upload template's header for an acquisition field, in the reader's language."""
+    column = COLUMN_BY_KEY.get(_COLUMN_KEYS.get(key, key))
+    if column is None:
+        return key
+    return column.en if _english() else column.header
+
+
+_EXEMPTION_STATUSES = {"pending": _l("待审核"), "approved": _l("已批准"), "rejected": _l("已驳回")}
+
+
+def exemption_status_label(status: str) -> str:
+    return str(_EXEMPTION_STATUSES.get(status, status))
+
+
+def init_app(app: Flask) -> None:
+    app.add_template_filter(term_label, "term")
+    app.add_template_filter(field_label, "field_label")
+    app.add_template_global(exemption_status_label)

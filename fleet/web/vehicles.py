@@ -1,0 +1,90 @@
+"""Vehicle pages: the searchable, filterable list and one vehicle's detail with history and exemptions."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, current_app, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from wtforms import SelectChoice
+
+from fleet.db import get_session
+from fleet.exemptions import request_blocker
+from fleet.models import ACQUISITION_FIELDS, Agency
+from fleet.vehicles import VehicleFilters, acquisition_detail, search_acquisitions
+from fleet.vocab import is_nev
+from fleet.web.auth import agency_scope, role_required
+from fleet.web.forms import VehicleFilterForm
+
+bp = Blueprint("vehicles", __name__, url_prefix="/vehicles")
+
+PER_PAGE = 50
+
+
+def _filters(form: VehicleFilterForm) -> VehicleFilters:
+    """The filters of the fields that validated; a bad field is shown with its error and ignored."""
+
+    def value(field):
+        return field.data if field.data not in ("", None) and not field.errors else None
+
+    agency = value(form.agency) if "agency" in form else None
+    nev = value(form.nev)
+    return VehicleFilters(
+        text=value(form.q),
+        agency_id=int(agency) if agency and str(agency).isdigit() else None,
+        category=value(form.category),
+        power=value(form.power),
+        county=value(form.county),
+        year=value(form.year),
+        acquired_from=value(form.acquired_from),
+        acquired_to=value(form.acquired_to),
+        batch_id=value(form.batch),
+        nev=None if nev is None else nev == "yes",
+    )
+
+
+@bp.get("/")
+@role_required()
+def index():
+    session = get_session()
+    scope = agency_scope()
+    form = VehicleFilterForm(request.args)
+    if scope is None:
+        agencies = session.execute(sa.select(Agency.id, Agency.name).order_by(Agency.name)).all()
+        form.agency.choices = [SelectChoice("", _("全部"))] + [SelectChoice(str(i), n) for i, n in agencies]
+    else:
+        del form.agency
+    form.validate()
+    page = search_acquisitions(
+        session,
+        _filters(form),
+        scope_agency_id=scope,
+        page=request.args.get("page", 1, type=int),
+        per_page=PER_PAGE,
+    )
+    return render_template("vehicles/index.html", form=form, page=page, is_nev=is_nev)
+
+
+@bp.get("/<int:acquisition_id>")
+@role_required()
+def detail(acquisition_id: int):
+    # Another agency's vehicle answers 404 like a missing one, so its existence does not leak.
+    vehicle = acquisition_detail(get_session(), acquisition_id, scope_agency_id=agency_scope())
+    if vehicle is None:
+        abort(404)
+    can_request = current_user.role == "agency" and request_blocker(get_session(), vehicle.acquisition) is None
+    return render_template(
+        "vehicles/detail.html",
+        vehicle=vehicle,
+        fields=ACQUISITION_FIELDS,
+        can_request=can_request,
+        batch_url=batch_url,
+        is_nev=is_nev,
+    )
+
+
+def batch_url(batch_id: int) -> str | None:
+    """The upload flow's page of a batch, once that area is registered."""
+    if "uploads.batch" in current_app.view_functions:
+        return url_for("uploads.batch", batch_id=batch_id)
+    return None

@@ -1,0 +1,111 @@
+"""Exemption pages over HTTP: an agency requests, a reviewer decides, the catalogue marks vehicles."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from fleet.models import Acquisition, AuditEntry, ExemptionRequest, NoNevCatalogueEntry
+from tests import factories
+
+
+@pytest.fixture
+def fleet(session):
+    buses = factories.agency(session, "濮阳市公交公司", kind="国有企业", sector="公交")
+    sanitation = factories.agency(session, "濮阳市环卫处", kind="事业单位", sector="环卫")
+    factories.user(session, "bus", "agency", "濮阳市公交公司")
+    factories.user(session, "clean", "agency", "濮阳市环卫处")
+    factories.user(session, "reviewer", "reviewer")
+    diesel = factories.acquisition(session, buses, category="公交车", power="柴油", brand_model="宇通ZK6125HNG")
+    electric = factories.acquisition(session, buses, category="公交车", power="纯电动", brand_model="宇通E12")
+    sweeper = factories.acquisition(session, sanitation, category="市政环卫车", power="柴油", brand_model="中联ZBH5250TXS")
+    session.commit()
+    return {"diesel": diesel, "electric": electric, "sweeper": sweeper}
+
+
+REQUEST = {"reason_category": "续航不足", "reason": "夜班线路单程 300 公里，纯电车型续航不足。"}
+
+
+def test_agency_requests_and_reviewer_approves(client, app, session, fleet):
+    factories.login(client, "bus")
+    detail = client.get(f"/vehicles/{fleet['diesel'].id}").get_data(as_text=True)
+    assert f"/exemptions/new/{fleet['diesel'].id}" in detail
+    response = client.post(f"/exemptions/new/{fleet['diesel'].id}", data=REQUEST)
+    assert response.status_code == 302
+    request_id = session.scalar(sa.select(ExemptionRequest.id))
+    client.post("/logout")
+
+    reviewer = app.test_client()
+    factories.login(reviewer, "reviewer")
+    queue = reviewer.get("/exemptions/").get_data(as_text=True)
+    assert fleet["diesel"].vin in queue and "待审核" in queue
+    decided = reviewer.post(f"/exemptions/{request_id}/decision", data={"approve": "批准", "comment": "同意，夜班线路"})
+    assert decided.status_code == 302
+    session.expire_all()
+    request = session.get(ExemptionRequest, request_id)
+    assert request.status == "approved" and request.comment == "同意，夜班线路"
+    audit = session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "exemption.approve")).one()
+    assert audit.user_id == request.decided_by_id
+
+    factories.login(client, "bus")
+    assert "已批准" in client.get(f"/vehicles/{fleet['diesel'].id}").get_data(as_text=True)
+
+
+def test_reject_without_comment_is_refused_with_a_message(client, session, fleet):
+    factories.login(client, "bus")
+    client.post(f"/exemptions/new/{fleet['diesel'].id}", data=REQUEST)
+    client.post("/logout")
+    factories.login(client, "reviewer")
+    request_id = session.scalar(sa.select(ExemptionRequest.id))
+    response = client.post(f"/exemptions/{request_id}/decision", data={"reject": "驳回", "comment": ""})
+    assert response.status_code == 400
+    assert "驳回时请填写审核意见" in response.get_data(as_text=True)
+
+
+def test_short_explanation_is_refused(client, session, fleet):
+    factories.login(client, "bus")
+    response = client.post(f"/exemptions/new/{fleet['diesel'].id}", data={"reason_category": "续航不足", "reason": "太短"})
+    assert response.status_code == 200
+    assert "至少需要 5 个字" in response.get_data(as_text=True)
+    assert session.scalar(sa.select(sa.func.count()).select_from(ExemptionRequest)) == 0
+
+
+def test_no_request_for_an_nev(client, fleet):
+    factories.login(client, "bus")
+    response = client.get(f"/exemptions/new/{fleet['electric'].id}")
+    assert response.status_code == 302
+    assert "/exemptions/new" not in client.get(f"/vehicles/{fleet['electric'].id}").get_data(as_text=True)
+
+
+def test_agency_cannot_request_for_another_agency_nor_decide(client, session, fleet):
+    factories.login(client, "bus")
+    assert client.post(f"/exemptions/new/{fleet['sweeper'].id}", data=REQUEST).status_code == 404
+    client.post(f"/exemptions/new/{fleet['diesel'].id}", data=REQUEST)
+    request_id = session.scalar(sa.select(ExemptionRequest.id))
+    assert client.post(f"/exemptions/{request_id}/decision", data={"approve": "批准"}).status_code == 403
+    client.post("/logout")
+    factories.login(client, "clean")
+    assert client.get(f"/exemptions/{request_id}").status_code == 404
+    assert fleet["diesel"].vin not in client.get("/exemptions/").get_data(as_text=True)
+
+
+def test_reviewer_catalogue_entry_marks_matching_vehicles(client, session, fleet):
+    factories.login(client, "reviewer")
+    entry = {"category": "市政环卫车", "model_pattern": "zbh5250*", "description": "25 吨洗扫车",
+             "reason": "暂无同等作业能力的新能源洗扫车。", "active": "y"}
+    assert client.post("/exemptions/catalogue", data=entry).status_code == 302
+    # A wildcard pattern matches the whole brand/model: "zbh5250*" does not match "中联ZBH5250TXS".
+    session.expire_all()
+    assert session.get(Acquisition, fleet["sweeper"].id).catalogue_entry_id is None
+    entry_id = session.scalar(sa.select(NoNevCatalogueEntry.id))
+    assert client.post(f"/exemptions/catalogue/{entry_id}", data={**entry, "model_pattern": "*zbh5250*"}).status_code == 302
+    session.expire_all()
+    assert session.get(Acquisition, fleet["sweeper"].id).catalogue_entry_id == entry_id
+    assert client.post("/exemptions/catalogue", data={**entry, "model_pattern": "*"}).status_code == 400
+    client.post("/logout")
+    factories.login(client, "clean")
+    assert "目录豁免" in client.get(f"/vehicles/{fleet['sweeper'].id}").get_data(as_text=True)
+    assert "目录豁免" in client.get("/vehicles/").get_data(as_text=True)
+    # Agencies read the catalogue but cannot change it.
+    assert client.get("/exemptions/catalogue").status_code == 200
+    assert client.post("/exemptions/catalogue", data={}).status_code == 403
