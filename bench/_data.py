@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from stdnum.cn import uscc
+
 from fleet.identifiers import with_check_digit
 from fleet.vocab import AGENCY_KINDS, COUNTIES, NEV_POWER_TYPES, PURE_ELECTRIC, SECTORS
 
@@ -64,6 +66,12 @@ def agency_name(index: int) -> str:
     return f"濮阳测试单位{index:05d}"
 
 
+def credit_code(index: int) -> str:
+    """A valid unified social credit code: 党政机关 (11), Puyang's division code, a numbered body."""
+    body = f"11410900{index:09d}"
+    return body + uscc.calc_check_digit(body)
+
+
 def agencies(count: int, *, seed: int = 7) -> list[dict[str, Any]]:
     """Registry entries in the shape fleet.agencies.upsert_agencies takes."""
     rng = random.Random(seed)
@@ -75,7 +83,7 @@ def agencies(count: int, *, seed: int = 7) -> list[dict[str, Any]]:
             "sector": rng.choice(sectors),
             "county": counties[i % len(counties)],
             "contact_emails": [f"fleet{i}@example.org"],
-            "credit_code": None,
+            "credit_code": credit_code(i),
         }
         for i in range(count)
     ]
@@ -125,9 +133,10 @@ def acquisitions(count: int, agency_names: list[str], *, seed: int = 11, start: 
         else:
             power = rng.choice(_HEAVY_COMBUSTION_POWERS if heavy else _COMBUSTION_POWERS)
         registered = rng.random() < 0.9
+        agency = number % len(agency_names)
         yield {
-            "agency": agency_names[number % len(agency_names)],
-            "credit_code": None,
+            "agency": agency_names[agency],
+            "credit_code": credit_code(agency),
             "vin": vin(number),
             "plate": plate(number, power) if registered else None,
             "category": category,

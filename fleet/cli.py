@@ -111,3 +111,6 @@ def init_app(app: Flask) -> None:
     from imports import cli as imports_cli
 
     imports_cli.init_app(app)
+    from fleet.jobs import worker_command
+
+    app.cli.add_command(worker_command)

@@ -1,0 +1,240 @@
+"""The upload flow: template, upload, preview with row-level findings, annotated workbook, commit, history.
+
+Agency users upload for their own agency; reviewers upload on behalf of an agency they choose. Small
+files are validated and committed within the request; larger ones (IMPORT_BACKGROUND_BYTES) by a
+background job (fleet.jobs) while the page polls the batch's status, so it never blocks.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from sqlalchemy.orm import Session
+from werkzeug.utils import secure_filename
+from wtforms import SelectField, SubmitField
+
+from fleet import jobs
+from fleet.db import get_session
+from fleet.models import Agency, ImportBatch, UploadFile
+from fleet.vehicles import Page, paginate
+from fleet.web.auth import agency_scope, can_see_agency, role_required
+from imports.annotate import annotate_workbook
+from imports.package import UnusableFile, check_package
+from imports.report import ValidationReport
+from imports.stage import stage_batch
+from imports.template import write_template
+
+bp = Blueprint("uploads", __name__, url_prefix="/uploads")
+
+UPLOADERS = ("agency", "reviewer")
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+HISTORY_PAGE_SIZE = 20
+# The preview lists this many findings; the annotated workbook and its first sheet hold them all.
+PREVIEW_LIMIT = 500
+
+# The pipeline's steps as the progress bar names them.
+STEP_LABELS = {
+    "check": _l("正在检查文件…"),
+    "read": _l("正在读取工作表…"),
+    "normalise": _l("正在整理数据…"),
+    "validate": _l("正在逐行核查…"),
+    "validated": _l("核查完成"),
+    "stage": _l("正在保存…"),
+    "commit": _l("正在写入数据库…"),
+    "done": _l("即将完成…"),
+}
+STATUS_LABELS = {
+    "received": _l("排队中"),
+    "validating": _l("核查中"),
+    "invalid": _l("有错误"),
+    "valid": _l("待确认导入"),
+    "importing": _l("导入中"),
+    "committed": _l("已导入"),
+    "failed": _l("导入失败"),
+}
+
+
+class UploadForm(FlaskForm):
+    file = FileField(_l("Excel 文件（.xlsx）"), validators=[FileRequired(_l("请选择要上传的文件。"))])
+    agency = SelectField(_l("代哪个单位上传"), coerce=int, choices=[])
+    submit = SubmitField(_l("上传并核查"))
+
+
+class CommitForm(FlaskForm):
+    submit = SubmitField(_l("确认导入"))
+
+
+def upload_history(session: Session, *, agency_id: int | None, page: int, per_page: int = HISTORY_PAGE_SIZE) -> Page:
+    """Upload batches, newest first: one agency's, or every agency's when agency_id is None."""
+    query = sa.select(ImportBatch).order_by(ImportBatch.uploaded_at.desc(), ImportBatch.id.desc())
+    count = sa.select(sa.func.count()).select_from(ImportBatch)
+    if agency_id is not None:
+        query = query.where(ImportBatch.agency_id == agency_id)
+        count = count.where(ImportBatch.agency_id == agency_id)
+    return paginate(session, query, count, page, per_page)
+
+
+def _agency_choices(session: Session) -> list[tuple[int, str]]:
+    return [(a.id, a.name) for a in session.execute(sa.select(Agency.id, Agency.name).order_by(Agency.name))]
+
+
+def _upload_form(session: Session) -> UploadForm:
+    form = UploadForm()
+    if current_user.role == "agency":
+        del form.agency
+    else:
+        form.agency.choices = _agency_choices(session)
+    return form
+
+
+def _visible_batch(batch_id: int) -> ImportBatch:
+    """The batch when the user may see it; 404 otherwise, so other agencies' uploads are not revealed."""
+    batch = get_session().get(ImportBatch, batch_id)
+    if batch is None or not can_see_agency(batch.agency_id):
+        abort(404)
+    return batch
+
+
+def _index(form: UploadForm, error: str | None = None, status: int = 200):
+    session = get_session()
+    history = upload_history(session, agency_id=agency_scope(), page=request.args.get("page", 1, type=int))
+    return render_template("uploads/index.html", form=form, history=history, error=error,
+                           status_labels=STATUS_LABELS), status
+
+
+@bp.get("/")
+@role_required(*UPLOADERS)
+def index():
+    return _index(_upload_form(get_session()))
+
+
+@bp.post("/")
+@role_required(*UPLOADERS)
+def upload():
+    session = get_session()
+    form = _upload_form(session)
+    if not form.validate_on_submit():
+        return _index(form, status=400)
+    content = form.file.data.read()
+    file_name = form.file.data.filename or "upload.xlsx"
+    # A file that cannot be used at all (not an xlsx, encrypted, a decompression bomb) is refused
+    # at once and nothing is stored; checking the package reads only its directory.
+    with tempfile.TemporaryDirectory(prefix="fleet-upload-") as folder:
+        path = Path(folder) / (secure_filename(file_name) or "upload.xlsx")
+        path.write_bytes(content)
+        try:
+            check_package(path, max_bytes=current_app.config["MAX_CONTENT_LENGTH"])
+        except UnusableFile as exc:
+            return _index(form, error=exc.message, status=422)
+    agency_id = current_user.agency_id if current_user.role == "agency" else form.agency.data
+    batch = stage_batch(session, content, None, file_name=file_name, user=current_user, agency_id=agency_id)
+    session.commit()
+    _start(batch, commit=False, size=len(content))
+    return redirect(url_for(".show", batch_id=batch.id))
+
+
+def _start(batch: ImportBatch, *, commit: bool, size: int) -> None:
+    """Run the batch's validation or import: in this request for a small file, else in the background."""
+    if size > current_app.config["IMPORT_BACKGROUND_BYTES"]:
+        jobs.launch_import(batch.id, commit=commit)
+    else:
+        jobs.run_import_job(batch.id, commit)
+
+
+@bp.get("/<int:batch_id>")
+@role_required(*UPLOADERS)
+def show(batch_id: int):
+    batch = _visible_batch(batch_id)
+    report = ValidationReport.from_record(batch.report) if batch.report else None
+    return render_template(
+        "uploads/show.html",
+        batch=batch,
+        report=report,
+        running=batch.status in jobs.UNFINISHED,
+        commit_form=CommitForm(),
+        status_labels=STATUS_LABELS,
+        step_label=STEP_LABELS.get(batch.message or ""),
+        preview_limit=PREVIEW_LIMIT,
+    )
+
+
+@bp.get("/<int:batch_id>/status")
+@role_required(*UPLOADERS)
+def status(batch_id: int):
+    """The batch's status for the progress page's script (and for scripts generally)."""
+    batch = _visible_batch(batch_id)
+    running = batch.status in jobs.UNFINISHED
+    return jsonify(
+        id=batch.id,
+        status=batch.status,
+        status_label=str(STATUS_LABELS.get(batch.status, batch.status)),
+        running=running,
+        progress=batch.progress,
+        step=batch.message if running else None,
+        step_label=str(STEP_LABELS.get(batch.message or "", "")) if running else None,
+        message=None if running else batch.message,
+        rows=batch.rows,
+        errors=batch.error_count,
+        warnings=batch.warning_count,
+        url=url_for(".show", batch_id=batch.id),
+    )
+
+
+@bp.post("/<int:batch_id>/commit")
+@role_required(*UPLOADERS)
+def commit(batch_id: int):
+    batch = _visible_batch(batch_id)
+    if not CommitForm().validate_on_submit():
+        abort(400)
+    session = get_session()
+    # Only one click wins, whichever web process receives it: the status moves from valid exactly once.
+    claimed = session.execute(
+        sa.update(ImportBatch).where(ImportBatch.id == batch.id, ImportBatch.status == "valid").values(status="importing")
+    ).rowcount
+    session.commit()
+    if not claimed:
+        flash(_("该批次不能导入：只有核查通过的批次才能导入，且只能导入一次。"), "error")
+        return redirect(url_for(".show", batch_id=batch.id))
+    size = session.scalar(sa.select(UploadFile.size).where(UploadFile.sha256 == batch.sha256))
+    _start(batch, commit=True, size=size)
+    return redirect(url_for(".show", batch_id=batch.id))
+
+
+@bp.get("/<int:batch_id>/annotated")
+@role_required(*UPLOADERS)
+def annotated(batch_id: int):
+    """The uploaded workbook with every flagged cell coloured and commented, and a list of findings."""
+    batch = _visible_batch(batch_id)
+    if not batch.report:
+        abort(404)
+    content = get_session().scalar(sa.select(UploadFile.content).where(UploadFile.sha256 == batch.sha256))
+    data = annotate_workbook(content, ValidationReport.from_record(batch.report))
+    name = f"{Path(batch.file_name).stem}-{_('核查结果')}.xlsx"
+    return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name=name)
+
+
+@bp.get("/<int:batch_id>/original")
+@role_required(*UPLOADERS)
+def original(batch_id: int):
+    """The file exactly as it was uploaded."""
+    batch = _visible_batch(batch_id)
+    content = get_session().scalar(sa.select(UploadFile.content).where(UploadFile.sha256 == batch.sha256))
+    return send_file(io.BytesIO(content), mimetype=XLSX, as_attachment=True, download_name=batch.file_name)
+
+
+@bp.get("/template")
+@role_required(*UPLOADERS)
+def template():
+    out = io.BytesIO()
+    write_template(out)
+    out.seek(0)
+    return send_file(out, mimetype=XLSX, as_attachment=True, download_name=_("车辆购置情况填报模板") + ".xlsx")
