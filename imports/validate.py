@@ -25,9 +25,9 @@ from imports.report import (
     ERROR,
     WARNING,
     Finding,
+    Messages,
     SheetLayout,
     ValidationReport,
-    finding,
     shown,
 )
 from imports.schema import ImportPolicy, blank, failures
@@ -138,23 +138,19 @@ def validate_table(
 
     value_failures = failures(frame, policy)
     db_failures, registry = _database_failures(session, frame, value_failures, user)
-    cases = pd.concat([value_failures, db_failures], ignore_index=True)
-    sheet_of = frame["_sheet"]
+    cases = _located(pd.concat([value_failures, db_failures], ignore_index=True), raw.frame, frame)
     if unusable and not cases.empty:
         # A column the sheet lacks (or could not place) reports once, not once per row.
-        moot = [(sheet_of.loc[i], c) in unusable for i, c in zip(cases["index"], cases["column"])]
-        cases = cases[~pd.Series(moot, index=cases.index, dtype=bool)]
+        moot = pd.Series(list(zip(cases["sheet"], cases["column"])), index=cases.index).isin(unusable)
+        cases = cases[~moot]
 
-    row_findings = _row_findings(cases, raw.frame, frame, layout, registry, user)
-    found = read_findings + row_findings
+    found = read_findings + _row_findings(cases, frame, layout, registry, user)
     order = {name: position for position, name in enumerate(s.name for s in raw.sheets)}
     column_order = {key: position for position, key in enumerate(KEYS)}
-    found.sort(
-        key=lambda f: (order.get(f.sheet, -1), f.row or 0, column_order.get(f.column, -1), f.code)
-    )
+    found.sort(key=lambda f: (order.get(f.sheet, -1), f.row or 0, column_order.get(f.column, -1), f.code))
 
-    bad_rows = set(cases.loc[_error_mask(cases, frame), "index"])
-    bad_rows |= set(frame.index[sheet_of.isin(unusable_sheets).to_numpy()])
+    bad_rows = set(cases.loc[cases["severity"].eq(ERROR), "index"])
+    bad_rows |= set(frame.index[frame["_sheet"].isin(unusable_sheets).to_numpy()])
     report = ValidationReport(
         file=file_name,
         sheets=[s.name for s in raw.sheets],
@@ -167,75 +163,86 @@ def validate_table(
     return Validated(report=report, frame=frame, agency_ids=registry.agency_ids)
 
 
-def _warning_vin(frame: pd.DataFrame, index: Any) -> bool:
-    """An imported vehicle's VIN (not L…) may fail the check digit: a warning, not an error (SPEC §3.3)."""
-    return not vin_check_digit_mandatory(str(frame.at[index, "vin"]))
+def _located(cases: pd.DataFrame, raw_frame: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """The failed checks with their sheet, Excel row, value (normalised and as written) and severity."""
+    positions = frame.index.get_indexer(cases["index"])
+    value = pd.Series(None, index=cases.index, dtype=object)
+    written = pd.Series(None, index=cases.index, dtype=object)
+    for column in cases["column"].unique():
+        mask = cases["column"].eq(column).to_numpy()
+        value[mask] = frame[column].to_numpy()[positions[mask]]
+        written[mask] = raw_frame[column].to_numpy()[positions[mask]]
+    severity = cases["code"].map({code: c.severity for code, c in CODES.items()})
+    # An imported vehicle's VIN (not L…) may fail the check digit: a warning, not an error (SPEC §3.3).
+    check_digit = cases["code"].eq("vin_check_digit")
+    imported = value[check_digit].map(lambda v: not vin_check_digit_mandatory(str(v))).astype(bool)
+    severity[imported[imported].index] = WARNING
+    return cases.assign(
+        sheet=frame["_sheet"].to_numpy()[positions],
+        row=frame["_row"].to_numpy()[positions],
+        value=value,
+        written=written,
+        severity=severity,
+        category=frame["category"].to_numpy()[positions],
+        power=frame["power"].to_numpy()[positions],
+    )
 
 
-def _severity(code: str, frame: pd.DataFrame, index: Any) -> str:
-    if code == "vin_check_digit" and _warning_vin(frame, index):
-        return WARNING
-    return CODES[code].severity
-
-
-def _error_mask(cases: pd.DataFrame, frame: pd.DataFrame) -> pd.Series:
-    severities = [_severity(code, frame, index) for index, code in zip(cases["index"], cases["code"])]
-    return pd.Series(severities, index=cases.index, dtype=object).eq(ERROR)
+def _first_occurrences(frame: pd.DataFrame, duplicates: pd.DataFrame) -> dict[str, tuple[str, int]]:
+    """Where each repeated VIN first appears: its one row not itself reported as a duplicate."""
+    candidates = frame.loc[
+        frame["vin"].isin(duplicates["value"].unique()) & ~frame.index.isin(duplicates["index"]), ["vin", "_sheet", "_row"]
+    ]
+    return {vin: (sheet, int(row)) for vin, sheet, row in candidates.drop_duplicates("vin").itertuples(index=False)}
 
 
 def _row_findings(
-    cases: pd.DataFrame,
-    raw_frame: pd.DataFrame,
-    frame: pd.DataFrame,
-    layout: dict[str, SheetLayout],
-    registry: _Registry,
-    user: User | None,
+    cases: pd.DataFrame, frame: pd.DataFrame, layout: dict[str, SheetLayout], registry: _Registry, user: User | None
 ) -> list[Finding]:
     if cases.empty:
         return []
-    duplicated = set(cases.loc[cases["code"].eq("duplicate_vin"), "index"])
-    first_seen: dict[str, Any] = {}
-    if duplicated:
-        candidates = frame.loc[~frame.index.isin(duplicated), ["vin", "_sheet", "_row"]].dropna(subset=["vin"])
-        first_seen = {vin: (sheet, row) for vin, sheet, row in candidates.drop_duplicates("vin").itertuples(index=False)}
+    duplicates = cases[cases["code"].eq("duplicate_vin")]
+    first_seen = _first_occurrences(frame, duplicates) if not duplicates.empty else {}
     today = dt.date.today().isoformat()
     own_agency = registry.agency_names.get(user.agency_id) if user is not None and user.agency_id is not None else None
+    choices = {code: "、".join(vocabulary.values) for code, vocabulary in _CHOICES.items()}
+    messages = Messages()
 
     result = []
-    for index, column, code in cases[["index", "column", "code"]].itertuples(index=False):
-        sheet, row = frame.at[index, "_sheet"], int(frame.at[index, "_row"])
-        header = layout[sheet].headers.get(column) if sheet in layout else None
+    for index, column, code, sheet, row, value, written, severity, category, power in cases[
+        ["index", "column", "code", "sheet", "row", "value", "written", "severity", "category", "power"]
+    ].itertuples(index=False):
         params: dict[str, Any] = {}
         template = None
-        value = frame.at[index, column]
-        if code in _CHOICES:
-            params["choices"] = "、".join(_CHOICES[code].values)
+        if code in choices:
+            params["choices"] = choices[code]
         elif code == "duplicate_vin":
             params["first_sheet"], params["first_row"] = first_seen.get(value, (sheet, row))
         elif code == "vin_check_digit":
             params["expected"] = vin_check_digit(str(value))
         elif code == "plate_power_mismatch":
-            params["power"] = frame.at[index, "power"]
+            params["power"] = power
         elif code == "date_out_of_range":
             params["today"] = today
         elif code == "exemption_reason_required":
-            params["category"] = frame.at[index, "category"]
+            params["category"] = category
         elif code == "required" and column == "emission_standard":
             template = EMISSION_REQUIRED
-            params["category"] = frame.at[index, "category"]
+            params["category"] = category
         elif code == "vin_registered_elsewhere":
             params["owner"] = registry.agency_names.get(registry.owners.get(str(value)), "")
         elif code == "agency_not_allowed":
             params["own"] = own_agency
+        header = layout[sheet].headers.get(column) if sheet in layout else None
         result.append(
-            finding(
+            messages.finding(
                 code,
                 sheet=sheet,
-                row=row,
+                row=int(row),
                 column=column,
                 header=header or COLUMN_BY_KEY[column].header,
-                value=raw_frame.at[index, column],
-                severity=_severity(code, frame, index),
+                value=written,
+                severity=severity,
                 template=template,
                 **params,
             )
