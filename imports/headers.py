@@ -165,6 +165,20 @@ def _price_scale(folded: str) -> float | None:
     return None
 
 
+@cache
+def _stated_unit_pattern() -> re.Pattern[str]:
+    units = sorted((fold(u) for u in _data()["price_units"]), key=len, reverse=True)
+    return re.compile(r"单位[:]?(" + "|".join(map(re.escape, units)) + ")")
+
+
+def stated_unit(text: str) -> float | None:
+    """The factor to 万元 of a unit note written above a table, such as “金额单位：元”; None if there is none."""
+    match = _stated_unit_pattern().search(fold(text))
+    if match is None:
+        return None
+    return float({fold(u): f for u, f in _data()["price_units"].items()}[match[1]])
+
+
 def is_instruction_sheet(name: str) -> bool:
     folded = fold(name)
     return any(fold(word) in folded for word in _data()["instruction_sheets"])
@@ -177,14 +191,20 @@ def _table_end_words() -> tuple[str, ...]:
 
 @cache
 def _table_end_initials() -> frozenset[str]:
-    return frozenset(w[0] for w in _table_end_words())
+    """First characters of the table-end words as they may be written: any case, half or full width."""
+    initials = set()
+    for word in _table_end_words():
+        for char in {word[0], word[0].upper()}:
+            initials.add(char)
+            if "!" <= char <= "~":
+                initials.add(chr(ord(char) + 0xFEE0))
+    return frozenset(initials)
 
 
 def ends_table(text: str) -> bool:
     """A first cell that starts a totals row, a signature line or a note under the table."""
-    # Called for the leading cells of every data row: look at the first character before folding.
-    initial = unicodedata.normalize("NFKC", text.lstrip()[:1]).casefold()
-    return initial in _table_end_initials() and fold(text).startswith(_table_end_words())
+    # Called for the leading cells of every data row: the first character decides most of them.
+    return text.lstrip()[:1] in _table_end_initials() and fold(text).startswith(_table_end_words())
 
 
 @cache

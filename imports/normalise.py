@@ -44,6 +44,11 @@ _DATE_TEXT = re.compile(
     r"|^(?P<serial>\d{1,7})(?:\.0*)?$"
 )
 _NUMBER_TEXT = re.compile(r"^(?P<sign>[+-]?)(?P<number>\d+(?:\.\d*)?|\.\d+)(?P<unit>万元|万|千元|元)?$")
+_SPACE_BY_HAN = re.compile(r"(?<=[\u3000-\u30ff\u3400-\u9fff]) | (?=[\u3000-\u30ff\u3400-\u9fff])")
+# Written vocabulary values sometimes add an explanation ("纯电动（BEV）") or two spellings ("纯电动/BEV").
+_EXPLANATION = re.compile(r"[(\[【][^)\]】]*[)\]】]")
+_ALTERNATIVES = re.compile(r"[/／、,;|]")
+_CURRENCY = re.compile(r"^(¥|￥|rmb|cny|人民币)|(rmb|cny)$", re.IGNORECASE)
 _UNIT_FACTORS = {"万元": 1.0, "万": 1.0, "千元": 0.1, "元": 0.0001}
 
 
@@ -94,11 +99,14 @@ def _text(value: Any) -> str | None:
     else:
         text = str(value)
     text = " ".join(unicodedata.normalize("NFKC", text).split())
+    # A space or line break next to a Chinese character is layout ("濮阳市\n公安局"), not part of the name.
+    if " " in text:
+        text = _SPACE_BY_HAN.sub("", text)
     return text or None
 
 
 def _code(value: Any) -> str | None:
-    text = _text(value)
+    text = value if isinstance(value, str) else _text(value)
     if text is None:
         return None
     return clean_code(text) or None
@@ -120,6 +128,12 @@ def _vocabulary_term(key: str) -> Callable[[Any], Any]:
 
 def _lookup(vocabulary: Vocabulary, text: str, key: str) -> str | None:
     found = vocabulary.lookup(text)
+    if found is None:
+        bare = _EXPLANATION.sub("", text).strip()
+        found = vocabulary.lookup(bare) if bare else None
+        if found is None:
+            meanings = {vocabulary.lookup(part) for part in _ALTERNATIVES.split(bare) if part.strip()}
+            found = meanings.pop() if len(meanings) == 1 else None
     if key != "county":
         return found
     rest = text
@@ -195,7 +209,7 @@ def _number(value: Any) -> Any:
     text = _text(value)
     if text is None:
         return None
-    compact = re.sub(r"[\s,，]", "", text)
+    compact = _CURRENCY.sub("", re.sub(r"[\s,，]", "", text))
     match = _NUMBER_TEXT.match(compact)
     if match is None:
         return text

@@ -87,7 +87,7 @@ def _refuse_compound_file(path: Path) -> None:
 
 def _check_members(members: list[zipfile.ZipInfo], max_uncompressed_bytes: int) -> None:
     names = {m.filename for m in members}
-    if "xl/workbook.xml" not in names:
+    if "[Content_Types].xml" not in names or not any(n.endswith("workbook.xml") for n in names):
         raise UnusableFile("not_xlsx", _("文件是压缩包但不是 Excel 工作簿（xlsx）。请上传用 Excel 保存的 .xlsx 文件。"))
     if any(m.flag_bits & 0x1 for m in members):
         raise UnusableFile("encrypted", _("工作簿设有打开密码（已加密），无法读取。请取消密码后重新保存上传。"))

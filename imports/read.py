@@ -7,6 +7,7 @@ keeps the data rows up to a totals row. The values stay as written: normalising 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from imports.headers import (
     is_example_marker,
     is_instruction_sheet,
     match_header,
+    stated_unit,
 )
 from imports.normalise import to_numbers
 from imports.package import UnusableFile, check_contents
@@ -34,6 +36,9 @@ from imports.package import UnusableFile, check_contents
 Cell = Any
 # How many cells from the table's first column are looked at for a totals row or an example marker.
 _LEADING_CELLS = 4
+# How many rows under the header may still belong to it (column numbers, an English header row).
+_HEADER_ECHO_ROWS = 3
+_SECTION = re.compile(r"^([一二三四五六七八九十]+[、.]|[(（][一二三四五六七八九十\d]+[)）]|第[一二三四五六七八九十\d]+[部分类组])")
 
 
 @dataclass
@@ -95,6 +100,8 @@ def _read_workbook(path: Path) -> RawTable:
             if table is not None:
                 sheets.append(table)
                 parts.append(data)
+    if any("vin" in t.columns for t in sheets):
+        sheets, parts, issues = _without_summaries(sheets, parts, issues)
     if not any_cells:
         raise UnusableFile("empty_workbook", _("工作簿是空的，没有任何内容。"))
     if not sheets:
@@ -106,6 +113,20 @@ def _read_workbook(path: Path) -> RawTable:
     if frame.empty:
         raise UnusableFile("no_data", _("找到了表头，但表头下方没有数据行。"))
     return RawTable(frame=frame, sheets=sheets, issues=issues)
+
+
+def _without_summaries(
+    sheets: list[SheetTable], parts: list[dict[str, list]], issues: list[dict]
+) -> tuple[list[SheetTable], list[dict[str, list]], list[dict]]:
+    """Sheets without a VIN column beside sheets with one are summaries or counts, not vehicle lists."""
+    summaries = {t.name for t in sheets if "vin" not in t.columns}
+    if not summaries:
+        return sheets, parts, issues
+    kept = [(t, p) for t, p in zip(sheets, parts) if t.name not in summaries]
+    issues = [i for i in issues if i["sheet"] not in summaries]
+    for name in summaries:
+        issues.append(_sheet_skipped(name, _("工作表“%(sheet)s”没有车辆识别代号列，像是汇总表，已跳过。", sheet=name)))
+    return [t for t, _p in kept], [p for _t, p in kept], issues
 
 
 def _frame(parts: list[dict[str, list]]) -> pd.DataFrame:
@@ -138,11 +159,15 @@ def _read_sheet(
     data = _data_rows(table, body, first_excel_row=last_row + 2, header_cells=cells)
     if "price" in table.columns:
         scale = next(c.match.scale for c in cells if c.match.key == "price" and c.column == table.columns["price"])
+        if scale is None:
+            # Statistical tables state the unit once above the table: “金额单位：元”.
+            scale = next((u for row in top[:first_row] for v in row if isinstance(v, str) and (u := stated_unit(v))),
+                         None)
         if scale is not None and scale != 1:
             data["price"] = _scaled_prices(data["price"], scale)
             issues.append(
                 _issue(name, table.header_row, "price", table.headers["price"], "price_unit_converted", "warning",
-                       _("“%(header)s”按元填写，已换算为万元。", header=table.headers["price"]))
+                       _("“%(header)s”不是按万元填写，已换算为万元。", header=table.headers["price"]))
             )
     return table, data, issues
 
@@ -194,6 +219,8 @@ def _find_header(top: list[list[Cell]]) -> tuple[int, int, list[_HeaderCell]] | 
 
 def _score(cells: list[_HeaderCell]) -> float:
     keys = {c.match.key for c in cells if c.match.key}
+    if len(keys) < 2:
+        return 0
     # An ambiguous header is half a sign of a header row: enough to prefer it, never to invent one.
     return len(keys) + 0.5 * sum(1 for c in cells if c.match.ambiguous)
 
@@ -280,6 +307,7 @@ def _data_rows(table: SheetTable, body: list[list[Cell]], first_excel_row: int, 
     start = min(c.column for c in header_cells)
     leading = slice(start, start + _LEADING_CELLS)
     repeated = set(table.headers.values())
+    anchors = used[:2]
     kept: list[int] = []
     # One pass over every row: the cheap tests first, the folding ones only for rows that hold text.
     for i, row in enumerate(body):
@@ -296,7 +324,13 @@ def _data_rows(table: SheetTable, body: list[list[Cell]], first_excel_row: int, 
             if is_example_marker(texts[0]):
                 continue
         # A header repeated inside the table (sheets pasted together, print titles) is not data.
-        if sum(1 for c in used if row[c].__class__ is str and row[c].strip() in repeated) >= 2:
+        if any(row[c] in repeated for c in anchors) and sum(
+            1 for c in used if row[c].__class__ is str and row[c].strip() in repeated
+        ) >= 2:
+            continue
+        if _section_title(row, used):
+            continue
+        if not kept and i < _HEADER_ECHO_ROWS and _header_echo(row, table):
             continue
         kept.append(i)
     data: dict[str, list] = {}
@@ -305,15 +339,49 @@ def _data_rows(table: SheetTable, body: list[list[Cell]], first_excel_row: int, 
         if c is None:
             data[key] = [None] * len(kept)
         else:
-            data[key] = [_value(body[i][c]) for i in kept]
+            # calamine gives an empty cell as "".
+            data[key] = [None if (value := body[i][c]) == "" else value for i in kept]
     data["_sheet"] = [table.name] * len(kept)
     data["_row"] = [first_excel_row + i for i in kept]
     return data
 
 
-def _value(value: Cell) -> Cell:
-    """A cell as read; calamine gives empty cells as ""."""
-    return None if value == "" else value
+def _section_title(row: list[Cell], used: list[int]) -> bool:
+    """A row that only names a group of the rows below (“一、公交车”), often merged across the table."""
+    first: str | None = None
+    count = 0
+    for c in used:
+        value = row[c]
+        if value == "" or (value.__class__ is str and value.isspace()):
+            continue
+        if first is None:
+            if value.__class__ is not str:
+                return False
+            first = value
+        elif value != first:
+            return False
+        count += 1
+    return first is not None and (count >= 3 or bool(_SECTION.match(first.strip())))
+
+
+def _header_echo(row: list[Cell], table: SheetTable) -> bool:
+    """A row right under the header that is part of it: column numbers (1, 2, 3 …) or headers in English."""
+    filled = [(k, row[c]) for k, c in table.columns.items() if _filled(row[c])]
+    if len(filled) < 2:
+        return False
+    numbers = [_whole_number(v) for _, v in filled]
+    if None not in numbers and numbers == list(range(numbers[0], numbers[0] + len(numbers))):
+        return True
+    echoed = sum(1 for k, v in filled if isinstance(v, str) and match_header(v).key == k)
+    return echoed >= max(2, len(filled) // 2)
+
+
+def _whole_number(value: Cell) -> int | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
 
 
 def _scaled_prices(values: list[Cell], scale: float) -> list[Cell]:

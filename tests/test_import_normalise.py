@@ -48,7 +48,8 @@ def test_what_is_not_a_date_stays_as_text(written: str) -> None:
 @pytest.mark.parametrize(
     ("written", "number"),
     [("25.5", 25.5), ("２５．５", 25.5), ("25.5万元", 25.5), ("1,234.5", 1234.5), (" 25.5 ", 25.5),
-     (25.5, 25.5), (30, 30.0), ("255000元", 25.5), ("25.5万", 25.5), ("-3", -3.0)],
+     (25.5, 25.5), (30, 30.0), ("255000元", 25.5), ("25.5万", 25.5), ("-3", -3.0), ("¥255,000元", 25.5),
+     ("￥25.5万元", 25.5), ("RMB 25.5", 25.5)],
 )
 def test_numbers_written_as_text_become_numbers(written: Any, number: float) -> None:
     assert one("price", written) == pytest.approx(number)
@@ -78,9 +79,10 @@ def test_codes_are_folded_upper_cased_and_without_separators(key: str, written: 
 
 
 def test_text_is_trimmed_and_folded_and_empty_is_none() -> None:
-    result = normalise(frame(agency=["  濮阳市  公安局 ", "", "   ", None], remark=["ＯＫ", None, "\n", "备注"]))
-    assert result["agency"].tolist() == ["濮阳市 公安局", None, None, None]
-    assert result["remark"].tolist() == ["OK", None, None, "备注"]
+    result = normalise(frame(agency=["  濮阳市  公安局 ", "", "   ", None],
+                             remark=["ＯＫ", None, "\n", "EV  bus, 已于\n3 月报废"]))
+    assert result["agency"].tolist() == ["濮阳市公安局", None, None, None]
+    assert result["remark"].tolist() == ["OK", None, None, "EV bus,已于3月报废"]
 
 
 @pytest.mark.parametrize(
@@ -94,6 +96,9 @@ def test_text_is_trimmed_and_folded_and_empty_is_none() -> None:
         ("county", "经开区", "濮阳经济技术开发区"), ("county", "濮阳市华龙区", "华龙区"), ("county", "河南省濮阳市清丰县", "清丰县"),
         ("county", "濮阳县", "濮阳县"), ("county", "市直", "市直"),
         ("emission_standard", "国Ⅵ", "国六"), ("emission_standard", "国6b", "国六"), ("emission_standard", "国五", "国五"),
+        # an explanation or a second spelling beside the value
+        ("power", "纯电动（BEV）", "纯电动"), ("power", "纯电动/BEV", "纯电动"), ("category", "公务用车(一般)", "公务用车"),
+        ("power", "燃料电池、氢能", "燃料电池"),
     ],
 )
 def test_vocabulary_synonyms_become_canonical_values(key: str, written: str, canonical: str) -> None:
@@ -101,7 +106,7 @@ def test_vocabulary_synonyms_become_canonical_values(key: str, written: str, can
 
 
 @pytest.mark.parametrize(("key", "written"), [("category", "拖拉机"), ("power", "太阳能"), ("county", "郑州市"),
-                                              ("acquisition", "租赁")])
+                                              ("acquisition", "租赁"), ("power", "纯电动/柴油")])
 def test_unknown_vocabulary_value_stays_as_written(key: str, written: str) -> None:
     assert one(key, written) == written
 

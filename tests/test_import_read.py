@@ -317,3 +317,44 @@ def test_large_upload_is_read_and_normalised_quickly(tmp_path: Path) -> None:
     assert len(result) == 5000
     assert result["_row"].iloc[-1] == 5001
     assert (result["acquired_on"] == dt.date(2025, 3, 5)).all()
+
+
+def test_unit_note_above_the_table_converts_prices(tmp_path: Path) -> None:
+    rows = [["车辆购置情况表"], [None, None, None, None, None, None, None, None, None, None, "金额单位：元"],
+            *sheet_rows([acquisition(1, price=1_205_000)], headers={"price": "购置价格"})]
+    table = read_table(write_workbook(tmp_path / "note.xlsx", {"S": rows}))
+    assert table.frame["price"].tolist() == [pytest.approx(120.5)]
+    assert codes(table) == [("S", 3, "price", "price_unit_converted")]
+
+
+def test_column_numbers_and_english_header_under_the_header_are_not_data(tmp_path: Path) -> None:
+    rows = sheet_rows([acquisition(1)])
+    numbers = list(range(1, 15))
+    english = ["Agency", "Credit code", "VIN", "Plate", "Category", "Power type", "Acquisition", "Acquisition date",
+               "Brand and model", "Emission standard", "County", "Price", "Reason", "Remark"]
+    table = read_table(write_workbook(tmp_path / "echo.xlsx", {"S": [rows[0], english, numbers, rows[1]]}))
+    assert table.frame["_row"].tolist() == [4]
+
+
+def test_section_titles_between_groups_of_rows_are_not_data(tmp_path: Path) -> None:
+    rows = sheet_rows([acquisition(1), acquisition(2)])
+    rows = [rows[0], ["一、公交车"], rows[1], ["（二）出租车"], rows[2], ["第三部分 其他"]]
+    table = read_table(write_workbook(tmp_path / "sections.xlsx", {"S": rows}, merged={"S": ["A4:N4"]}))
+    assert table.frame["_row"].tolist() == [3, 5]
+    assert codes(table) == []
+
+
+def test_summary_sheet_beside_the_vehicle_list_is_skipped(tmp_path: Path) -> None:
+    summary = [["单位名称", "车辆类别", "动力类型", "购置方式", "数量"], ["濮阳市公共交通有限公司", "公交车", "纯电动", "新增", 2]]
+    path = write_workbook(tmp_path / "summary.xlsx", {"明细": sheet_rows([acquisition(1), acquisition(2)]),
+                                                       "汇总": summary})
+    table = read_table(path)
+    assert [s.name for s in table.sheets] == ["明细"]
+    assert codes(table) == [("汇总", None, None, "sheet_skipped")]
+    assert len(table.frame) == 2
+
+
+def test_single_sheet_without_vin_reports_the_missing_column(tmp_path: Path) -> None:
+    keys = ["agency", "category", "power", "acquisition", "acquired_on", "county"]
+    table = read_table(write_upload(tmp_path / "novin.xlsx", [acquisition(1)], keys=keys))
+    assert codes(table) == [("车辆购置", 1, "vin", "missing_column")]
