@@ -1,0 +1,202 @@
+"""Background imports: a thread by default, an RQ worker on Redis when REDIS_URL is set; status and
+progress kept in the database; a batch is committed once, and a bad stored file ends with a message."""
+
+from __future__ import annotations
+
+import io
+import threading
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from factories import agency, login, user
+from fleet import db, jobs
+from fleet.models import Acquisition, ImportBatch, UploadFile
+from imports.stage import stage_batch
+from xlsx_factory import acquisition, write_upload
+
+BUS_COMPANY = "濮阳市公共交通有限公司"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def manager(session):
+    agency(session, BUS_COMPANY, kind="国有企业", sector="公交", county="华龙区")
+    manager = user(session, "bus", agency_name=BUS_COMPANY)
+    session.commit()
+    return manager
+
+
+def received_batch(session, manager, path) -> int:
+    batch = stage_batch(session, path.read_bytes(), None, file_name=path.name, user=manager, agency_id=manager.agency_id)
+    session.commit()
+    return batch.id
+
+
+def fresh(session, batch_id: int) -> ImportBatch:
+    session.rollback()  # see what the job committed from its own session
+    return session.get(ImportBatch, batch_id)
+
+
+def acquisitions(session) -> int:
+    session.rollback()
+    return session.scalar(sa.select(sa.func.count()).select_from(Acquisition))
+
+
+def test_a_job_validates_then_commits_a_batch(session, manager, tmp_path):
+    path = write_upload(tmp_path / "buses.xlsx", [acquisition(n) for n in range(1, 6)])
+    batch_id = received_batch(session, manager, path)
+    assert fresh(session, batch_id).status == "received"
+
+    assert jobs.run_import_job(batch_id) == "valid"
+    batch = fresh(session, batch_id)
+    assert (batch.status, batch.progress, batch.message, batch.rows) == ("valid", 100, None, 5)
+    assert acquisitions(session) == 0
+
+    assert jobs.run_import_job(batch_id, commit=True) == "committed"
+    batch = fresh(session, batch_id)
+    assert (batch.status, batch.progress, batch.inserted, batch.message) == ("committed", 100, 5, None)
+    assert acquisitions(session) == 5
+
+    # A second run (a retried job, another worker) finds nothing left to do.
+    assert jobs.run_import_job(batch_id, commit=True) == "committed"
+    assert acquisitions(session) == 5
+
+
+def test_a_batch_is_not_committed_before_it_is_validated(session, manager, tmp_path):
+    batch_id = received_batch(session, manager, write_upload(tmp_path / "buses.xlsx", [acquisition(1)]))
+    assert jobs.run_import_job(batch_id, commit=True) == "received"
+    assert acquisitions(session) == 0
+
+
+def test_a_stored_file_that_cannot_be_read_ends_invalid_with_the_reason(session, manager, tmp_path):
+    path = tmp_path / "vehicles.xlsx"
+    path.write_bytes(b"VIN,plate\nLZYBEV0A0R0000001,\n")  # a CSV renamed: refused with a message
+    batch_id = received_batch(session, manager, path)
+    assert jobs.run_import_job(batch_id) == "invalid"
+    batch = fresh(session, batch_id)
+    assert batch.status == "invalid" and batch.message and batch.report is None
+    assert session.get(UploadFile, batch.sha256) is not None  # the original is kept all the same
+
+
+def test_the_progress_writer_keeps_the_batch_current_but_never_undoes_the_end(session, manager, tmp_path):
+    batch_id = received_batch(session, manager, write_upload(tmp_path / "buses.xlsx", [acquisition(1)]))
+    session.execute(sa.update(ImportBatch).where(ImportBatch.id == batch_id).values(status="validating"))
+    session.commit()
+    writer = jobs.ProgressWriter(db.engine(), batch_id)
+    writer("read", 0.05)
+    writer("validate", 0.5)
+    writer.flush()
+    batch = fresh(session, batch_id)
+    assert (batch.progress, batch.message) == (50, "validate")
+
+    batch.status = "valid"
+    session.commit()
+    writer("done", 1.0)
+    writer.flush()
+    assert (fresh(session, batch_id).progress, fresh(session, batch_id).message) == (50, "validate")
+
+
+def join_job_thread(batch_id: int) -> None:
+    for thread in threading.enumerate():
+        if thread.name == f"import-batch-{batch_id}":
+            thread.join(timeout=60)
+
+
+def test_without_redis_the_job_runs_in_a_thread(app, session, manager, tmp_path):
+    batch_id = received_batch(session, manager, write_upload(tmp_path / "buses.xlsx", [acquisition(1), acquisition(2)]))
+    jobs.launch_import(batch_id)
+    join_job_thread(batch_id)
+    assert fresh(session, batch_id).status == "valid"
+
+    session.execute(sa.update(ImportBatch).where(ImportBatch.id == batch_id).values(status="importing"))
+    session.commit()
+    jobs.launch_import(batch_id, commit=True)
+    join_job_thread(batch_id)
+    assert fresh(session, batch_id).status == "committed"
+    assert acquisitions(session) == 2
+
+
+@pytest.fixture
+def redis_queue(app):
+    """A queue of its own on the real Redis, every key of it removed afterwards."""
+    from redis import Redis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    connection = Redis.from_url(REDIS_URL)
+    try:
+        connection.ping()
+    except RedisConnectionError:
+        pytest.skip(f"no Redis at {REDIS_URL}: the RQ path needs it (the thread path is tested without)")
+    name = f"fleet-test-{uuid.uuid4().hex}"
+    app.config.update(REDIS_URL=REDIS_URL, IMPORT_QUEUE=name)
+    yield name
+    for key in connection.scan_iter(match=f"*{name}*"):
+        connection.delete(key)
+    for members in ("rq:workers", f"rq:workers:{name}"):
+        for member in connection.smembers(members):
+            if name.encode() in member:
+                connection.srem(members, member)
+    connection.close()
+
+
+def run_worker(queue_name: str) -> None:
+    from redis import Redis
+    from rq import Queue, SimpleWorker
+
+    connection = Redis.from_url(REDIS_URL)
+    worker = SimpleWorker([Queue(queue_name, connection=connection)], connection=connection, name=f"{queue_name}-worker")
+    worker.work(burst=True)
+    connection.close()
+
+
+def test_with_redis_an_rq_worker_runs_the_job(app, session, manager, tmp_path, redis_queue):
+    from redis import Redis
+    from rq import Queue
+
+    batch_id = received_batch(session, manager, write_upload(tmp_path / "buses.xlsx", [acquisition(n) for n in range(1, 4)]))
+    jobs.launch_import(batch_id)
+    queue = Queue(redis_queue, connection=Redis.from_url(REDIS_URL))
+    assert queue.count == 1
+    assert fresh(session, batch_id).status == "received"  # queued, not run by the web process
+
+    run_worker(redis_queue)
+    batch = fresh(session, batch_id)
+    assert (batch.status, batch.progress, batch.rows) == ("valid", 100, 3)
+
+    session.execute(sa.update(ImportBatch).where(ImportBatch.id == batch_id).values(status="importing"))
+    session.commit()
+    jobs.launch_import(batch_id, commit=True)
+    assert fresh(session, batch_id).status == "importing"
+    assert acquisitions(session) == 0
+
+    run_worker(redis_queue)
+    batch = fresh(session, batch_id)
+    assert (batch.status, batch.inserted, batch.message) == ("committed", 3, None)
+    assert acquisitions(session) == 3
+    assert queue.count == 0
+
+
+def test_the_upload_page_hands_a_large_file_to_the_rq_worker(app, client, session, manager, tmp_path, redis_queue):
+    app.config["IMPORT_BACKGROUND_BYTES"] = 0
+    path = write_upload(tmp_path / "buses.xlsx", [acquisition(1), acquisition(2)])
+    login(client, "bus")
+    response = client.post("/uploads/", data={"file": (io.BytesIO(path.read_bytes()), path.name)},
+                           content_type="multipart/form-data")
+    batch_id = int(response.headers["Location"].rstrip("/").split("/")[-1])
+    session.rollback()
+    status = client.get(f"/uploads/{batch_id}/status").get_json()
+    assert (status["status"], status["running"]) == ("received", True)
+    assert "<progress" in client.get(f"/uploads/{batch_id}").get_data(as_text=True)
+
+    run_worker(redis_queue)
+    session.rollback()
+    assert client.get(f"/uploads/{batch_id}/status").get_json()["status"] == "valid"
+    client.post(f"/uploads/{batch_id}/commit")
+    session.rollback()
+    assert client.get(f"/uploads/{batch_id}/status").get_json()["status"] == "importing"
+    run_worker(redis_queue)
+    session.rollback()
+    assert client.get(f"/uploads/{batch_id}/status").get_json()["status"] == "committed"
+    assert acquisitions(session) == 2
