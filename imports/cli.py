@@ -26,7 +26,7 @@ EXIT_CLEAN, EXIT_DATA_ERRORS, EXIT_UNUSABLE = 0, 1, 2
 
 def _unusable(path: Path, code: str, message: str, as_json: bool) -> NoReturn:
     if as_json:
-        emit_json({"file": str(path), "error": {"code": code, "message": message}})
+        emit_json({"file": path.name, "error": {"code": code, "message": message}})
     else:
         click.echo(_("错误：%(message)s", message=message), err=True)
     sys.exit(EXIT_UNUSABLE)

@@ -32,6 +32,8 @@ CODES: dict[str, Code] = {
     "missing_column": Code(ERROR, _l("缺少必填列"), _l("缺少必填列")),
     "ambiguous_header": Code(ERROR, _l("表头可能指两个不同的列，无法判断"), _l("表头含义不明确")),
     "unknown_column": Code(WARNING, _l("无法识别的列，已忽略"), _l("无法识别的列，已忽略")),
+    "duplicate_column": Code(WARNING, _l("两列都像同一列，只使用其中一列"), _l("与另一列重复，已忽略")),
+    "price_unit_converted": Code(WARNING, _l("价格不是按万元填写，已换算为万元"), _l("已换算为万元")),
     "sheet_skipped": Code(WARNING, _l("工作表中没有可识别的表头，已跳过"), _l("没有可识别的表头，已跳过")),
     "required": Code(ERROR, _l("必填项为空"), _l("必须填写")),
     "vin_format": Code(

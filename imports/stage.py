@@ -50,7 +50,7 @@ def stage_batch(
     batch = ImportBatch(
         uploaded_by_id=user.id if user is not None else None,
         agency_id=agency_id,
-        file_name=file_name,
+        file_name=file_name[-255:],  # the column's length; the end keeps the extension
         sha256=upload.sha256,
         status="received",
     )

@@ -140,7 +140,7 @@ def test_an_unusable_import_stores_nothing(runner, session, tmp_path):
     path = tmp_path / "renamed.xlsx"
     path.write_text("单位名称,车辆识别代号\n濮阳市公安局,LFV\n", encoding="utf-8")
     code, payload = run_json(runner, "import", path)
-    assert code == 2 and payload["file"] == str(path)
+    assert code == 2 and payload["file"] == "renamed.xlsx"
     assert session.scalar(sa.select(sa.func.count()).select_from(UploadFile)) == 0
     assert session.scalar(sa.select(sa.func.count()).select_from(ImportBatch)) == 0
 
