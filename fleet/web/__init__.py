@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from fleet.web import auth, errors, exemptions, health, labels, uploads, vehicles
+from fleet.web import api, auth, errors, exemptions, health, labels, uploads, vehicles
 
 
 def init_app(app: Flask) -> None:
@@ -14,4 +14,5 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(vehicles.bp)
     app.register_blueprint(exemptions.bp)
+    api.init_app(app)
     app.register_blueprint(uploads.bp)

@@ -41,8 +41,9 @@ bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
 csrf = CSRFProtect()
 
-# Endpoints anyone may reach; every other view must carry role_required (tests/test_authorization.py).
-PUBLIC_ENDPOINTS = frozenset({"auth.login", "auth.set_language", "health.healthz", "static"})
+# Endpoints anyone may reach besides views marked @public; every other view must carry role_required
+# (tests/test_authorization.py walks app.url_map to hold every area to it).
+PUBLIC_ENDPOINTS = frozenset({"static", "health.healthz"})
 
 # Throttling of password guessing: after MAX_FAILED_LOGINS failures within FAILURE_WINDOW the account
 # refuses attempts for FIRST_LOCKOUT, doubling with each further failure up to MAX_LOCKOUT.
@@ -118,6 +119,16 @@ def role_required(*roles: str) -> Callable:
         return wrapper
 
     return decorate
+
+
+def public(view: Callable) -> Callable:
+    """Marks a view anyone may reach without logging in (login, health checks, vendored assets)."""
+    view.public = True
+    return view
+
+
+def is_public(view: Callable, endpoint: str) -> bool:
+    return endpoint in PUBLIC_ENDPOINTS or getattr(view, "public", False)
 
 
 def agency_scope() -> int | None:
@@ -210,6 +221,7 @@ def init_app(app: Flask) -> None:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@public
 def login():
     if current_user.is_authenticated:
         return redirect(safe_next(request.args.get("next")) or home_url())
@@ -262,6 +274,7 @@ def change_password():
 
 
 @bp.post("/language")
+@public
 def set_language():
     """Switch the language: remembered on the account when logged in, in the session otherwise."""
     locale = request.form.get("locale", "")

@@ -85,6 +85,6 @@ def detail(acquisition_id: int):
 
 def batch_url(batch_id: int) -> str | None:
     """The upload flow's page of a batch, once that area is registered."""
-    if "uploads.batch" in current_app.view_functions:
-        return url_for("uploads.batch", batch_id=batch_id)
+    if "uploads.show" in current_app.view_functions:
+        return url_for("uploads.show", batch_id=batch_id)
     return None

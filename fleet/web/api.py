@@ -1,0 +1,165 @@
+"""The JSON API (/api/v1): acquisitions, compliance and upload validation, with the pages' permissions.
+
+Clients authenticate with the session cookie or `Authorization: Bearer <token>`; errors are always
+{"error": {"code", "message"}}, never an HTML page.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from flask import Blueprint, Flask, current_app, jsonify, request
+from flask_babel import gettext as _
+from flask_login import current_user
+from werkzeug.utils import secure_filename
+
+from fleet.agencies import agency_by_name
+from fleet.db import get_session
+from fleet.vehicles import VehicleFilters, acquisition_record, search_acquisitions
+from fleet.vocab import CATEGORIES, COUNTIES, POWER_TYPES, Vocabulary
+from fleet.web.auth import agency_scope, csrf, public, role_required
+from fleet.web.errors import json_error
+from imports.package import UnusableFile
+from imports.pipeline import validate_file
+from rules.engine import compliance_json, evaluate
+from rules.packs import active_pack
+from rules.periods import Period
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+OPENAPI = Path(__file__).with_name("openapi.yaml")
+MAX_PER_PAGE = 1000
+DEFAULT_PER_PAGE = 100
+
+
+class BadParameter(ValueError):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+@bp.errorhandler(BadParameter)
+def _bad_parameter(exc: BadParameter):
+    return json_error(400, "bad_parameter", exc.message)
+
+
+@bp.before_request
+def _csrf_for_cookie_sessions():
+    # A script with a Bearer token is not a browser and cannot be tricked into a cross-site post; a
+    # request riding on the session cookie must carry the CSRF token like any form.
+    bearer = request.headers.get("Authorization", "").lower().startswith("bearer ")
+    if current_app.config.get("WTF_CSRF_ENABLED", True) and not bearer:
+        csrf.protect()
+
+
+def _int(name: str, default: int | None = None, *, low: int | None = None, high: int | None = None) -> int | None:
+    raw = request.args.get(name, "").strip()
+    if raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadParameter(_("参数 %(name)s 必须是整数，收到 %(value)s。", name=name, value=raw)) from None
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise BadParameter(_("参数 %(name)s 应在 %(low)s 到 %(high)s 之间，收到 %(value)s。", name=name, low=low, high=high, value=value))
+    return value
+
+
+def _term(name: str, vocabulary: Vocabulary) -> str | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    value = vocabulary.lookup(raw)
+    if value is None:
+        raise BadParameter(_("参数 %(name)s 的值 %(value)s 无效；可选：%(values)s。", name=name, value=raw, values="、".join(vocabulary.values)))
+    return value
+
+
+@bp.get("/acquisitions")
+@role_required()
+def acquisitions():
+    filters = VehicleFilters(
+        agency_name=request.args.get("agency", "").strip() or None,
+        category=_term("category", CATEGORIES),
+        power=_term("power", POWER_TYPES),
+        county=_term("county", COUNTIES),
+        year=_int("year", low=2000, high=2100),
+        vin=request.args.get("vin", "").strip() or None,
+    )
+    page = search_acquisitions(
+        get_session(),
+        filters,
+        scope_agency_id=agency_scope(),
+        page=_int("page", 1, low=1),
+        per_page=_int("per_page", DEFAULT_PER_PAGE, low=1, high=MAX_PER_PAGE),
+    )
+    return jsonify(
+        total=page.total,
+        page=page.page,
+        per_page=page.per_page,
+        items=[acquisition_record(row.acquisition, row.agency_name) for row in page.items],
+    )
+
+
+@bp.get("/compliance")
+@role_required()
+def compliance():
+    year = _int("year", low=2000, high=2100)
+    if year is None:
+        raise BadParameter(_("缺少参数 year。"))
+    month = _int("month", low=1, high=12)
+    period = Period.month(year, month) if month else Period.year(year)
+    session = get_session()
+    agency_id = agency_scope()
+    name = request.args.get("agency", "").strip()
+    if name:
+        agency = agency_by_name(session, name)
+        # Another agency's name answers like an unknown one, so agency users learn nothing about it.
+        if agency is None or (agency_id is not None and agency.id != agency_id):
+            return json_error(404, "not_found", _("未登记的单位：%(name)s", name=name))
+        agency_id = agency.id
+    pack = active_pack(session)
+    return jsonify(compliance_json(pack, period, evaluate(session, pack, period, agency_id=agency_id)))
+
+
+@bp.post("/uploads")
+@role_required("agency", "reviewer")
+def uploads():
+    """Validate a file (a dry run: nothing is stored) and return its report."""
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise BadParameter(_("请在表单字段 file 中上传一个文件。"))
+    file_name = upload.filename
+    with tempfile.TemporaryDirectory(prefix="fleet-api-") as folder:
+        path = Path(folder) / (secure_filename(file_name) or "upload.xlsx")
+        upload.save(path)
+        try:
+            report = validate_file(get_session(), path, user=current_user._get_current_object(), file_name=file_name)
+        except UnusableFile as exc:
+            return json_error(422, exc.code, exc.message)
+    return jsonify(report.as_json())
+
+
+@cache
+def _openapi(path: Path, _mtime: float) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def openapi_document() -> dict[str, Any]:
+    return _openapi(OPENAPI, OPENAPI.stat().st_mtime)
+
+
+@bp.get("/openapi.json")
+@public
+def openapi():
+    """The API's description; it holds no data, so scripts may read it before they authenticate."""
+    return jsonify(openapi_document())
+
+
+def init_app(app: Flask) -> None:
+    csrf.exempt(bp)
+    app.register_blueprint(bp)

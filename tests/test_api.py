@@ -1,0 +1,202 @@
+"""The JSON API over HTTP: token and session auth, scopes, paging limits, errors as JSON, OpenAPI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+
+import pytest
+import sqlalchemy as sa
+from openpyxl import Workbook
+
+from fleet.models import User
+from fleet.users import issue_api_token
+from fleet.web.api import openapi_document
+from imports.headers import COLUMNS
+from tests import factories
+
+SPEC_KEYS = {"id", "agency", "credit_code", "vin", "plate", "category", "power", "acquisition", "acquired_on",
+             "brand_model", "emission_standard", "county", "price", "exemption_reason", "remark"}
+
+
+@pytest.fixture
+def api(session):
+    police = factories.agency(session, "濮阳市公安局")
+    buses = factories.agency(session, "濮阳市公交公司", kind="国有企业", sector="公交")
+    factories.user(session, "police", "agency", police.name)
+    reviewer = factories.user(session, "reviewer", "reviewer")
+    factories.acquisition(session, police, vin=factories.vin(201), category="执法执勤用车", power="纯电动",
+                          acquired_on=dt.date(2025, 4, 1), price=16.8)
+    factories.acquisition(session, police, vin=factories.vin(202), category="公务用车", power="汽油",
+                          acquired_on=dt.date(2024, 4, 1))
+    factories.acquisition(session, buses, vin=factories.vin(203), category="公交车", power="柴油",
+                          acquired_on=dt.date(2025, 6, 1))
+    token = issue_api_token(reviewer)
+    session.commit()
+    return {"token": token, "police": police, "buses": buses}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_token_lists_every_acquisition_with_the_spec_keys(client, api):
+    body = client.get("/api/v1/acquisitions", headers=bearer(api["token"])).get_json()
+    assert body["total"] == 3
+    assert all(set(item) == SPEC_KEYS for item in body["items"])
+    first = next(i for i in body["items"] if i["vin"] == factories.vin(201))
+    assert first["agency"] == "濮阳市公安局" and first["acquired_on"] == "2025-04-01" and first["price"] == 16.8
+    assert first["acquisition"] == "新增"
+
+
+def test_agency_session_sees_only_its_agency(client, api):
+    factories.login(client, "police")
+    body = client.get("/api/v1/acquisitions").get_json()
+    assert {i["vin"] for i in body["items"]} == {factories.vin(201), factories.vin(202)}
+    assert client.get("/api/v1/acquisitions?agency=濮阳市公交公司").get_json()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("query", "vins"),
+    [("year=2025", [201, 203]), ("category=公交", [203]), ("power=BEV", [201]), (f"vin={factories.vin(202)}", [202]),
+     ("agency=濮阳市公交公司", [203]), ("county=市直", [201, 202, 203])],
+)
+def test_filters_accept_canonical_values_and_synonyms(client, api, query, vins):
+    body = client.get(f"/api/v1/acquisitions?{query}", headers=bearer(api["token"])).get_json()
+    assert sorted(i["vin"] for i in body["items"]) == sorted(factories.vin(v) for v in vins)
+
+
+def test_paging(client, api):
+    body = client.get("/api/v1/acquisitions?per_page=2&page=2", headers=bearer(api["token"])).get_json()
+    assert body["total"] == 3 and len(body["items"]) == 1
+
+
+@pytest.mark.parametrize("query", ["per_page=1001", "per_page=0", "page=abc", "year=twenty", "category=飞机"])
+def test_bad_parameters_are_json_400(client, api, query):
+    response = client.get(f"/api/v1/acquisitions?{query}", headers=bearer(api["token"]))
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "bad_parameter"
+
+
+def test_per_page_of_1000_is_allowed(client, api):
+    assert client.get("/api/v1/acquisitions?per_page=1000", headers=bearer(api["token"])).status_code == 200
+
+
+def test_without_credentials_or_with_a_wrong_token_401_json(client, api):
+    for headers in ({}, bearer("not-a-token")):
+        response = client.get("/api/v1/acquisitions", headers=headers)
+        assert response.status_code == 401
+        assert response.get_json()["error"]["code"] == "unauthorized"
+
+
+def test_a_deactivated_users_token_stops_working(client, session, api):
+    session.scalar(sa.select(User).where(User.username == "reviewer")).active = False
+    session.commit()
+    assert client.get("/api/v1/acquisitions", headers=bearer(api["token"])).status_code == 401
+
+
+def test_bearer_token_does_not_open_web_pages(client, api):
+    assert client.get("/vehicles/", headers=bearer(api["token"])).status_code == 302
+
+
+def test_unknown_api_paths_are_json_404(client, api):
+    response = client.get("/api/v1/nothing", headers=bearer(api["token"]))
+    assert response.status_code == 404 and response.get_json()["error"]["code"] == "not_found"
+
+
+def test_compliance_has_the_command_lines_shape(client, api):
+    body = client.get("/api/v1/compliance?year=2025", headers=bearer(api["token"])).get_json()
+    assert set(body) == {"pack", "period", "results"}
+    assert body["period"] == "2025"
+    assert any(r["agency"] is None for r in body["results"])  # the city-wide aggregate
+    month = client.get("/api/v1/compliance?year=2025&month=4", headers=bearer(api["token"])).get_json()
+    assert month["period"] == "2025-04"
+
+
+def test_compliance_needs_a_year(client, api):
+    response = client.get("/api/v1/compliance", headers=bearer(api["token"]))
+    assert response.status_code == 400 and "year" in response.get_json()["error"]["message"]
+    assert client.get("/api/v1/compliance?year=2025&month=13", headers=bearer(api["token"])).status_code == 400
+
+
+def test_agency_compliance_is_its_own_only(client, api):
+    factories.login(client, "police")
+    body = client.get("/api/v1/compliance?year=2025").get_json()
+    assert body["results"] and {r["agency"] for r in body["results"]} == {"濮阳市公安局"}
+    other = client.get("/api/v1/compliance?year=2025&agency=濮阳市公交公司")
+    assert other.status_code == 404
+    assert client.get("/api/v1/compliance?year=2025&agency=不存在的单位").status_code == 404
+
+
+def _workbook(rows: list[dict[str, object]]) -> bytes:
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append([c.header for c in COLUMNS])
+    for row in rows:
+        sheet.append([row.get(c.key) for c in COLUMNS])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+GOOD_ROW = {"agency": "濮阳市公安局", "vin": factories.vin(301), "category": "公务用车", "power": "纯电动",
+            "acquisition": "新增", "acquired_on": "2025-03-05", "county": "市直"}
+
+
+def test_upload_returns_the_validation_report_and_stores_nothing(client, session, api):
+    factories.login(client, "police")
+    content = _workbook([GOOD_ROW, {**GOOD_ROW, "vin": "LFV2A21K012345678", "agency": "濮阳市公交公司"}])
+    response = client.post("/api/v1/uploads", data={"file": (io.BytesIO(content), "三月.xlsx")})
+    assert response.status_code == 200
+    report = response.get_json()
+    assert report["file"] == "三月.xlsx" and report["rows"] == 2
+    assert report["errors"] and all({"sheet", "row", "column", "code", "message"} <= set(e) for e in report["errors"])
+    assert factories.vin(301) not in client.get("/api/v1/acquisitions").get_data(as_text=True)
+
+
+def test_upload_without_a_file_is_400(client, api):
+    response = client.post("/api/v1/uploads", headers=bearer(api["token"]))
+    assert response.status_code == 400 and response.get_json()["error"]["code"] == "bad_parameter"
+
+
+def test_an_unreadable_file_is_422_with_its_code(client, api):
+    response = client.post("/api/v1/uploads", headers=bearer(api["token"]),
+                           data={"file": (io.BytesIO(b"this is not a workbook"), "x.xlsx")})
+    assert response.status_code == 422
+    assert response.get_json()["error"]["code"]
+
+
+def test_session_post_needs_the_csrf_token_but_a_bearer_token_does_not(app, client, api):
+    factories.login(client, "police")
+    app.config["WTF_CSRF_ENABLED"] = True
+    content = _workbook([GOOD_ROW])
+    refused = client.post("/api/v1/uploads", data={"file": (io.BytesIO(content), "a.xlsx")})
+    assert refused.status_code == 400 and refused.get_json()["error"]["code"] == "bad_request"
+    accepted = client.post("/api/v1/uploads", headers=bearer(api["token"]), data={"file": (io.BytesIO(content), "a.xlsx")})
+    assert accepted.status_code == 200
+
+
+def test_too_large_upload_is_413_json_for_the_api_and_a_page_for_people(app, client, api):
+    app.config["MAX_CONTENT_LENGTH"] = 1000
+    big = {"file": (io.BytesIO(b"x" * 5000), "big.xlsx")}
+    response = client.post("/api/v1/uploads", headers=bearer(api["token"]), data=big)
+    assert response.status_code == 413 and response.get_json()["error"]["code"] == "too_large"
+    factories.login(client, "police")
+    page = client.post("/uploads/", data={"file": (io.BytesIO(b"x" * 5000), "big.xlsx")})
+    assert page.status_code == 413
+    assert "文件太大" in page.get_data(as_text=True)
+
+
+def test_openapi_describes_every_api_route(app, client):
+    served = client.get("/api/v1/openapi.json")
+    assert served.status_code == 200
+    document = served.get_json()
+    assert document == openapi_document() and document["openapi"].startswith("3.")
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/"):
+            continue
+        path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
+        assert path in document["paths"], path
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            assert method.lower() in document["paths"][path], (method, path)
