@@ -8,7 +8,9 @@ away in milliseconds with a clear message instead of a traceback or an exhausted
 from __future__ import annotations
 
 import codecs
+import re
 import zipfile
+import zlib
 from pathlib import Path
 
 from flask_babel import gettext as _
@@ -25,6 +27,17 @@ _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 # directory entry names are stored in UTF-16LE.
 _ENCRYPTION_STREAM = "EncryptionInfo".encode("utf-16-le")
 _SNIFF_BYTES = 64 << 10
+# calamine holds a sheet as a dense grid from its first to its last filled cell, so a single value in
+# XFD1048576 of a tiny file asks for half a terabyte and aborts the process: the used area is checked
+# first, from the sheet's <dimension> when it is small, else by scanning the sheet's XML.
+MAX_SHEET_CELLS = 10_000_000
+_SHEET_XML = re.compile(r"^xl/worksheets/[^/]+\.xml$")
+_DIMENSION = re.compile(
+    rb'<(?:\w+:)?dimension\s+ref="\$?([A-Z]{1,3})\$?([0-9]{1,7})(?::\$?([A-Z]{1,3})\$?([0-9]{1,7}))?"'
+)
+_CELL = re.compile(rb'c r="[A-Z]{1,3}([0-9]{1,7})"[^>]*?(/?)>')
+_WIDE_CELL = re.compile(rb'c r="([A-Z]{2,3})[0-9]{1,7}"[^>]*?(/?)>')
+_SCAN_CHUNK = 4 << 20
 
 
 class UnusableFile(Exception):
@@ -69,9 +82,12 @@ def check_contents(path: Path, *, max_uncompressed_bytes: int = MAX_UNCOMPRESSED
     try:
         with zipfile.ZipFile(path) as package:
             members = package.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
+            _check_members(members, max_uncompressed_bytes)
+            for member in members:
+                if _SHEET_XML.match(member.filename):
+                    _check_sheet_area(package, member)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, zlib.error):
         raise UnusableFile("corrupt", _("文件已损坏或不完整（可能下载或复制中断），无法打开。请重新保存后上传。")) from None
-    _check_members(members, max_uncompressed_bytes)
 
 
 def _refuse_compound_file(path: Path) -> None:
@@ -100,6 +116,58 @@ def _check_members(members: list[zipfile.ZipInfo], max_uncompressed_bytes: int) 
             "decompression_bomb",
             _("文件解压后过大（%(size)s MB），疑似异常文件，已拒绝读取。", size=_megabytes(declared)),
         )
+
+
+def _check_sheet_area(package: zipfile.ZipFile, member: zipfile.ZipInfo) -> None:
+    with package.open(member) as fh:
+        head = fh.read(_SNIFF_BYTES)
+    dimension = _DIMENSION.search(head)
+    if dimension is not None:
+        first_column, first_row, last_column, last_row = dimension.groups()
+        rows = int(last_row or first_row) - int(first_row) + 1
+        columns = _column_number(last_column or first_column) - _column_number(first_column) + 1
+        if rows * columns <= MAX_SHEET_CELLS:
+            return
+    # No dimension, or one that counts formatted empty cells: find the last row and the widest filled cell.
+    rows, columns = _scanned_area(package, member)
+    if rows * columns > MAX_SHEET_CELLS:
+        raise UnusableFile(
+            "too_large",
+            _("工作表的使用范围过大（%(rows)s 行 × %(columns)s 列），可能在很远的单元格里有内容。"
+              "请删除多余的行和列后重新保存上传。", rows=rows, columns=columns),
+        )
+
+
+def _scanned_area(package: zipfile.ZipFile, member: zipfile.ZipInfo) -> tuple[int, int]:
+    """Last row and widest column holding a value, reading the sheet XML in chunks (rows from 1: an overestimate)."""
+    last_row, columns, tail = 0, 26, b""
+    with package.open(member) as fh:
+        while chunk := fh.read(_SCAN_CHUNK):
+            data = tail + chunk
+            tail = data[-64:]
+            last_row = max(last_row, _last_value_row(data))
+            for letters, empty in _WIDE_CELL.findall(data):
+                if not empty:
+                    columns = max(columns, _column_number(letters))
+    return last_row, columns
+
+
+def _last_value_row(data: bytes) -> int:
+    """The row of the last cell in data that is not self-closing (<c r="A9" s="1"/> is formatting only)."""
+    end = len(data)
+    while (at := data.rfind(b'c r="', 0, end)) >= 0:
+        cell = _CELL.match(data, at)
+        if cell is not None and not cell[2]:
+            return int(cell[1])
+        end = at
+    return 0
+
+
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + letter - ord("A") + 1
+    return number
 
 
 def _looks_like_text_table(head: bytes) -> bool:

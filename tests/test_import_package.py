@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import struct
 import time
 import tracemalloc
@@ -14,6 +15,7 @@ import pytest
 import xlwt
 from msoffcrypto.format.ooxml import OOXMLFile
 from openpyxl import Workbook
+from openpyxl.styles import Font
 
 from imports.package import UnusableFile, check_package
 from imports.read import read_table
@@ -199,3 +201,39 @@ def test_header_without_data_rows(tmp_path: Path) -> None:
     path = write_upload(tmp_path / "header-only.xlsx", [])
     assert unreadable(path).code == "no_data"
 
+
+
+def _far_cell_workbook(path: Path, *, value: str | None, dimension: bool = True) -> Path:
+    """An ordinary upload plus one cell in the sheet's last row and column (a value, or formatting only)."""
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["单位名称", "车架号", "车辆类型", "燃料种类", "购置日期", "所属县区", "购置方式"])
+    sheet.append(["濮阳市公安局", "LZYBEV0A9R0000001", "公务用车", "汽油", "2025-03-05", "市直", "新增"])
+    sheet["XFD1048576"].value = value
+    sheet["XFD1048576"].font = Font(bold=True)
+    book.save(path)
+    if not dimension:
+        # Some writers (openpyxl's write-only mode among them) leave the dimension out.
+        with zipfile.ZipFile(path) as source:
+            members = {name: source.read(name) for name in source.namelist()}
+        members["xl/worksheets/sheet1.xml"] = re.sub(rb"<dimension[^>]*/>", b"", members["xl/worksheets/sheet1.xml"])
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+            for name, content in members.items():
+                target.writestr(name, content)
+    return path
+
+
+@pytest.mark.parametrize("dimension", [True, False], ids=["with-dimension", "without-dimension"])
+def test_value_in_a_far_cell_is_refused_instead_of_exhausting_memory(tmp_path: Path, dimension: bool) -> None:
+    path = _far_cell_workbook(tmp_path / "far.xlsx", value="x", dimension=dimension)
+    error = refused(path)
+    assert error.code == "too_large"
+    assert "1048576" in error.message
+    assert unreadable(path).code == "too_large"
+
+
+@pytest.mark.parametrize("dimension", [True, False], ids=["with-dimension", "without-dimension"])
+def test_formatting_to_the_end_of_the_sheet_is_not_a_used_area(tmp_path: Path, dimension: bool) -> None:
+    path = _far_cell_workbook(tmp_path / "styled.xlsx", value=None, dimension=dimension)
+    check_package(path, max_bytes=50 * MB)
+    assert read_table(path).frame["vin"].tolist() == ["LZYBEV0A9R0000001"]
