@@ -17,41 +17,28 @@ from stdnum.cn import uscc
 
 from fleet.identifiers import with_check_digit
 from fleet.vocab import AGENCY_KINDS, COUNTIES, NEV_POWER_TYPES, PURE_ELECTRIC, SECTORS
+from imports.headers import COLUMNS
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 
 # The template's headers (SPEC §3.1), as an operator's sheet writes them.
-HEADERS = {
-    "agency": "单位名称",
-    "credit_code": "统一社会信用代码",
-    "vin": "车辆识别代号",
-    "plate": "号牌号码",
-    "category": "车辆类别",
-    "power": "动力类型",
-    "acquisition": "购置方式",
-    "acquired_on": "购置日期",
-    "brand_model": "品牌型号",
-    "emission_standard": "排放标准",
-    "county": "所属县区",
-    "price": "购置价格（万元）",
-    "exemption_reason": "未选用新能源原因",
-    "remark": "备注",
-}
+HEADERS = {c.key: c.header for c in COLUMNS}
 
-# Category -> (weight, NEV share, whether the category falls under a 100% rule, is a heavy vehicle).
+# Category -> (weight, share of NEVs, heavy vehicle). Which categories need a reason for a non-NEV is
+# the rule pack's business: every non-NEV here carries one, and every combustion vehicle its standard.
 _CATEGORIES = {
-    "公务用车": (30, 0.55, False, False),
-    "执法执勤用车": (15, 0.62, False, False),
-    "公交车": (10, 0.95, True, True),
-    "市政环卫车": (8, 0.80, True, True),
-    "城市物流配送车": (8, 0.85, True, False),
-    "邮政快递车": (5, 0.85, True, False),
-    "巡游出租车": (6, 0.90, True, False),
-    "网约出租车": (6, 0.92, True, False),
-    "渣土车": (3, 0.40, True, True),
-    "水泥罐车": (3, 0.40, True, True),
-    "重型货车": (4, 0.20, False, True),
-    "其他": (2, 0.30, False, False),
+    "公务用车": (30, 0.55, False),
+    "执法执勤用车": (15, 0.62, False),
+    "公交车": (10, 0.95, True),
+    "市政环卫车": (8, 0.80, True),
+    "城市物流配送车": (8, 0.85, False),
+    "邮政快递车": (5, 0.85, False),
+    "巡游出租车": (6, 0.90, False),
+    "网约出租车": (6, 0.92, False),
+    "渣土车": (3, 0.40, True),
+    "水泥罐车": (3, 0.40, True),
+    "重型货车": (4, 0.20, True),
+    "其他": (2, 0.30, False),
 }
 _NEV_POWERS = ("纯电动", "纯电动", "纯电动", "插电式混合动力", "增程式", "燃料电池")
 _COMBUSTION_POWERS = ("汽油", "汽油", "柴油", "天然气", "油电混合")
@@ -126,7 +113,7 @@ def acquisitions(count: int, agency_names: list[str], *, seed: int = 11, start: 
     days = (last_day - first_day).days
     for number in range(start, start + count):
         category = rng.choices(names, weights)[0]
-        _, nev_share, hundred_percent, heavy = _CATEGORIES[category]
+        _, nev_share, heavy = _CATEGORIES[category]
         nev = rng.random() < nev_share
         if nev:
             power = rng.choice(_NEV_POWERS)
@@ -144,10 +131,10 @@ def acquisitions(count: int, agency_names: list[str], *, seed: int = 11, start: 
             "acquisition": "更新" if rng.random() < 0.4 else "新增",
             "acquired_on": first_day + dt.timedelta(days=rng.randrange(days)),
             "brand_model": rng.choice(_BRANDS),
-            "emission_standard": ("国六" if not nev else None) if heavy else None,
+            "emission_standard": None if nev else "国六",
             "county": COUNTIES.values[number % len(COUNTIES.values)],
             "price": round(rng.uniform(8, 180), 2),
-            "exemption_reason": "续航和载重不能满足作业需求" if hundred_percent and not nev else None,
+            "exemption_reason": None if nev else "续航和载重不能满足作业需求",
             "remark": "批量采购" if rng.random() < 0.1 else None,
         }
 
