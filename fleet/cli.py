@@ -114,3 +114,6 @@ def init_app(app: Flask) -> None:
     from fleet.jobs import worker_command
 
     app.cli.add_command(worker_command)
+    from fleet.mail.cli import summaries_cli
+
+    app.cli.add_command(summaries_cli)

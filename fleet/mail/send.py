@@ -1,0 +1,198 @@
+"""Sending the monthly summaries over SMTP: one connection per run, STARTTLS and login when configured.
+
+A message that the server refuses is logged and reported; the next message still goes out. A dropped
+connection is opened again for the next message rather than failing the rest of the run. Deciding who
+gets what is fleet.mail.summaries; this module only delivers and records.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from fleet.mail.summaries import (
+    SummaryWriter,
+    agency_kind,
+    build_message,
+    planned_deliveries,
+    record_sent,
+    sent_keys,
+    should_notify,
+)
+from rules.packs import RulePack
+from rules.periods import Period
+
+log = logging.getLogger(__name__)
+
+SMTP_TIMEOUT_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    user: str | None = None
+    password: str | None = None
+    starttls: bool = False
+    sender: str = "fleet-compliance@localhost"
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> SmtpSettings:
+        return cls(
+            host=config["SMTP_HOST"],
+            port=int(config["SMTP_PORT"]),
+            user=config.get("SMTP_USER"),
+            password=config.get("SMTP_PASSWORD"),
+            starttls=bool(config.get("SMTP_STARTTLS")),
+            sender=config["MAIL_FROM"],
+        )
+
+
+class SendError(Exception):
+    """One message could not be delivered to the server; the text says why, for the run's report."""
+
+
+class Mailer:
+    """An SMTP session for a batch of messages: `with Mailer(settings) as mailer: mailer.send(msg)`."""
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+        self._smtp: smtplib.SMTP | None = None
+
+    def __enter__(self) -> Mailer:
+        return self
+
+    def __exit__(
+        self, _type: type[BaseException] | None, _exc: BaseException | None, _tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _connect(self) -> smtplib.SMTP:
+        smtp = smtplib.SMTP(self.settings.host, self.settings.port, timeout=SMTP_TIMEOUT_SECONDS)
+        try:
+            smtp.ehlo()
+            if self.settings.starttls:
+                smtp.starttls(context=ssl.create_default_context())
+                smtp.ehlo()
+            if self.settings.user:
+                smtp.login(self.settings.user, self.settings.password or "")
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def send(self, message: EmailMessage) -> None:
+        """Hand one message to the server, or raise SendError saying why it was not accepted."""
+        try:
+            if self._smtp is None:
+                self._smtp = self._connect()
+            self._smtp.send_message(message)
+        except smtplib.SMTPRecipientsRefused as exc:
+            # smtplib resets the transaction after a refused RCPT, so the connection stays usable.
+            reasons = "; ".join(f"{rcpt}: {code} {_text(text)}" for rcpt, (code, text) in exc.recipients.items())
+            raise SendError(f"recipient refused ({reasons})") from exc
+        except smtplib.SMTPResponseException as exc:
+            if exc.smtp_code == 421:  # service closing: the next message needs a new connection
+                self.close()
+            raise SendError(f"{exc.smtp_code} {_text(exc.smtp_error)}") from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            self.close()
+            raise SendError(f"{type(exc).__name__}: {exc}") from exc
+
+    def close(self) -> None:
+        if self._smtp is None:
+            return
+        try:
+            self._smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            self._smtp.close()
+        self._smtp = None
+
+
+def _text(raw: bytes | str) -> str:
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+
+
+@dataclass
+class SendReport:
+    """What a run did, message by message; the command prints it and exits 1 when anything failed."""
+
+    month: str
+    dry_run: bool = False
+    redirected_to: str | None = None
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    would_send: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {"month": self.month, "sent": self.sent, "skipped": self.skipped, "failed": self.failed}
+        if self.dry_run:
+            payload["dry_run"] = True
+            payload["would_send"] = self.would_send
+        if self.redirected_to:
+            payload["to"] = self.redirected_to
+        return payload
+
+
+def send_summaries(
+    session: Session,
+    pack: RulePack,
+    month: Period,
+    settings: SmtpSettings,
+    *,
+    deadline_days: int,
+    dry_run: bool = False,
+    to: str | None = None,
+    resend: bool = False,
+) -> SendReport:
+    """Send the month's summaries that have not gone out yet, recording each right after it is sent.
+
+    Each SentSummary row is committed on its own, so a run that dies half-way still knows what it sent.
+    `to` sends every message to that one address for testing: it neither skips nor records anything,
+    so the real recipients still get theirs. `dry_run` renders every message and sends nothing.
+    """
+    month_key = month.label
+    report = SendReport(month_key, dry_run=dry_run, redirected_to=to)
+    deliveries, silent = planned_deliveries(session)
+    for agency in silent:
+        report.skipped.append(
+            {"recipient": None, "kind": agency_kind(agency.id), "agency": agency.name, "reason": "no_email"}
+        )
+    already_sent = set() if to else sent_keys(session, month_key)
+    due = []
+    for delivery in deliveries:
+        if should_notify(delivery, already_sent, resend=resend or bool(to)):
+            due.append(delivery)
+        else:
+            report.skipped.append({**delivery.describe(), "reason": "already_sent"})
+
+    writer = SummaryWriter(session, pack, month, deadline_days)
+    if dry_run:
+        for delivery in due:
+            report.would_send.append({**delivery.describe(), "subject": writer.content(delivery).subject})
+        return report
+
+    with Mailer(settings) as mailer:
+        for delivery in due:
+            content = writer.content(delivery)
+            entry = {**delivery.describe(), "subject": content.subject}
+            try:
+                mailer.send(build_message(content, sender=settings.sender, to=to or delivery.recipient))
+            except SendError as exc:
+                log.warning("summary %s for %s (%s) not sent: %s", month_key, delivery.recipient, delivery.kind, exc)
+                report.failed.append({**entry, "error": str(exc)})
+                continue
+            if to is None:
+                record_sent(session, month_key, delivery)
+                session.commit()
+            report.sent.append(entry)
+    return report

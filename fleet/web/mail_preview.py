@@ -1,0 +1,78 @@
+"""Reviewers read each monthly message in the browser before (or after) it goes out."""
+
+from __future__ import annotations
+
+import datetime as dt
+from urllib.parse import quote
+
+from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask_babel import gettext as _
+
+from fleet.db import get_session
+from fleet.mail.summaries import Delivery, SummaryWriter, planned_deliveries, sent_keys
+from fleet.web.auth import role_required
+from rules.packs import active_pack
+from rules.periods import Period
+
+bp = Blueprint("mail_preview", __name__, url_prefix="/mail")
+
+PARTS = ("html", "text", "xlsx")
+
+
+def _month() -> Period:
+    raw = request.args.get("month")
+    if not raw:
+        first = dt.date.today().replace(day=1)
+        return Period.parse_month((first - dt.timedelta(days=1)).strftime("%Y-%m"))
+    try:
+        return Period.parse_month(raw)
+    except ValueError:
+        abort(400, description=_("月份格式应为 YYYY-MM：%(value)s", value=raw))
+
+
+@bp.get("/preview")
+@role_required("reviewer", "admin")
+def index():
+    month = _month()
+    month_key = month.label
+    session = get_session()
+    deliveries, silent = planned_deliveries(session)
+    sent = sent_keys(session, month_key)
+    return render_template(
+        "mail_preview/index.html",
+        month_key=month_key,
+        deliveries=deliveries,
+        sent={d for d in deliveries if (d.recipient.casefold(), d.kind) in sent},
+        silent=silent,
+    )
+
+
+@bp.get("/preview/message")
+@role_required("reviewer", "admin")
+def message():
+    month = _month()
+    part = request.args.get("part", "html")
+    if part not in PARTS:
+        abort(400, description=_("未知的邮件部分：%(part)s", part=part))
+    session = get_session()
+    deliveries, _silent = planned_deliveries(session)
+    wanted = (request.args.get("kind", ""), request.args.get("recipient", "").casefold())
+    delivery: Delivery | None = next((d for d in deliveries if (d.kind, d.recipient.casefold()) == wanted), None)
+    if delivery is None:
+        abort(404)
+    writer = SummaryWriter(session, active_pack(session), month, current_app.config["REPORTING_DEADLINE_DAYS"])
+    content = writer.content(delivery)
+    if part == "text":
+        return Response(content.text, mimetype="text/plain")
+    if part == "xlsx":
+        return Response(
+            content.attachment,
+            mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": _attachment_header(content.attachment_name)},
+        )
+    return Response(content.html, mimetype="text/html")
+
+
+def _attachment_header(filename: str) -> str:
+    # RFC 6266: an ASCII fallback for old clients, the Chinese name for the rest.
+    return f"attachment; filename=\"report.xlsx\"; filename*=UTF-8''{quote(filename)}"

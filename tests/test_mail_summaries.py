@@ -1,0 +1,327 @@
+"""The monthly e-mail end to end: `summaries send` against a real SMTP server (aiosmtpd) on a local port,
+checking the messages that arrive."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import io
+import json
+import socket
+import ssl
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from openpyxl import load_workbook
+
+from fleet.models import ImportBatch, SentSummary, UploadFile
+from rules.engine import evaluate
+from rules.packs import get_pack
+from rules.periods import Period
+from tests import factories
+
+OCTOBER = Period.month(2026, 10)
+FAILING = "bounce@pygj.example.cn"
+
+
+class Inbox:
+    """An SMTP handler that keeps what arrives and refuses the recipients in `refuse` with 550."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.envelopes: list[list[str]] = []
+        self.refuse: set[str] = set()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.envelopes.append(list(envelope.rcpt_tos))
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        return "250 OK"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if m["To"] == address]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def smtp_server(**options) -> Iterator[tuple[Inbox, int]]:
+    inbox, port = Inbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, **options)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def inbox(app) -> Iterator[Inbox]:
+    with smtp_server() as (inbox, port):
+        app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=port, MAIL_FROM="fleet@pyjtj.example.cn")
+        yield inbox
+
+
+@pytest.fixture
+def city(session):
+    """Police (two contacts, one of them an English-speaking user) failing the enforcement rule, the bus
+    company passing, an agency without e-mail, two reviewers (zh, en) and an admin."""
+    police = factories.agency(
+        session, "濮阳市公安局", kind="党政机关", sector="公安", contact_emails=["zhuangbei@pygaj.example.cn", "Li.Wei@pygaj.example.cn"]
+    )
+    buses = factories.agency(session, "濮阳市公共交通有限公司", kind="国有企业", sector="公交", contact_emails=["jiwu@pygj.example.cn"])
+    factories.agency(session, "濮阳市生态环境局", kind="党政机关", sector="其他")
+    factories.user(session, "liwei", "agency", "濮阳市公安局", email="li.wei@pygaj.example.cn", locale="en")
+    factories.user(session, "shenhe", "reviewer", email="shenhe@pyjtj.example.cn")
+    factories.user(session, "reviewer-en", "reviewer", email="review-en@pyjtj.example.cn", locale="en")
+    factories.user(session, "admin", "admin", email="admin@pyjtj.example.cn")
+
+    october = dt.date(2026, 10, 8)
+    cars = [
+        factories.acquisition(session, police, category="执法执勤用车", power=power, acquired_on=october, reported_on=october)
+        for power in ("纯电动", "插电式混合动力", "汽油", "汽油", "汽油")
+    ]
+    factories.exemption_request(session, cars[-1])
+    factories.acquisition(session, police, category="执法执勤用车", power="纯电动", acquired_on=dt.date(2026, 3, 2), reported_on=dt.date(2026, 3, 9))
+    upload = UploadFile(sha256="ab" * 32, size=1, content=b"x")
+    session.add(upload)
+    batch = ImportBatch(
+        agency_id=buses.id, file_name="公交公司-202610.xlsx", sha256=upload.sha256, status="committed", rows=2,
+        uploaded_at=dt.datetime(2026, 10, 9, 10), committed_at=dt.datetime(2026, 10, 9, 10, 5),
+    )
+    session.add(batch)
+    session.flush()
+    factories.acquisition(session, buses, batch_id=batch.id, category="公交车", power="纯电动", acquired_on=october, reported_on=dt.date(2026, 10, 9))
+    # Bought in August, reported in October: 50 days, 20 beyond the deadline.
+    factories.acquisition(
+        session, buses, batch_id=batch.id, category="公交车", power="燃料电池", vin=factories.vin(990001),
+        acquired_on=dt.date(2026, 8, 20), reported_on=dt.date(2026, 10, 9),
+    )
+    session.commit()
+    return {"police": police, "buses": buses}
+
+
+def send(runner, *options: str, month: str = "2026-10") -> tuple[int, dict]:
+    result = runner.invoke(args=["summaries", "send", "--month", month, "--json", *options])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, json.loads(result.stdout)
+
+
+EXPECTED = {
+    ("zhuangbei@pygaj.example.cn", "agency"),
+    ("Li.Wei@pygaj.example.cn", "agency"),
+    ("jiwu@pygj.example.cn", "agency"),
+    ("shenhe@pyjtj.example.cn", "city"),
+    ("review-en@pyjtj.example.cn", "city"),
+}
+
+
+def attachment_workbook(message: EmailMessage):
+    [attachment] = list(message.iter_attachments())
+    assert attachment.get_content_type() == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    assert attachment.get_filename().endswith("2026-10.xlsx")
+    return load_workbook(io.BytesIO(attachment.get_content()))
+
+
+def test_each_contact_and_each_reviewer_gets_one_message(runner, inbox, city):
+    code, report = send(runner)
+    assert code == 0
+    assert len(inbox.messages) == 5
+    assert sorted(r for envelope in inbox.envelopes for r in envelope) == sorted(a for a, _ in EXPECTED)
+    assert {e["recipient"] for e in report["sent"]} == {a for a, _ in EXPECTED}
+    assert report["failed"] == []
+    assert {(e["agency"], e["reason"]) for e in report["skipped"]} == {("濮阳市生态环境局", "no_email")}
+    assert inbox.to("admin@pyjtj.example.cn") == []
+    [police] = inbox.to("zhuangbei@pygaj.example.cn")
+    assert police["Subject"] == "新能源汽车配备情况月报：2026年10月 · 濮阳市公安局"
+    assert police["From"] == "fleet@pyjtj.example.cn"
+    [digest] = inbox.to("shenhe@pyjtj.example.cn")
+    assert digest["Subject"] == "新能源汽车配备情况月报：2026年10月 · 全市汇总"
+
+
+def test_agency_message_has_both_parts_the_chart_and_what_it_still_needs(runner, inbox, city, session):
+    send(runner)
+    [message] = inbox.to("zhuangbei@pygaj.example.cn")
+    assert message.is_multipart()
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    # Year to date: 3 NEV of 6 enforcement cars against 60%: ceil(3.6) − 3 = 1 more. The 60% rule
+    # allows no exemptions, so the pending request is listed but does not change the figures.
+    ytd = {r.rule.id: r for r in evaluate(session, get_pack("puyang-2024"), Period.year_to_date(OCTOBER.end), agency_id=city["police"].id)}
+    assert ytd["enforcement-car"].shortfall == 1
+    for body in (text, html):
+        assert "还需购置 1 辆新能源汽车" in body
+        assert "2026年10月" in body
+        assert "现有新能源车型无法满足作业需求" in body
+        assert "没有待审的豁免申请" not in body
+    assert "50%" in text and "█" in text
+    # The chart: table cells sized in percent with inline colours, no script, no <style> block.
+    assert 'class="bar-share" width="50%"' in html
+    assert "background-color:#c62828" in html
+    assert "<script" not in html and "<style" not in html
+    assert "已报送购置数据" in text
+
+
+def test_attachment_opens_and_matches_the_engine(runner, inbox, city, session):
+    send(runner)
+    pack = get_pack("puyang-2024")
+    [message] = inbox.to("zhuangbei@pygaj.example.cn")
+    workbook = attachment_workbook(message)
+    assert "濮阳市公共交通有限公司" not in {r[0] for r in workbook["enforcement-car"].iter_rows(min_row=4, values_only=True)}
+    for result in evaluate(session, pack, OCTOBER, agency_id=city["police"].id):
+        row = next(r for r in workbook[result.rule.id].iter_rows(min_row=4, values_only=True) if r[0] == "濮阳市公安局")
+        assert (row[1], row[2], row[4], row[8]) == (result.in_scope, result.nev, result.pending, result.shortfall)
+    [digest] = inbox.to("shenhe@pyjtj.example.cn")
+    city_book = attachment_workbook(digest)
+    totals = {r.rule.id: r for r in evaluate(session, pack, OCTOBER) if r.agency_id is None}
+    for rule_id, total in totals.items():
+        last = list(city_book[rule_id].iter_rows(min_row=4, values_only=True))[-1]
+        assert last[0] == "全市合计"
+        assert (last[1], last[2], last[8]) == (total.in_scope, total.nev, total.shortfall)
+
+
+def test_city_digest_counts_rules_and_lists_uploads_exemptions_late_and_silent_agencies(runner, inbox, city):
+    send(runner)
+    [digest] = inbox.to("shenhe@pyjtj.example.cn")
+    html = digest.get_body(("html",)).get_content()
+    text = digest.get_body(("plain",)).get_content()
+    for body in (html, text):
+        assert "公交公司-202610.xlsx" in body
+        assert "濮阳市生态环境局" in body  # reported nothing in October
+        assert "有 1 辆超过 30 天才报送" in body
+    # enforcement-car in October: police fails, 生态环境局 (a 党政机关) has no data.
+    assert 'class="bar-fail"' in html and 'class="bar-no-data"' in html and 'class="bar-pass"' in html
+    assert text.count("濮阳市公安局") >= 2  # behind, and its pending exemption
+
+
+def test_a_second_run_sends_nothing_and_resend_sends_again(runner, inbox, city, session):
+    send(runner)
+    assert session.scalar(sa.select(sa.func.count()).select_from(SentSummary)) == 5
+    code, report = send(runner)
+    assert code == 0 and report["sent"] == [] and len(inbox.messages) == 5
+    assert sum(e["reason"] == "already_sent" for e in report["skipped"]) == 5
+    code, report = send(runner, "--resend")
+    assert code == 0 and len(report["sent"]) == 5 and len(inbox.messages) == 10
+    assert session.scalar(sa.select(sa.func.count()).select_from(SentSummary)) == 5
+    kinds = set(session.scalars(sa.select(SentSummary.kind)))
+    assert kinds == {"city", f"agency-{city['police'].id}", f"agency-{city['buses'].id}"}
+
+
+def test_a_refused_recipient_does_not_stop_the_others_and_is_retried_next_run(runner, inbox, city, session):
+    buses = city["buses"]
+    buses.contact_emails = [FAILING, "jiwu@pygj.example.cn"]
+    session.commit()
+    inbox.refuse.add(FAILING)
+    code, report = send(runner)
+    assert code == 1
+    assert [(e["recipient"], e["kind"]) for e in report["failed"]] == [(FAILING, f"agency-{buses.id}")]
+    assert "550" in report["failed"][0]["error"]
+    assert len(report["sent"]) == 5 and len(inbox.messages) == 5
+    assert inbox.to("jiwu@pygj.example.cn") and inbox.to("shenhe@pyjtj.example.cn")
+
+    inbox.refuse.clear()
+    code, report = send(runner)
+    assert code == 0
+    assert [e["recipient"] for e in report["sent"]] == [FAILING]
+    assert len(inbox.to(FAILING)) == 1 and len(inbox.messages) == 6
+
+
+def test_english_for_a_contact_who_is_an_english_user_and_for_an_english_reviewer(runner, inbox, city):
+    send(runner)
+    [english] = inbox.to("Li.Wei@pygaj.example.cn")
+    [chinese] = inbox.to("zhuangbei@pygaj.example.cn")
+    assert "October 2026" in english["Subject"] and "October 2026" in english.get_body(("plain",)).get_content()
+    assert '<html lang="en">' in english.get_body(("html",)).get_content()
+    assert '<html lang="zh">' in chinese.get_body(("html",)).get_content()
+    assert english["Content-Language"] == "en" and chinese["Content-Language"] == "zh"
+    [digest] = inbox.to("review-en@pyjtj.example.cn")
+    assert "October 2026" in digest["Subject"]
+    values = {v for row in attachment_workbook(digest).worksheets[-1].iter_rows(min_row=4, values_only=True) for v in row}
+    assert "Bus" in values or any(isinstance(v, str) and v.lower().startswith("bus") for v in values)
+
+
+def test_dry_run_sends_and_records_nothing(runner, inbox, city, session):
+    code, report = send(runner, "--dry-run")
+    assert code == 0 and inbox.messages == []
+    assert report["dry_run"] is True and report["sent"] == []
+    assert {e["recipient"] for e in report["would_send"]} == {a for a, _ in EXPECTED}
+    assert session.scalar(sa.select(sa.func.count()).select_from(SentSummary)) == 0
+
+
+def test_to_sends_everything_to_one_address_and_records_nothing(runner, inbox, city, session):
+    code, report = send(runner, "--to", "tester@pyjtj.example.cn")
+    assert code == 0 and len(inbox.messages) == 5
+    assert {r for envelope in inbox.envelopes for r in envelope} == {"tester@pyjtj.example.cn"}
+    assert session.scalar(sa.select(sa.func.count()).select_from(SentSummary)) == 0
+    code, report = send(runner)
+    assert len(report["sent"]) == 5  # the real recipients still get theirs
+
+
+@pytest.mark.parametrize("options", [("--month", "2026-13"), ("--month", "October"), ("--to", "not-an-address")])
+def test_bad_arguments_exit_2(runner, app, options):
+    args = ["summaries", "send", "--json", *options]
+    if "--month" not in options:
+        args += ["--month", "2026-10"]
+    result = runner.invoke(args=args)
+    assert result.exit_code == 2
+    assert "error" in json.loads(result.stdout)
+
+
+def test_an_unreachable_server_fails_every_message_and_records_none(runner, app, city, session):
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=free_port())
+    code, report = send(runner)
+    assert code == 1 and len(report["failed"]) == 5 and report["sent"] == []
+    assert session.scalar(sa.select(sa.func.count()).select_from(SentSummary)) == 0
+
+
+def _login_checker(accepted: list[str]):
+    def authenticate(server, session, envelope, mechanism, auth_data):
+        if isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (b"fleet", b"s3cret"):
+            accepted.append(auth_data.login.decode())
+            return AuthResult(success=True)
+        return AuthResult(success=False, handled=False)
+
+    return authenticate
+
+
+def test_login_and_starttls_when_configured(runner, app, city, tmp_path: Path, monkeypatch):
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    # The client verifies the server's certificate against the system trust store, pointed here at ours.
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    accepted: list[str] = []
+    with smtp_server(
+        tls_context=server_tls, require_starttls=True, auth_required=True, authenticator=_login_checker(accepted)
+    ) as (inbox, port):
+        app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=port, SMTP_STARTTLS=True, SMTP_USER="fleet", SMTP_PASSWORD="s3cret")
+        code, report = send(runner)
+        assert code == 0 and len(inbox.messages) == 5
+        assert accepted == ["fleet"]
+
+        app.config.update(SMTP_PASSWORD="wrong")
+        code, report = send(runner, "--resend")
+        assert code == 1 and len(report["failed"]) == 5 and len(inbox.messages) == 5
