@@ -198,6 +198,20 @@ def test_attachment_opens_and_matches_the_engine(runner, inbox, city, session):
         assert (last[1], last[2], last[8]) == (total.in_scope, total.nev, total.shortfall)
 
 
+def test_a_pending_exemption_is_flagged_and_still_counts(runner, inbox, city, session):
+    diesel = factories.acquisition(
+        session, city["buses"], category="公交车", power="柴油", acquired_on=dt.date(2026, 10, 20), reported_on=dt.date(2026, 10, 21)
+    )
+    factories.exemption_request(session, diesel, reason="山区线路坡度大，纯电动公交车续航不足。")
+    session.commit()
+    send(runner)
+    [message] = inbox.to("jiwu@pygj.example.cn")
+    for body in (message.get_body(("plain",)).get_content(), message.get_body(("html",)).get_content()):
+        assert "含待审豁免 1 辆" in body
+        assert "还需购置 1 辆新能源汽车" in body  # 2 of 3 buses against 100%
+        assert "山区线路坡度大" in body
+
+
 def test_city_digest_counts_rules_and_lists_uploads_exemptions_late_and_silent_agencies(runner, inbox, city):
     send(runner)
     [digest] = inbox.to("shenhe@pyjtj.example.cn")
@@ -289,6 +303,7 @@ def test_an_unreachable_server_fails_every_message_and_records_none(runner, app,
     app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=free_port())
     code, report = send(runner)
     assert code == 1 and len(report["failed"]) == 5 and report["sent"] == []
+    assert all("no SMTP session" in e["error"] for e in report["failed"])
     assert session.scalar(sa.select(sa.func.count()).select_from(SentSummary)) == 0
 
 
@@ -325,3 +340,4 @@ def test_login_and_starttls_when_configured(runner, app, city, tmp_path: Path, m
         app.config.update(SMTP_PASSWORD="wrong")
         code, report = send(runner, "--resend")
         assert code == 1 and len(report["failed"]) == 5 and len(inbox.messages) == 5
+        assert "535" in report["failed"][0]["error"]  # authentication refused, said once per message

@@ -66,6 +66,9 @@ class Mailer:
     def __init__(self, settings: SmtpSettings) -> None:
         self.settings = settings
         self._smtp: smtplib.SMTP | None = None
+        # Once the server cannot be reached, the rest of the run fails fast instead of waiting for a
+        # timeout per message; the next run tries again.
+        self._unreachable: str | None = None
 
     def __enter__(self) -> Mailer:
         return self
@@ -91,9 +94,15 @@ class Mailer:
 
     def send(self, message: EmailMessage) -> None:
         """Hand one message to the server, or raise SendError saying why it was not accepted."""
-        try:
-            if self._smtp is None:
+        if self._unreachable is not None:
+            raise SendError(self._unreachable)
+        if self._smtp is None:
+            try:
                 self._smtp = self._connect()
+            except (smtplib.SMTPException, OSError) as exc:
+                self._unreachable = f"no SMTP session with {self.settings.host}:{self.settings.port}: {exc}"
+                raise SendError(self._unreachable) from exc
+        try:
             self._smtp.send_message(message)
         except smtplib.SMTPRecipientsRefused as exc:
             # smtplib resets the transaction after a refused RCPT, so the connection stays usable.
