@@ -36,6 +36,7 @@ class Column:
     en: str
     required: bool
     note: str
+    joined: bool = False  # several columns meaning this one are joined, not reported as duplicates
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,8 @@ def _data() -> dict:
 
 
 COLUMNS: tuple[Column, ...] = tuple(
-    Column(c["key"], c["header"], c["en"], bool(c["required"]), c.get("note", "")) for c in _data()["columns"]
+    Column(c["key"], c["header"], c["en"], bool(c["required"]), c.get("note", ""), bool(c.get("join", False)))
+    for c in _data()["columns"]
 )
 COLUMN_BY_KEY: dict[str, Column] = {c.key: c for c in COLUMNS}
 KEYS: tuple[str, ...] = tuple(c.key for c in COLUMNS)

@@ -57,7 +57,7 @@ def normalise(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     for key in TEXT_KEYS:
         if key in out:
-            out[key] = _per_value(out[key], _text)
+            out[key] = _per_value(out[key], to_text)
     for key in CODE_KEYS:
         if key in out:
             out[key] = _per_value(out[key], _code)
@@ -84,8 +84,8 @@ def _per_value(series: pd.Series, convert: Callable[[Any], Any]) -> pd.Series:
     return pd.Series(converted[codes], index=series.index, dtype=object, name=series.name)
 
 
-def _text(value: Any) -> str | None:
-    """Trimmed NFKC text with inner runs of white space as one space; empty is None."""
+def to_text(value: Any) -> str | None:
+    """A cell as trimmed NFKC text with inner runs of white space as one space; empty is None."""
     if value is None:
         return None
     if isinstance(value, bool):
@@ -106,7 +106,7 @@ def _text(value: Any) -> str | None:
 
 
 def _code(value: Any) -> str | None:
-    text = value if isinstance(value, str) else _text(value)
+    text = value if isinstance(value, str) else to_text(value)
     if text is None:
         return None
     return clean_code(text) or None
@@ -116,7 +116,7 @@ def _vocabulary_term(key: str) -> Callable[[Any], Any]:
     vocabulary = VOCABULARIES[key]
 
     def term(value: Any) -> str | None:
-        text = _text(value)
+        text = to_text(value)
         if text is None:
             return None
         if key == "power" and fold(text) in AMBIGUOUS_HYBRID:
@@ -171,7 +171,7 @@ def _date_text(value: Any) -> str | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         if float(value).is_integer() or _SERIAL_RANGE[0] <= value <= _SERIAL_RANGE[1]:
             return str(math.floor(value))
-    return _text(value)
+    return to_text(value)
 
 
 def _parse_date_texts(texts: pd.Series) -> pd.Series:
@@ -206,7 +206,7 @@ def _number(value: Any) -> Any:
         return str(value)
     if isinstance(value, (int, float)):
         return None if isinstance(value, float) and math.isnan(value) else float(value)
-    text = _text(value)
+    text = to_text(value)
     if text is None:
         return None
     compact = _CURRENCY.sub("", re.sub(r"[\s,，]", "", text))

@@ -30,7 +30,7 @@ from imports.headers import (
     match_header,
     stated_unit,
 )
-from imports.normalise import to_numbers
+from imports.normalise import to_numbers, to_text
 from imports.package import UnusableFile, check_contents
 
 Cell = Any
@@ -49,6 +49,8 @@ class SheetTable:
     header_row: int  # Excel's row number of the (last) header row
     headers: dict[str, str] = field(default_factory=dict)  # key -> header text as written
     columns: dict[str, int] = field(default_factory=dict)  # key -> 0-based column index
+    # Further columns joined into a key whose column says `joined` (车辆品牌 + 车辆型号 -> brand_model).
+    joined: dict[str, list[int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -155,7 +157,7 @@ def _read_sheet(
     table = SheetTable(name=name, header_row=last_row + 1)
     issues = _map_columns(table, cells)
     body = rows[last_row + 1 :]
-    _fill_merged(body, merged, first_row=last_row + 1, columns=set(table.columns.values()))
+    _fill_merged(body, merged, first_row=last_row + 1, columns=set(_used_columns(table)))
     data = _data_rows(table, body, first_excel_row=last_row + 2, header_cells=cells)
     if "price" in table.columns:
         scale = next(c.match.scale for c in cells if c.match.key == "price" and c.column == table.columns["price"])
@@ -263,7 +265,9 @@ def _map_columns(table: SheetTable, cells: list[_HeaderCell]) -> list[dict]:
     row = table.header_row
     chosen: dict[str, _HeaderCell] = {}
     for cell in sorted((c for c in cells if c.match.key), key=lambda c: (-c.match.strength, c.column)):
-        if cell.match.key in chosen:
+        if cell.match.key in chosen and COLUMN_BY_KEY[cell.match.key].joined:
+            table.joined.setdefault(cell.match.key, []).append(cell.column)
+        elif cell.match.key in chosen:
             kept = chosen[cell.match.key]
             issues.append(
                 _issue(table.name, row, cell.match.key, cell.text, "duplicate_column", "warning",
@@ -276,6 +280,12 @@ def _map_columns(table: SheetTable, cells: list[_HeaderCell]) -> list[dict]:
         if key in chosen:
             table.columns[key] = chosen[key].column
             table.headers[key] = chosen[key].text
+    for key, more in table.joined.items():
+        # Joined in the order of the sheet, so 品牌 comes before 型号 whichever matched more strongly.
+        ordered = sorted([table.columns[key], *more])
+        table.columns[key], table.joined[key] = ordered[0], ordered[1:]
+        texts = {c.column: c.text for c in cells}
+        table.headers[key] = " + ".join(texts[c] for c in ordered)
     possible: set[str] = set()
     for cell in cells:
         if cell.match.ambiguous:
@@ -303,7 +313,7 @@ def _map_columns(table: SheetTable, cells: list[_HeaderCell]) -> list[dict]:
 
 def _data_rows(table: SheetTable, body: list[list[Cell]], first_excel_row: int, header_cells: list[_HeaderCell]) -> dict[str, list]:
     """The rows under the header up to the end of the table, without blank, example or repeated header rows."""
-    used = sorted(table.columns.values())
+    used = _used_columns(table)
     start = min(c.column for c in header_cells)
     leading = slice(start, start + _LEADING_CELLS)
     repeated = set(table.headers.values())
@@ -341,9 +351,16 @@ def _data_rows(table: SheetTable, body: list[list[Cell]], first_excel_row: int, 
         else:
             # calamine gives an empty cell as "".
             data[key] = [None if (value := body[i][c]) == "" else value for i in kept]
+    for key, more in table.joined.items():
+        parts = [table.columns[key], *more]
+        data[key] = [" ".join(t for c in parts if (t := to_text(body[i][c]))) or None for i in kept]
     data["_sheet"] = [table.name] * len(kept)
     data["_row"] = [first_excel_row + i for i in kept]
     return data
+
+
+def _used_columns(table: SheetTable) -> list[int]:
+    return sorted({*table.columns.values(), *(c for more in table.joined.values() for c in more)})
 
 
 def _section_title(row: list[Cell], used: list[int]) -> bool:

@@ -51,7 +51,9 @@ def write_template(path_or_buffer: str | IO[bytes]) -> None:
 
 def _write_data_sheet(data, lists) -> None:
     last = PREPARED_ROWS + 1
-    list_column = 0
+    # Every list goes down column A of the list sheet, one after the other: values side by side in a row
+    # (“新增”, “濮阳县”, “纯电动 …”) would look like a header to the reader.
+    list_row = 1
     for index, column in enumerate(COLUMNS, start=1):
         letter = get_column_letter(index)
         cell = data.cell(row=1, column=index, value=_header_text(column.header, column.required))
@@ -62,13 +64,11 @@ def _write_data_sheet(data, lists) -> None:
             cell.comment = Comment(column.note, "fleet")
         data.column_dimensions[letter].width = _WIDTHS.get(column.key, 16)
         if column.key in VOCABULARIES:
-            list_column += 1
             values = VOCABULARIES[column.key].values
-            list_letter = get_column_letter(list_column)
-            # No titles on the list sheet: a row of column names there would look like a second table.
-            for row, value in enumerate(values, start=1):
-                lists.cell(row=row, column=list_column, value=value)
-            source = f"{quote_sheetname(LIST_SHEET)}!${list_letter}$1:${list_letter}${len(values)}"
+            for row, value in enumerate(values, start=list_row):
+                lists.cell(row=row, column=1, value=value)
+            source = f"{quote_sheetname(LIST_SHEET)}!$A${list_row}:$A${list_row + len(values) - 1}"
+            list_row += len(values)
             validation = DataValidation(type="list", formula1=source, allow_blank=True)
             validation.error = _("请从下拉列表中选择。")
             validation.errorTitle = column.header

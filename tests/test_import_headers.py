@@ -72,6 +72,12 @@ def test_template_header_and_english_name_map_to_their_column(column) -> None:
         ("车辆所属县区", "county"),
         ("购车发票金额", "price"),
         ("备注（其他情况）", "remark"),
+        ("所在县（区）", "county"),
+        ("行政区划", "county"),
+        ("车辆名称", "brand_model"),
+        ("购置年月", "acquired_on"),
+        ("VIN No.", "vin"),
+        ("License Plate No.", "plate"),
     ],
 )
 def test_real_world_header_maps(header: str, key: str) -> None:
@@ -97,7 +103,8 @@ def test_header_that_could_mean_two_columns_is_ambiguous(header: str, candidates
     assert set(match.candidates) == candidates
 
 
-@pytest.mark.parametrize("header", ["号牌颜色", "号牌种类", "是否新能源", "单位性质", "联系电话", "Driving license"])
+@pytest.mark.parametrize("header", ["号牌颜色", "号牌种类", "是否新能源", "单位性质", "联系电话", "Driving license",
+                                    "发动机号", "资金来源"])
 def test_header_of_another_thing_is_unknown(header: str) -> None:
     match = match_header(header)
     assert match.key is None and not match.ambiguous
@@ -111,7 +118,7 @@ def test_row_number_column_is_ignored_not_unknown(header: str) -> None:
 @pytest.mark.parametrize(
     ("header", "scale"),
     [("购置价格（万元）", 1.0), ("购置价格（元）", 0.0001), ("价格(元)", 0.0001), ("金额（单位：元）", 0.0001),
-     ("购置价格", None), ("Price (CNY)", 0.0001)],
+     ("购置价格", None), ("Price (CNY)", 0.0001), ("Price (10k yuan)", 1.0), ("Price (10k CNY)", 1.0)],
 )
 def test_price_unit_stated_in_the_header(header: str, scale: float | None) -> None:
     match = match_header(header)

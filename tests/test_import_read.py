@@ -358,3 +358,15 @@ def test_single_sheet_without_vin_reports_the_missing_column(tmp_path: Path) -> 
     keys = ["agency", "category", "power", "acquisition", "acquired_on", "county"]
     table = read_table(write_upload(tmp_path / "novin.xlsx", [acquisition(1)], keys=keys))
     assert codes(table) == [("车辆购置", 1, "vin", "missing_column")]
+
+
+def test_brand_and_model_in_two_columns_are_joined(tmp_path: Path) -> None:
+    rows = [["单位名称", "车架号", "车辆型号", "车辆品牌", "车辆类型", "燃料类型", "购置时间", "县区", "购置方式", "备注", "说明"],
+            ["濮阳市公安局", vin(1), "ZK6105BEVG", "宇通", "执法执勤用车", "纯电动", "2025-03-05", "市直", "新增", "警用", None],
+            ["濮阳市公安局", vin(2), None, "比亚迪", "执法执勤用车", "纯电动", "2025-03-05", "市直", "新增", None, "备用车"]]
+    table = read_table(write_workbook(tmp_path / "brand.xlsx", {"S": rows}))
+    assert table.frame["brand_model"].tolist() == ["ZK6105BEVG 宇通", "比亚迪"]
+    assert table.frame["remark"].tolist() == ["警用", "备用车"]
+    assert table.sheets[0].headers["brand_model"] == "车辆型号 + 车辆品牌"
+    assert table.sheets[0].columns["brand_model"] == 2
+    assert codes(table) == []
