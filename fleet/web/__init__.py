@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from fleet.web import api, auth, errors, exemptions, health, labels, mail_preview, uploads, vehicles
+from fleet.web import admin, api, auth, errors, exemptions, health, labels, mail_preview, uploads, vehicles
 
 
 def init_app(app: Flask) -> None:
@@ -15,5 +15,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(vehicles.bp)
     app.register_blueprint(exemptions.bp)
     api.init_app(app)
+    app.register_blueprint(admin.bp)
     app.register_blueprint(uploads.bp)
     app.register_blueprint(mail_preview.bp)

@@ -17,6 +17,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
@@ -209,7 +210,15 @@ def _template_globals() -> dict[str, Any]:
     }
 
 
+def _forget_previous_user() -> None:
+    # Flask-Login caches the user in g, which lives as long as the app context. A request normally
+    # gets its own context, but one pushed around several requests (tests, scripts) would otherwise
+    # hand the previous request's user to the next client.
+    g.pop("_login_user", None)
+
+
 def init_app(app: Flask) -> None:
+    app.before_request(_forget_previous_user)
     login_manager.init_app(app)
     login_manager.session_protection = "basic"
     csrf.init_app(app)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import (
     BooleanField,
     SelectChoice,
@@ -15,11 +16,11 @@ from wtforms import (
     SubmitField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, EqualTo, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, EqualTo, Length, NumberRange, Optional, Regexp
 
 from fleet.exemptions import MIN_REASON_LENGTH
 from fleet.users import MIN_PASSWORD_LENGTH
-from fleet.vocab import CATEGORIES, COUNTIES, EXEMPTION_REASONS, POWER_TYPES
+from fleet.vocab import AGENCY_KINDS, CATEGORIES, COUNTIES, EXEMPTION_REASONS, POWER_TYPES, SECTORS
 from fleet.web.labels import term_label
 
 
@@ -108,3 +109,60 @@ class CatalogueEntryForm(FlaskForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.category.choices = [SelectChoice(v, term_label(v)) for v in CATEGORIES.values]
+
+
+class AgencyForm(FlaskForm):
+    name = StringField(_l("单位名称"), validators=[DataRequired(), Length(max=200)])
+    credit_code = StringField(_l("统一社会信用代码"), validators=[Optional(), Length(max=30)])
+    kind = SelectField(_l("单位类型"), validators=[DataRequired()])
+    sector = SelectField(_l("行业"), validators=[DataRequired()])
+    county = SelectField(_l("所属县区"), validators=[DataRequired()])
+    contact_emails = StringField(
+        _l("联系邮箱"), validators=[Optional(), Length(max=1000)], description=_l("多个邮箱用逗号或分号分隔。")
+    )
+    submit = SubmitField(_l("保存"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.kind.choices = [SelectChoice(v, term_label(v)) for v in AGENCY_KINDS.values]
+        self.sector.choices = [SelectChoice(v, term_label(v)) for v in SECTORS.values]
+        self.county.choices = [SelectChoice(v, term_label(v)) for v in COUNTIES.values]
+
+
+class RegistryUploadForm(FlaskForm):
+    file = FileField(
+        _l("单位名录文件"),
+        validators=[FileRequired(), FileAllowed(["xlsx", "csv"], _l("请上传 xlsx 或 CSV 文件。"))],
+        description=_l("第一行为表头：单位名称、单位类型、行业、所属县区、联系邮箱、统一社会信用代码。任何一行有错则全部不导入。"),
+    )
+    submit = SubmitField(_l("导入"))
+
+
+class UserForm(FlaskForm):
+    username = StringField(_l("用户名"), validators=[DataRequired(), Length(max=80)])
+    role = SelectField(
+        _l("角色"),
+        choices=[SelectChoice("agency", _l("单位车辆管理员")), SelectChoice("reviewer", _l("审核员")), SelectChoice("admin", _l("管理员"))],
+        validators=[DataRequired()],
+    )
+    agency = SelectField(_l("所属单位"), choices=[], validators=[Optional()], description=_l("单位车辆管理员必填。"))
+    email = StringField(_l("电子邮箱"), validators=[Optional(), Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message=_l("电子邮箱格式不正确。")), Length(max=254)])
+    locale = SelectField(_l("界面语言"), choices=[SelectChoice("zh", "中文"), SelectChoice("en", "English")])
+    password = PasswordField(
+        _l("初始密码"),
+        validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, message=_l("密码至少需要 %(min)d 个字符。"))],
+    )
+    submit = SubmitField(_l("创建用户"))
+
+
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField(
+        _l("新密码"),
+        validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, message=_l("密码至少需要 %(min)d 个字符。"))],
+    )
+    submit = SubmitField(_l("重置密码"))
+
+
+class RulePackForm(FlaskForm):
+    pack = SelectField(_l("生效的规则包"), choices=[], validators=[DataRequired()])
+    submit = SubmitField(_l("保存"))

@@ -1,0 +1,283 @@
+"""Administration pages (admin only): the agency registry, user accounts, the active rule pack."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy.orm import Session
+from werkzeug.utils import secure_filename
+from wtforms import SelectChoice
+
+from fleet import audit
+from fleet.agencies import REGISTRY_COLUMNS, RegistryFileError, agency_by_name, load_registry, parse_registry, upsert_agencies
+from fleet.db import get_session, transaction
+from fleet.models import Agency, User
+from fleet.users import UserError, add_user, issue_api_token, set_password
+from fleet.web.auth import role_required
+from fleet.web.forms import AgencyForm, RegistryUploadForm, ResetPasswordForm, RulePackForm, UserForm
+from rules.packs import PackError, active_pack_id, check_packs, set_active_pack
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+# What is wrong with a registry field, in the page's language; the registry's own detail follows it.
+_FIELD_PROBLEMS = {
+    "name": _l("请填写单位名称。"),
+    "kind": _l("单位类型无效。"),
+    "sector": _l("行业无效。"),
+    "county": _l("所属县区无效。"),
+    "contact_emails": _l("邮箱地址格式不正确。"),
+    "credit_code": _l("统一社会信用代码无效（GB 32100 校验位不符）。"),
+}
+
+
+@bp.get("/")
+@role_required("admin")
+def index():
+    session = get_session()
+    counts = {
+        "agencies": session.scalar(sa.select(sa.func.count()).select_from(Agency)),
+        "users": session.scalar(sa.select(sa.func.count()).select_from(User).where(User.active)),
+    }
+    return render_template("admin/index.html", counts=counts, active_pack=active_pack_id(session))
+
+
+# --- agencies --------------------------------------------------------------------------------------
+
+
+@bp.get("/agencies")
+@role_required("admin")
+def agencies():
+    session = get_session()
+    users = (
+        sa.select(sa.func.count())
+        .where(User.agency_id == Agency.id, User.active)
+        .correlate(Agency)
+        .scalar_subquery()
+    )
+    rows = session.execute(sa.select(Agency, users).order_by(Agency.county, Agency.name)).all()
+    return render_template("admin/agencies.html", rows=rows, upload_form=RegistryUploadForm())
+
+
+def registry_values(form: AgencyForm) -> dict | None:
+    """The form's agency checked and normalised exactly as a registry file row is; errors go on the fields."""
+    keys = list(REGISTRY_COLUMNS)
+    header = [REGISTRY_COLUMNS[key][0] for key in keys]
+    row = [(form[key].data or "").strip() for key in keys]
+    agencies_, errors = parse_registry([header, row])
+    for error in errors:
+        form[error["column"]].errors.append(f"{_FIELD_PROBLEMS[error['column']]} ({error['message']})")
+    return agencies_[0] if agencies_ else None
+
+
+def save_agency(session: Session, agency: Agency | None, values: dict, *, user_id: int) -> Agency | None:
+    """Create or change an agency; None when another agency already has the name."""
+    same_name = agency_by_name(session, values["name"])
+    if same_name is not None and same_name is not agency:
+        return None
+    if agency is None:
+        upsert_agencies(session, [values])
+        return agency_by_name(session, values["name"])
+    for key, value in values.items():
+        setattr(agency, key, value)
+    audit.record(session, "agency.update", user_id=user_id, target_type="agency", target_id=agency.id, detail={"name": agency.name})
+    return agency
+
+
+def _agency_form_page(form: AgencyForm, agency: Agency | None):
+    if form.validate_on_submit():
+        values = registry_values(form)
+        if values is not None:
+            with transaction() as session:
+                saved = save_agency(session, agency, values, user_id=current_user.id)
+                if saved is None:
+                    session.rollback()
+            if saved is not None:
+                flash(_("单位已保存：%(name)s", name=saved.name), "success")
+                return redirect(url_for("admin.agencies"))
+            form.name.errors.append(_("已有同名单位。"))
+    status = 400 if form.errors else 200
+    return render_template("admin/agency_form.html", form=form, agency=agency), status
+
+
+@bp.route("/agencies/new", methods=["GET", "POST"])
+@role_required("admin")
+def new_agency():
+    return _agency_form_page(AgencyForm(), None)
+
+
+@bp.route("/agencies/<int:agency_id>", methods=["GET", "POST"])
+@role_required("admin")
+def edit_agency(agency_id: int):
+    agency = get_session().get(Agency, agency_id)
+    if agency is None:
+        abort(404)
+    form = AgencyForm(obj=agency)
+    if not form.is_submitted():
+        form.contact_emails.data = "; ".join(agency.contact_emails or [])
+    return _agency_form_page(form, agency)
+
+
+@bp.post("/agencies/load")
+@role_required("admin")
+def load_agencies():
+    """Bulk load from xlsx or CSV: all rows or none; row errors are listed."""
+    form = RegistryUploadForm()
+    if not form.validate_on_submit():
+        for message in form.file.errors:
+            flash(message, "error")
+        return redirect(url_for("admin.agencies"))
+    upload = form.file.data
+    suffix = Path(upload.filename or "").suffix.lower()
+    with tempfile.TemporaryDirectory(prefix="fleet-registry-") as folder:
+        path = Path(folder) / (secure_filename(upload.filename or "") or f"registry{suffix}")
+        upload.save(path)
+        try:
+            with transaction() as session:
+                result = load_registry(session, path)
+        except RegistryFileError as exc:
+            flash(_("文件无法作为单位名录读取：%(detail)s", detail=str(exc)), "error")
+            return redirect(url_for("admin.agencies"))
+    if result.errors:
+        return render_template("admin/registry_errors.html", errors=result.errors, file_name=upload.filename), 400
+    flash(_("单位名录已导入：新增 %(inserted)s 个，更新 %(updated)s 个。", inserted=result.inserted, updated=result.updated), "success")
+    return redirect(url_for("admin.agencies"))
+
+
+# --- users -----------------------------------------------------------------------------------------
+
+
+@bp.get("/users")
+@role_required("admin")
+def users():
+    rows = get_session().execute(
+        sa.select(User, Agency.name).outerjoin(Agency, Agency.id == User.agency_id).order_by(User.active.desc(), User.username)
+    ).all()
+    return render_template("admin/users.html", rows=rows, reset_form=ResetPasswordForm())
+
+
+def _user_form(session: Session) -> UserForm:
+    form = UserForm()
+    names = session.scalars(sa.select(Agency.name).order_by(Agency.name)).all()
+    form.agency.choices = [SelectChoice("", "—")] + [SelectChoice(name, name) for name in names]
+    return form
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@role_required("admin")
+def new_user():
+    form = _user_form(get_session())
+    if form.validate_on_submit():
+        agency_name = form.agency.data or None
+        if form.role.data == "agency" and not agency_name:
+            form.agency.errors.append(_("单位车辆管理员必须属于一个单位。"))
+        elif form.role.data != "agency" and agency_name:
+            form.agency.errors.append(_("审核员和管理员不属于任何单位。"))
+        else:
+            try:
+                with transaction() as session:
+                    user = add_user(
+                        session,
+                        form.username.data.strip(),
+                        role=form.role.data,
+                        password=form.password.data,
+                        agency_name=agency_name,
+                        email=form.email.data or None,
+                        locale=form.locale.data,
+                    )
+            except UserError as exc:
+                form.username.errors.append(_("无法创建用户：%(detail)s", detail=str(exc)))
+            else:
+                flash(_("用户已创建：%(name)s", name=user.username), "success")
+                return redirect(url_for("admin.users"))
+    status = 400 if form.errors else 200
+    return render_template("admin/user_form.html", form=form), status
+
+
+def _user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
+@bp.post("/users/<int:user_id>/active")
+@role_required("admin")
+def toggle_active(user_id: int):
+    with transaction() as session:
+        user = _user(session, user_id)
+        if user.id == current_user.id:
+            flash(_("不能停用自己的账户。"), "error")
+            return redirect(url_for("admin.users"))
+        user.active = not user.active
+        if not user.active:
+            user.api_token_hash = None  # a deactivated account's scripts stop too
+        audit.record(
+            session, "user.activate" if user.active else "user.deactivate",
+            user_id=current_user.id, target_type="user", target_id=user.id,
+        )
+    flash(_("已启用 %(name)s。", name=user.username) if user.active else _("已停用 %(name)s。", name=user.username), "success")
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/<int:user_id>/password")
+@role_required("admin")
+def reset_password(user_id: int):
+    form = ResetPasswordForm()
+    if not form.validate_on_submit():
+        for message in form.password.errors:
+            flash(message, "error")
+        return redirect(url_for("admin.users"))
+    with transaction() as session:
+        user = _user(session, user_id)
+        set_password(user, form.password.data)
+        # A reset also lifts a lockout from failed logins.
+        user.failed_logins = 0
+        user.last_failed_login_at = None
+        audit.record(session, "user.password_reset", user_id=current_user.id, target_type="user", target_id=user.id)
+    flash(_("已重置 %(name)s 的密码。", name=user.username), "success")
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/<int:user_id>/token")
+@role_required("admin")
+def issue_token(user_id: int):
+    """A new API token, shown on this page once (only its digest is stored); the old one stops working."""
+    with transaction() as session:
+        user = _user(session, user_id)
+        if not user.active:
+            abort(400, _("停用的账户不能获得 API 令牌。"))
+        token = issue_api_token(user)
+        audit.record(session, "user.token_issued", user_id=current_user.id, target_type="user", target_id=user.id)
+    response = render_template("admin/token.html", user=user, token=token)
+    return response, 200, {"Cache-Control": "no-store"}
+
+
+# --- rule pack -------------------------------------------------------------------------------------
+
+
+@bp.route("/rule-pack", methods=["GET", "POST"])
+@role_required("admin")
+def rule_pack():
+    session = get_session()
+    packs, broken = check_packs()
+    form = RulePackForm()
+    form.pack.choices = [SelectChoice(pack.id, f"{pack.id} — {pack.title.get('zh', pack.id)}") for pack in packs.values()]
+    active = active_pack_id(session)
+    if form.validate_on_submit():
+        try:
+            with transaction() as tx:
+                pack = set_active_pack(tx, form.pack.data, user_id=current_user.id)
+        except PackError as exc:
+            form.pack.errors.append(str(exc))
+        else:
+            flash(_("生效的规则包已改为 %(pack)s。", pack=pack.id), "success")
+            return redirect(url_for("admin.rule_pack"))
+    elif not form.is_submitted():
+        form.pack.data = active
+    return render_template("admin/rule_pack.html", form=form, packs=packs, broken=broken, active=active)

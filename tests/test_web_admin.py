@@ -1,0 +1,139 @@
+"""Administration over HTTP: agencies (one by one and in bulk), users, API tokens, the rule pack."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import sqlalchemy as sa
+from openpyxl import Workbook
+
+from fleet.models import Agency, AuditEntry, Setting, User
+from fleet.users import password_ok, user_for_token
+from tests import factories
+
+AGENCY = {"name": "濮阳市城市管理局", "kind": "党政机关", "sector": "城市管理", "county": "市直",
+          "contact_emails": "a@puyang.gov.cn; b@puyang.gov.cn", "credit_code": ""}
+
+
+@pytest.fixture
+def admin_client(client, session):
+    factories.agency(session, "濮阳市公安局")
+    factories.user(session, "admin", "admin")
+    factories.user(session, "police", "agency", "濮阳市公安局")
+    session.commit()
+    factories.login(client, "admin")
+    return client
+
+
+def test_admin_pages_open(admin_client):
+    for url in ("/admin/", "/admin/agencies", "/admin/agencies/new", "/admin/users", "/admin/users/new", "/admin/rule-pack"):
+        assert admin_client.get(url).status_code == 200, url
+
+
+def test_create_and_edit_an_agency(admin_client, session):
+    assert admin_client.post("/admin/agencies/new", data=AGENCY).status_code == 302
+    agency = session.scalar(sa.select(Agency).where(Agency.name == AGENCY["name"]))
+    assert agency.contact_emails == ["a@puyang.gov.cn", "b@puyang.gov.cn"]
+    edited = admin_client.post(f"/admin/agencies/{agency.id}", data={**AGENCY, "county": "华龙区"})
+    assert edited.status_code == 302
+    session.expire_all()
+    assert session.get(Agency, agency.id).county == "华龙区"
+
+
+def test_agency_form_names_the_bad_field(admin_client):
+    response = admin_client.post("/admin/agencies/new", data={**AGENCY, "contact_emails": "not-an-address", "credit_code": "123"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "邮箱地址格式不正确" in html and "统一社会信用代码无效" in html
+
+
+def test_a_second_agency_with_the_same_name_is_refused(admin_client):
+    response = admin_client.post("/admin/agencies/new", data={**AGENCY, "name": "濮阳市公安局"})
+    assert response.status_code == 400 and "已有同名单位" in response.get_data(as_text=True)
+
+
+def _registry(rows: list[list[str]]) -> bytes:
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["单位名称", "单位类型", "行业", "所属县区", "联系邮箱"])
+    for row in rows:
+        sheet.append(row)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def test_bulk_load_is_all_or_nothing_and_lists_row_errors(admin_client, session):
+    bad = _registry([["清丰县公交公司", "国有企业", "公交", "清丰县", ""], ["某单位", "外星机构", "公交", "清丰县", ""]])
+    response = admin_client.post("/admin/agencies/load", data={"file": (io.BytesIO(bad), "名录.xlsx")})
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "外星机构" in html and ">3<" in html
+    assert session.scalar(sa.select(Agency.id).where(Agency.name == "清丰县公交公司")) is None
+    good = _registry([["清丰县公交公司", "国有企业", "公交", "清丰县", "bus@qf.gov.cn"]])
+    response = admin_client.post("/admin/agencies/load", data={"file": (io.BytesIO(good), "名录.xlsx")})
+    assert response.status_code == 302
+    assert session.scalar(sa.select(Agency.id).where(Agency.name == "清丰县公交公司")) is not None
+
+
+def test_bulk_load_accepts_csv_and_refuses_other_files(admin_client, session):
+    csv = "单位名称,单位类型,行业,所属县区\n南乐县环卫处,事业单位,环卫,南乐县\n".encode()
+    assert admin_client.post("/admin/agencies/load", data={"file": (io.BytesIO(csv), "r.csv")}).status_code == 302
+    assert session.scalar(sa.select(Agency.id).where(Agency.name == "南乐县环卫处")) is not None
+    admin_client.post("/admin/agencies/load", data={"file": (io.BytesIO(b"x"), "r.pdf")})
+    assert "xlsx 或 CSV" in admin_client.get("/admin/agencies").get_data(as_text=True)
+
+
+def test_create_users_of_each_role(admin_client, session):
+    new = {"username": "clerk", "role": "agency", "agency": "濮阳市公安局", "email": "clerk@puyang.gov.cn",
+           "locale": "zh", "password": "long-enough-1"}
+    assert admin_client.post("/admin/users/new", data=new).status_code == 302
+    assert admin_client.post("/admin/users/new", data={**new, "username": "rev", "role": "reviewer", "agency": ""}).status_code == 302
+    refused = admin_client.post("/admin/users/new", data={**new, "username": "lost", "agency": ""})
+    assert refused.status_code == 400 and "必须属于一个单位" in refused.get_data(as_text=True)
+    taken = admin_client.post("/admin/users/new", data=new)
+    assert taken.status_code == 400 and "already exists" in taken.get_data(as_text=True)
+    assert session.scalar(sa.select(User.role).where(User.username == "rev")) == "reviewer"
+
+
+def test_deactivate_reset_password_and_token(admin_client, client, app, session):
+    police = session.scalar(sa.select(User).where(User.username == "police"))
+    police.failed_logins = 9
+    session.commit()
+    assert admin_client.post(f"/admin/users/{police.id}/password", data={"password": "fresh-secret-2"}).status_code == 302
+    session.expire_all()
+    police = session.get(User, police.id)
+    assert password_ok(police, "fresh-secret-2") and police.failed_logins == 0
+
+    page = admin_client.post(f"/admin/users/{police.id}/token")
+    token = page.get_data(as_text=True).split('id="token">')[1].split("<")[0]
+    assert page.headers["Cache-Control"] == "no-store"
+    assert user_for_token(session, token).id == police.id
+    assert token not in admin_client.get("/admin/users").get_data(as_text=True)
+
+    assert admin_client.post(f"/admin/users/{police.id}/active").status_code == 302
+    session.expire_all()
+    assert session.get(User, police.id).active is False
+    assert user_for_token(session, token) is None
+    other = app.test_client()
+    assert factories.login(other, "police", "fresh-secret-2").status_code == 200  # refused: form shown again
+    actions = set(session.scalars(sa.select(AuditEntry.action)))
+    assert {"user.password_reset", "user.token_issued", "user.deactivate"} <= actions
+
+
+def test_admin_cannot_deactivate_itself(admin_client, session):
+    me = session.scalar(sa.select(User).where(User.username == "admin"))
+    admin_client.post(f"/admin/users/{me.id}/active")
+    session.expire_all()
+    assert session.get(User, me.id).active
+
+
+def test_choose_the_active_rule_pack(admin_client, session):
+    page = admin_client.get("/admin/rule-pack").get_data(as_text=True)
+    assert "puyang-2024" in page and "example-province" in page
+    assert admin_client.post("/admin/rule-pack", data={"pack": "example-province"}).status_code == 302
+    assert session.get(Setting, "rule_pack").value == "example-province"
+    assert admin_client.post("/admin/rule-pack", data={"pack": "no-such-pack"}).status_code == 200
+    session.expire_all()
+    assert session.get(Setting, "rule_pack").value == "example-province"
