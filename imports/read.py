@@ -157,8 +157,8 @@ def _read_sheet(
     table = SheetTable(name=name, header_row=last_row + 1)
     issues = _map_columns(table, cells)
     body = rows[last_row + 1 :]
-    _fill_merged(body, merged, first_row=last_row + 1, columns=set(_used_columns(table)))
-    data = _data_rows(table, body, first_excel_row=last_row + 2, header_cells=cells)
+    from_merges = _fill_merged(body, merged, first_row=last_row + 1, columns=set(_used_columns(table)))
+    data = _data_rows(table, body, first_excel_row=last_row + 2, header_cells=cells, from_merges=from_merges)
     if "price" in table.columns:
         scale = next(c.match.scale for c in cells if c.match.key == "price" and c.column == table.columns["price"])
         if scale is None:
@@ -185,9 +185,13 @@ def _fill_merged(
     first_row: int = 0,
     last_row: int | None = None,
     columns: set[int] | None = None,
-) -> None:
-    """Give every cell of a merged range the value of its top-left cell (rows[0] is sheet row first_row)."""
+) -> dict[int, set[int]]:
+    """Give every cell of a merged range the value of its top-left cell (rows[0] is sheet row first_row).
+
+    Returns, per index into rows, the columns that were given a value this way.
+    """
     end = first_row + len(rows) - 1 if last_row is None else last_row
+    given: dict[int, set[int]] = {}
     for (r0, c0), (r1, c1) in merged:
         if r0 < first_row or r0 > end:
             continue
@@ -195,8 +199,10 @@ def _fill_merged(
         for r in range(r0, min(r1, end) + 1):
             row = rows[r - first_row]
             for c in range(c0, min(c1, len(row) - 1) + 1):
-                if columns is None or c in columns:
+                if (columns is None or c in columns) and (r, c) != (r0, c0):
                     row[c] = value
+                    given.setdefault(r - first_row, set()).add(c)
+    return given
 
 
 def _find_header(top: list[list[Cell]]) -> tuple[int, int, list[_HeaderCell]] | None:
@@ -288,8 +294,10 @@ def _map_columns(table: SheetTable, cells: list[_HeaderCell]) -> list[dict]:
         table.headers[key] = " + ".join(texts[c] for c in ordered)
     possible: set[str] = set()
     for cell in cells:
-        if cell.match.ambiguous:
-            possible.update(k for k in cell.match.candidates if k not in chosen)
+        # An ambiguous header whose every meaning is already a column of the sheet is just another column.
+        open_keys = [k for k in cell.match.candidates if k not in chosen]
+        if open_keys:
+            possible.update(open_keys)
             names = "、".join(f"“{COLUMN_BY_KEY[k].header}”" for k in cell.match.candidates)
             issues.append(
                 _issue(table.name, row, None, cell.text, "ambiguous_header", "error",
@@ -311,8 +319,18 @@ def _map_columns(table: SheetTable, cells: list[_HeaderCell]) -> list[dict]:
     return issues
 
 
-def _data_rows(table: SheetTable, body: list[list[Cell]], first_excel_row: int, header_cells: list[_HeaderCell]) -> dict[str, list]:
-    """The rows under the header up to the end of the table, without blank, example or repeated header rows."""
+def _data_rows(
+    table: SheetTable,
+    body: list[list[Cell]],
+    first_excel_row: int,
+    header_cells: list[_HeaderCell],
+    from_merges: dict[int, set[int]],
+) -> dict[str, list]:
+    """The rows under the header up to the end of the table, without blank, example or repeated header rows.
+
+    A row is blank when it holds nothing of its own: an agency merged down past the last vehicle does
+    not make the rows below it data.
+    """
     used = _used_columns(table)
     start = min(c.column for c in header_cells)
     leading = slice(start, start + _LEADING_CELLS)
@@ -321,9 +339,10 @@ def _data_rows(table: SheetTable, body: list[list[Cell]], first_excel_row: int, 
     kept: list[int] = []
     # One pass over every row: the cheap tests first, the folding ones only for rows that hold text.
     for i, row in enumerate(body):
+        given = from_merges.get(i, ())
         for c in used:
             value = row[c]
-            if value != "" and not (value.__class__ is str and value.isspace()):
+            if value != "" and not (value.__class__ is str and value.isspace()) and c not in given:
                 break
         else:
             continue

@@ -370,3 +370,18 @@ def test_brand_and_model_in_two_columns_are_joined(tmp_path: Path) -> None:
     assert table.sheets[0].headers["brand_model"] == "车辆型号 + 车辆品牌"
     assert table.sheets[0].columns["brand_model"] == 2
     assert codes(table) == []
+
+
+def test_agency_merged_past_the_last_vehicle_makes_no_rows(tmp_path: Path) -> None:
+    rows = sheet_rows([acquisition(1), acquisition(2, agency=None)])
+    rows += [[None] * 14] * 3
+    table = read_table(write_workbook(tmp_path / "merged-tail.xlsx", {"S": rows}, merged={"S": ["A2:A6"]}))
+    assert table.frame["_row"].tolist() == [2, 3]
+    assert table.frame["agency"].tolist() == ["濮阳市公共交通有限公司"] * 2
+
+
+def test_ambiguous_header_beside_the_columns_it_could_mean_is_only_unknown(tmp_path: Path) -> None:
+    rows = sheet_rows([acquisition(1)])
+    rows = [[*rows[0], "日期"], [*rows[1], dt.date(2025, 4, 1)]]
+    table = read_table(write_workbook(tmp_path / "date-twice.xlsx", {"S": rows}))
+    assert [(i["header"], i["code"], i["severity"]) for i in table.issues] == [("日期", "unknown_column", "warning")]
