@@ -132,13 +132,21 @@ def test_county_breakdown_stacks_nev_over_other_with_share():
 
 
 def test_payload_is_plotly_json_with_config_and_cannot_close_the_script_tag():
-    chart = ranked_shares("x", "</script><script>alert(1)</script>", [POLICE], Fraction(1, 2), TEXT)
+    hostile = ShareBar("</script><script>alert(1)</script>", 0.5, 2, 1, 0, "pass")
+    chart = ranked_shares("x", "排名", [hostile], Fraction(1, 2), TEXT)
     text = chart.payload()
     assert "</script>" not in text and "<" not in text
     payload = json.loads(text)
     assert payload["config"] == PLOT_CONFIG and payload["config"]["displaylogo"] is False
-    assert payload["figure"]["layout"]["title"]["text"].startswith("</script>")
     assert payload["figure"]["data"][0]["type"] == "bar"
+    assert payload["figure"]["data"][0]["y"][0].startswith("</script>")
+
+
+def test_long_rule_titles_are_broken_into_lines():
+    bar = ShareBar("党政机关新增、更新公务用车新能源汽车比例不低于50%", 0.5, 2, 1, 0, "pass", threshold=0.5)
+    chart = rule_shares("rules", "各项规则", [bar], TEXT)
+    assert chart.figure.data[0].y[0] == "党政机关新增、更新公务用车新能源<br>汽车比例不低于50%"
+    assert chart.table.rows[0][0] == bar.label
 
 
 def test_figures_carry_no_address_outside_the_app():

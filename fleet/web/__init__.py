@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from fleet.web import admin, api, auth, errors, exemptions, health, labels, mail_preview, uploads, vehicles
+from fleet.web import admin, api, auth, dashboard, errors, exemptions, health, labels, mail_preview, uploads, vehicles, vendor
 
 
 def init_app(app: Flask) -> None:
@@ -18,3 +18,5 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(admin.bp)
     app.register_blueprint(uploads.bp)
     app.register_blueprint(mail_preview.bp)
+    app.register_blueprint(dashboard.bp)
+    vendor.init_app(app)

@@ -1,0 +1,247 @@
+"""Dashboard figures: what the city, agency and rule pages show, gathered from the engine and SQL aggregates.
+
+Everything is counted by the database (the rule engine's aggregates and GROUP BY queries here); no
+function loads a year's acquisitions into Python, so a page stays fast on a million of them. The one
+exception is on purpose: an agency page lists the vehicles behind its own figures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from fleet.models import Acquisition, Agency, ExemptionRequest
+from fleet.timeliness import LateAcquisition, LateCount, agencies_not_reported, late_acquisitions, late_counts
+from fleet.vocab import NEV_POWER_TYPES
+from rules.engine import RuleResult, evaluate, monthly_series
+from rules.explain import VehicleLine, explain
+from rules.packs import Rule, RulePack
+from rules.periods import Period
+
+
+@dataclass(frozen=True)
+class AcquisitionCounts:
+    """A year's acquisitions counted once, by category × power type and by the agency's county."""
+
+    by_category_power: dict[tuple[str, str], int]
+    by_county: dict[str, tuple[int, int]]  # county -> (all, NEV)
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_category_power.values())
+
+    @property
+    def nev(self) -> int:
+        return sum(n for (_, power), n in self.by_category_power.items() if power in NEV_POWER_TYPES)
+
+    @property
+    def share(self) -> float | None:
+        return self.nev / self.total if self.total else None
+
+
+@dataclass(frozen=True)
+class RuleOverview:
+    """One rule over the agencies selected: the aggregate and each agency the rule applies to."""
+
+    rule: Rule
+    total: RuleResult
+    agencies: list[RuleResult]
+
+    @property
+    def passing(self) -> int:
+        return sum(1 for r in self.agencies if r.status == "pass")
+
+    @property
+    def assessed(self) -> int:
+        """Agencies with something in scope, so a pass or a fail."""
+        return sum(1 for r in self.agencies if r.status != "no_data")
+
+
+@dataclass(frozen=True)
+class CityDashboard:
+    pack: RulePack
+    year: int
+    county: str | None
+    month: Period  # the reporting month "not reported" refers to
+    rules: list[RuleOverview]
+    trend: dict[str, list[RuleResult]]  # "YYYY-MM" -> the aggregate of each rule in force
+    counts: AcquisitionCounts
+    pending_exemptions: int
+    not_reported: list[Agency]
+    late: list[LateCount]  # agencies with late reports in the year, most late first
+
+    @property
+    def late_total(self) -> int:
+        return sum(c.late for c in self.late)
+
+
+@dataclass(frozen=True)
+class AgencyDashboard:
+    pack: RulePack
+    agency: Agency
+    year: int
+    month: Period
+    results: list[RuleResult]  # the rules that apply to the agency
+    trend: dict[str, list[RuleResult]]
+    vehicles: dict[str, list[VehicleLine]]  # rule qualified id -> the vehicles behind its result
+    counts: AcquisitionCounts
+    pending_exemptions: int
+    reported_this_month: bool
+    late: list[LateAcquisition]
+
+
+@dataclass(frozen=True)
+class RuleDashboard:
+    pack: RulePack
+    rule: Rule
+    year: int
+    county: str | None
+    overview: RuleOverview | None  # None when the rule is not in force in the year
+    trend: dict[str, RuleResult]  # "YYYY-MM" -> the aggregate, months the rule is in force
+
+
+def still_needed(result: RuleResult) -> int | None:
+    """How many more counting vehicles (NEVs, or vehicles meeting the standard) the agency must still buy
+    this year, buying nothing else in scope, for the rule to pass; None when buying cannot make it pass.
+
+    This is not the shortfall, because each purchase also enlarges the scope: 2 NEVs among 5
+    enforcement cars (60%) miss 1 — the shortfall — yet buying must add 3, as 4 of 7 is only 57% and
+    5 of 8 is 62.5%.
+    Under a 100% rule a non-NEV already bought can only be exempted, never outweighed."""
+    if result.status != "fail":
+        return 0
+    threshold = Fraction(result.threshold)
+    if threshold >= 1:
+        return None
+    # Smallest k with (nev + k) >= threshold × (in_scope + k), in exact arithmetic.
+    return max(0, math.ceil((threshold * result.in_scope - result.nev) / (1 - threshold)))
+
+
+def _agencies_of(county: str | None) -> sa.Select:
+    return sa.select(Agency.id).where(Agency.county == county)
+
+
+def acquisition_counts(
+    session: Session, year: int, *, county: str | None = None, agency_id: int | None = None
+) -> AcquisitionCounts:
+    """A calendar year's acquisitions by category, power type and county, in one GROUP BY.
+
+    Counties are the agencies' counties, as the engine's county filter selects them; agencies are few,
+    so their counties are looked up apart rather than joined into the scan of acquisitions."""
+    query = (
+        sa.select(Acquisition.agency_id, Acquisition.category, Acquisition.power, sa.func.count())
+        .where(Acquisition.acquired_on.between(dt.date(year, 1, 1), dt.date(year, 12, 31)))
+        .group_by(Acquisition.agency_id, Acquisition.category, Acquisition.power)
+    )
+    if county is not None:
+        query = query.where(Acquisition.agency_id.in_(_agencies_of(county)))
+    if agency_id is not None:
+        query = query.where(Acquisition.agency_id == agency_id)
+    county_of = {agency: place for agency, place in session.execute(sa.select(Agency.id, Agency.county))}
+    by_category_power: dict[tuple[str, str], int] = {}
+    by_county: dict[str, tuple[int, int]] = {}
+    for agency, category, power, count in session.execute(query):
+        by_category_power[(category, power)] = by_category_power.get((category, power), 0) + count
+        total, nev = by_county.get(county_of[agency], (0, 0))
+        by_county[county_of[agency]] = (total + count, nev + (count if power in NEV_POWER_TYPES else 0))
+    return AcquisitionCounts(by_category_power, by_county)
+
+
+def pending_exemptions(session: Session, *, county: str | None = None, agency_id: int | None = None) -> int:
+    """Exemption requests waiting for a reviewer's decision."""
+    query = (
+        sa.select(sa.func.count())
+        .select_from(ExemptionRequest)
+        .join(Acquisition, Acquisition.id == ExemptionRequest.acquisition_id)
+        .where(ExemptionRequest.status == "pending")
+    )
+    if county is not None:
+        query = query.where(Acquisition.agency_id.in_(_agencies_of(county)))
+    if agency_id is not None:
+        query = query.where(Acquisition.agency_id == agency_id)
+    return session.scalar(query) or 0
+
+
+def available_years(session: Session, today: dt.date) -> list[int]:
+    """The years a filter offers, latest first: from the first acquisition to this year."""
+    first = session.scalar(sa.select(sa.func.min(Acquisition.acquired_on)))
+    start = min(first.year, today.year) if first else today.year
+    return list(range(today.year, start - 1, -1))
+
+
+def _overviews(results: list[RuleResult]) -> list[RuleOverview]:
+    """evaluate() gives each rule's aggregate first, then its agencies."""
+    overviews: list[RuleOverview] = []
+    for result in results:
+        if result.agency_id is None:
+            overviews.append(RuleOverview(result.rule, result, []))
+        else:
+            overviews[-1].agencies.append(result)
+    return overviews
+
+
+def city_dashboard(
+    session: Session, pack: RulePack, year: int, *, today: dt.date, deadline_days: int, county: str | None = None
+) -> CityDashboard:
+    """The city page (or one county's agencies): every rule's results and the year's figures."""
+    month = Period.month(today.year, today.month)
+    late = [c for c in late_counts(session, Period.year(year), deadline_days=deadline_days, county=county) if c.late]
+    return CityDashboard(
+        pack=pack,
+        year=year,
+        county=county,
+        month=month,
+        rules=_overviews(evaluate(session, pack, Period.year(year), county=county)),
+        trend=monthly_series(session, pack, year, county=county),
+        counts=acquisition_counts(session, year, county=county),
+        pending_exemptions=pending_exemptions(session, county=county),
+        not_reported=agencies_not_reported(session, month, county=county),
+        late=sorted(late, key=lambda c: (-c.late, c.agency)),
+    )
+
+
+def agency_dashboard(
+    session: Session, pack: RulePack, agency: Agency, year: int, *, today: dt.date, deadline_days: int
+) -> AgencyDashboard:
+    """An agency's page: its rules with what it still needs, the vehicles behind them, its late reports."""
+    period = Period.year(year)
+    month = Period.month(today.year, today.month)
+    results = evaluate(session, pack, period, agency_id=agency.id)
+    not_reported = agencies_not_reported(session, month, county=agency.county)
+    return AgencyDashboard(
+        pack=pack,
+        agency=agency,
+        year=year,
+        month=month,
+        results=results,
+        trend=monthly_series(session, pack, year, agency_id=agency.id),
+        vehicles={
+            r.rule.qualified_id: explain(session, pack, r.rule.qualified_id, period, agency.id) for r in results
+        },
+        counts=acquisition_counts(session, year, agency_id=agency.id),
+        pending_exemptions=pending_exemptions(session, agency_id=agency.id),
+        reported_this_month=all(a.id != agency.id for a in not_reported),
+        late=late_acquisitions(session, period, deadline_days=deadline_days, agency_id=agency.id),
+    )
+
+
+def rule_dashboard(session: Session, pack: RulePack, rule: Rule, year: int, *, county: str | None = None) -> RuleDashboard:
+    """A rule's page: every agency's result and the month-by-month aggregate, for that rule alone."""
+    # A pack of this one rule makes the engine's aggregate count only what the page shows.
+    single = dataclasses.replace(pack, rules=(rule,))
+    overviews = _overviews(evaluate(session, single, Period.year(year), county=county))
+    series = monthly_series(session, single, year, county=county)
+    return RuleDashboard(
+        pack=pack,
+        rule=rule,
+        year=year,
+        county=county,
+        overview=overviews[0] if overviews else None,
+        trend={month: results[0] for month, results in series.items() if results},
+    )

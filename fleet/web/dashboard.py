@@ -1,0 +1,257 @@
+"""Dashboard pages: the city page (reviewers' home), an agency's page and a rule's page, with plotly charts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from fleet import charts
+from fleet.dashboards import (
+    AcquisitionCounts,
+    agency_dashboard,
+    available_years,
+    city_dashboard,
+    rule_dashboard,
+    still_needed,
+)
+from fleet.db import get_session
+from fleet.models import Agency
+from fleet.vocab import CATEGORIES, COUNTIES, POWER_TYPES
+from fleet.reports import compliance_workbook
+from fleet.web.auth import agency_scope, can_see_agency, role_required
+from fleet.web.labels import term_label
+from rules.engine import RuleResult
+from rules.packs import PackError, Rule, active_pack
+from rules.periods import Period
+
+bp = Blueprint("dashboard", __name__)
+
+# Vehicle lists on a page stop here; the vehicle list page has the rest, with filters and pages.
+MAX_LINES = 500
+
+
+def chart_text() -> charts.ChartText:
+    return charts.ChartText(
+        share=_("新能源占比"),
+        threshold=_("达标线"),
+        in_scope=_("纳入考核"),
+        nev=_("新能源"),
+        other=_("非新能源"),
+        shortfall=_("缺口（辆）"),
+        short_by=_("还差 %(count)s 辆"),
+        lowest_shown=_("图中仅显示占比最低的 %(count)s 个单位（共 %(total)s 个），表中列出全部。"),
+        status=_("状态"),
+        statuses={"pass": _("达标"), "fail": _("未达标"), "no_data": _("无数据")},
+        month=_("月份"),
+        count=_("购置数量（辆）"),
+        total=_("合计"),
+        category=_("车辆类别"),
+        county=_("县区"),
+        agency=_("单位"),
+        rule=_("规则"),
+    )
+
+
+def rule_title(rule: Rule) -> str:
+    return rule.title_in(str(get_locale()))
+
+
+def _today() -> dt.date:
+    return dt.date.today()
+
+
+def _year(years: list[int]) -> int:
+    """The year asked for, or this year; a year without data is refused with a message, not an error."""
+    raw = request.args.get("year", "").strip()
+    if not raw:
+        return years[0]
+    if raw.isdigit() and int(raw) in years:
+        return int(raw)
+    flash(_("没有 %(year)s 年的数据，已显示 %(shown)s 年。", year=raw, shown=years[0]), "warning")
+    return years[0]
+
+
+def _county() -> str | None:
+    raw = request.args.get("county", "").strip()
+    if not raw:
+        return None
+    county = COUNTIES.lookup(raw)
+    if county is None:
+        flash(_("未知县区“%(county)s”，已显示全市。", county=raw), "warning")
+    return county
+
+
+def _bars(results: list[RuleResult], label) -> list[charts.ShareBar]:
+    return [
+        charts.ShareBar(
+            label(r),
+            None if r.share is None else float(r.share),
+            r.in_scope,
+            r.nev,
+            r.shortfall,
+            r.status,
+            float(r.threshold),
+        )
+        for r in results
+    ]
+
+
+def _trend(key: str, title: str, series: dict[str, list[RuleResult]], rules: list[Rule], text: charts.ChartText) -> charts.Chart:
+    months = list(series)
+    lines = []
+    for rule in rules:
+        by_month = {m: next((r for r in results if r.rule.id == rule.id), None) for m, results in series.items()}
+        shares = [None if r is None or r.share is None else float(r.share) for r in by_month.values()]
+        lines.append(charts.TrendLine(rule_title(rule), shares, float(rule.threshold)))
+    return charts.share_trend(key, title, months, lines, text)
+
+
+def _mix_and_counties(counts: AcquisitionCounts, text: charts.ChartText, *, counties: bool) -> list[charts.Chart]:
+    terms = lambda vocabulary: [(v, term_label(v)) for v in vocabulary.values]  # noqa: E731
+    result = [
+        charts.power_mix(
+            "power-mix", _("各类车辆的动力类型构成"), counts.by_category_power, terms(CATEGORIES), terms(POWER_TYPES), text
+        )
+    ]
+    if counties:
+        rows = [
+            charts.CountyCount(term_label(c), *counts.by_county[c]) for c in COUNTIES.values if c in counts.by_county
+        ]
+        result.append(charts.county_breakdown("counties", _("各县区新能源汽车购置情况"), rows, text))
+    return result
+
+
+@bp.get("/")
+@role_required()
+def city():
+    if current_user.role == "agency":
+        # An agency's home is its own page; the city's figures are for the bureau.
+        return redirect(url_for("dashboard.agency", agency_id=current_user.agency_id))
+    session = get_session()
+    today = _today()
+    years = available_years(session, today)
+    year, county = _year(years), _county()
+    pack = active_pack(session)
+    data = city_dashboard(
+        session, pack, year, today=today, deadline_days=current_app.config["REPORTING_DEADLINE_DAYS"], county=county
+    )
+    text = chart_text()
+    ranking = {
+        o.rule.id: charts.ranked_shares(
+            f"rule-{o.rule.id}", rule_title(o.rule), _bars(o.agencies, lambda r: r.agency), o.rule.threshold, text
+        )
+        for o in data.rules
+    }
+    trend = _trend("trend", _("各规则月度达标占比"), data.trend, [o.rule for o in data.rules], text)
+    return render_template(
+        "dashboard/city.html",
+        data=data,
+        years=years,
+        counties=[(c, term_label(c)) for c in COUNTIES.values],
+        ranking=ranking,
+        trend=trend,
+        breakdown=_mix_and_counties(data.counts, text, counties=county is None),
+        rule_title=rule_title,
+        deadline_days=current_app.config["REPORTING_DEADLINE_DAYS"],
+    )
+
+
+@bp.get("/agencies/<int:agency_id>")
+@role_required()
+def agency(agency_id: int):
+    # Another agency's page answers 404 like a missing one, so an agency user learns nothing of it.
+    if not can_see_agency(agency_id):
+        abort(404)
+    session = get_session()
+    record = session.get(Agency, agency_id)
+    if record is None:
+        abort(404)
+    today = _today()
+    years = available_years(session, today)
+    year = _year(years)
+    pack = active_pack(session)
+    data = agency_dashboard(
+        session, pack, record, year, today=today, deadline_days=current_app.config["REPORTING_DEADLINE_DAYS"]
+    )
+    text = chart_text()
+    rules_chart = charts.rule_shares("rules", _("各项规则：新能源占比与达标线"), _bars(data.results, lambda r: rule_title(r.rule)), text)
+    trend = _trend("trend", _("月度达标占比"), data.trend, [r.rule for r in data.results], text)
+    return render_template(
+        "dashboard/agency.html",
+        data=data,
+        years=years,
+        rules_chart=rules_chart,
+        trend=trend,
+        breakdown=_mix_and_counties(data.counts, text, counties=False),
+        rule_title=rule_title,
+        needed={r.rule.qualified_id: still_needed(r) for r in data.results},
+        max_lines=MAX_LINES,
+        deadline_days=current_app.config["REPORTING_DEADLINE_DAYS"],
+    )
+
+
+@bp.get("/rules/<path:rule_id>")
+@role_required("reviewer", "admin")
+def rule(rule_id: str):
+    session = get_session()
+    pack = active_pack(session)
+    try:
+        found = pack.rule(rule_id)
+    except PackError:
+        abort(404)
+    years = available_years(session, _today())
+    year, county = _year(years), _county()
+    data = rule_dashboard(session, pack, found, year, county=county)
+    text = chart_text()
+    title = rule_title(found)
+    ranking = None
+    if data.overview is not None:
+        ranking = charts.ranked_shares(
+            "ranking", title, _bars(data.overview.agencies, lambda r: r.agency), found.threshold, text
+        )
+    trend = _trend("trend", _("全市月度达标占比"), {m: [r] for m, r in data.trend.items()}, [found], text)
+    return render_template(
+        "dashboard/rule.html",
+        data=data,
+        years=years,
+        counties=[(c, term_label(c)) for c in COUNTIES.values],
+        ranking=ranking,
+        trend=trend,
+        title=title,
+    )
+
+
+@bp.get("/reports/compliance.xlsx")
+@role_required()
+def compliance_report():
+    """The compliance report of a year (or of a month, ?month=YYYY-MM): the city's for reviewers, or
+    one agency's (?agency_id=); an agency user always gets its own agency's, whatever it asks for."""
+    session = get_session()
+    years = available_years(session, _today())
+    month = request.args.get("month", "").strip()
+    if month:
+        try:
+            period = Period.parse_month(month)
+        except ValueError:
+            abort(400)
+    else:
+        period = Period.year(_year(years))
+    agency_id = agency_scope() if current_user.role == "agency" else request.args.get("agency_id", type=int)
+    name = _("全市")
+    if agency_id is not None:
+        record = get_session().get(Agency, agency_id)
+        if record is None:
+            abort(404)
+        name = record.name
+    content = compliance_workbook(session, active_pack(session), period, agency_id=agency_id, locale=str(get_locale()))
+    return send_file(
+        io.BytesIO(content),
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        as_attachment=True,
+        download_name=_("%(name)s合规报告-%(period)s.xlsx", name=name, period=period.label),
+    )

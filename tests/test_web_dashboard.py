@@ -1,0 +1,187 @@
+"""The dashboard pages over HTTP for each role, plotly.js served by the app, and no address outside it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+
+from fleet.web.vendor import plotly_js_path, plotly_js_version
+from tests import factories
+
+YEAR = dt.date.today().year
+# Early in the year, so the purchases are never in the future whatever day the tests run.
+ON = dt.date(YEAR, 1, 2)
+
+
+@pytest.fixture
+def city(session):
+    """Police: 2 NEVs among 5 enforcement cars (fails 60%, short by 1, needs 3 more bought);
+    Qingfeng market supervision: 2 electric enforcement cars (passes)."""
+    police = factories.agency(session, "濮阳市公安局")
+    market = factories.agency(session, "清丰县市场监督管理局", sector="市场监管", county="清丰县")
+    cars = [
+        factories.acquisition(session, police, category="执法执勤用车", power=power, acquired_on=ON, reported_on=ON)
+        for power in ("纯电动", "燃料电池", "汽油", "汽油", "柴油")
+    ]
+    cars += [
+        factories.acquisition(session, market, category="执法执勤用车", power="纯电动", acquired_on=ON, reported_on=ON)
+        for _ in range(2)
+    ]
+    factories.user(session, "police", "agency", police.name)
+    factories.user(session, "reviewer", "reviewer")
+    factories.user(session, "reviewer-en", "reviewer", locale="en")
+    session.commit()
+    return {"police": police, "market": market, "cars": cars}
+
+
+def _page(client, url: str) -> str:
+    response = client.get(url)
+    assert response.status_code == 200, (url, response.status_code)
+    return response.get_data(as_text=True)
+
+
+def test_anonymous_visitors_are_sent_to_log_in(client, city):
+    for url in ("/", f"/agencies/{city['police'].id}", "/rules/puyang-2024/bus", f"/vendor/plotly-{plotly_js_version()}.min.js"):
+        response = client.get(url)
+        assert response.status_code == 302 and response.headers["Location"].startswith("/login"), url
+
+
+def test_reviewers_home_is_the_city_page_with_a_chart_and_table_per_rule(client, city):
+    factories.login(client, "reviewer")
+    html = _page(client, "/")
+    assert f"全市 {YEAR} 年" in html
+    assert "执法执勤用车新能源汽车比例不低于60%" in html
+    assert 'data-chart="chart-rule-enforcement-car"' in html
+    assert 'data-chart="chart-trend"' in html and 'data-chart="chart-power-mix"' in html
+    assert 'data-chart="chart-counties"' in html
+    # Every chart has its table: the ranking lists both agencies with their shares.
+    assert html.count("<details class=\"chart-table\">") == html.count("data-chart=")
+    table = html.split('data-chart="chart-rule-enforcement-car"')[1].split("</details>")[0]
+    assert "濮阳市公安局" in table and "40.0%" in table and "清丰县市场监督管理局" in table
+    # Key figures: 1 of 2 agencies passes; 4 NEVs among 7 purchases.
+    assert re.search(r'<div class="value">1 / 2</div>\s*<div class="label">达标单位：执法执勤用车', html)
+    assert "57.1%" in html and "4 / 7 辆" in html
+
+
+def test_county_filter_keeps_to_the_countys_agencies(client, city):
+    factories.login(client, "reviewer")
+    html = _page(client, "/?county=清丰县")
+    assert "清丰县 " + str(YEAR) in html
+    assert "清丰县市场监督管理局" in html and "濮阳市公安局" not in html
+
+
+def test_unusable_filters_are_explained_not_failed(client, city):
+    factories.login(client, "reviewer")
+    html = _page(client, "/?year=1999&county=火星区")
+    assert "没有 1999 年的数据" in html and "未知县区“火星区”" in html
+    assert f"全市 {YEAR} 年" in html
+    assert "没有 abc 年的数据" in _page(client, "/?year=abc")
+
+
+def test_agency_users_home_is_their_own_agency_page(client, city):
+    factories.login(client, "police")
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/agencies/{city['police'].id}"
+
+
+def test_agency_page_says_how_many_nevs_must_still_be_bought(client, city):
+    factories.login(client, "police")
+    html = _page(client, f"/agencies/{city['police'].id}")
+    assert "还需购置 3 辆新能源汽车方可达标" in html
+    assert "缺口 1 辆" in html
+    assert "各级党政机关新增、更新公务用车采购新能源汽车比例不低于50%" in html  # the clause, in Chinese
+    # The vehicles behind the figures, and nothing of the other agency.
+    assert all(car.vin in html for car in city["cars"][:5])
+    assert all(car.vin not in html for car in city["cars"][5:])
+    assert 'data-chart="chart-rules"' in html and 'data-chart="chart-trend"' in html
+
+
+def test_agency_users_get_404_for_another_agency(client, city):
+    factories.login(client, "police")
+    response = client.get(f"/agencies/{city['market'].id}")
+    assert response.status_code == 404
+    assert city["cars"][5].vin.encode() not in response.data
+
+
+def test_reviewers_see_any_agency_and_404_for_none(client, city):
+    factories.login(client, "reviewer")
+    html = _page(client, f"/agencies/{city['market'].id}")
+    assert "清丰县市场监督管理局" in html and "还需购置" not in html
+    assert client.get("/agencies/999999").status_code == 404
+
+
+def test_rule_page_shows_the_clause_scope_and_every_agency(client, city):
+    factories.login(client, "reviewer")
+    html = _page(client, "/rules/puyang-2024/enforcement-car")
+    assert "其中，公安、市场监管、城市管理等执法执勤用车采购新能源汽车比例不低于60%" in html
+    assert "濮环〔2024〕2号" in html and "60.0%" in html and "党政机关" in html
+    assert "濮阳市公安局" in html and "清丰县市场监督管理局" in html
+    assert 'data-chart="chart-ranking"' in html
+    assert "其中，公安、市场监管" in _page(client, "/rules/enforcement-car")
+    assert client.get("/rules/puyang-2024/no-such-rule").status_code == 404
+
+
+def test_agency_users_cannot_open_rule_pages(client, city):
+    factories.login(client, "police")
+    assert client.get("/rules/puyang-2024/enforcement-car").status_code == 403
+
+
+def test_rule_titles_follow_the_readers_language(client, city):
+    factories.login(client, "reviewer-en")
+    html = _page(client, "/")
+    assert "At least 60% of enforcement and duty cars are NEV" in html
+    assert "执法执勤用车新能源汽车比例不低于60%" not in html
+
+
+def test_plotly_js_is_served_by_the_app_for_a_year(client, city):
+    factories.login(client, "reviewer")
+    html = _page(client, "/")
+    (src,) = re.findall(r'<script src="(/vendor/[^"]+)"', html)
+    response = client.get(src)
+    assert response.status_code == 200
+    assert response.mimetype == "text/javascript"
+    assert response.cache_control.max_age == 365 * 24 * 3600 and response.cache_control.immutable
+    assert response.data == Path(plotly_js_path()).read_bytes()
+    response.close()
+    assert client.get("/vendor/plotly-0.0.1.min.js").status_code == 404
+
+
+def test_no_page_refers_to_an_address_outside_the_app(client, city):
+    factories.login(client, "reviewer")
+    for url in ("/", "/?county=清丰县", f"/agencies/{city['police'].id}", "/rules/puyang-2024/bus"):
+        html = _page(client, url)
+        assert not re.search(r"https?://|//[a-z0-9.-]+\.[a-z]{2,}", html, re.IGNORECASE), url
+        for reference in re.findall(r'(?:src|href|action)="([^"]*)"', html):
+            assert reference.startswith(("/", "#", "?")), (url, reference)
+
+
+def test_reviewers_download_the_city_report(client, city):
+    factories.login(client, "reviewer")
+    response = client.get(f"/reports/compliance.xlsx?year={YEAR}")
+    assert response.status_code == 200
+    assert response.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    assert "attachment" in response.headers["Content-Disposition"]
+    workbook = load_workbook(io.BytesIO(response.data))
+    assert workbook.properties.title == "全市新能源汽车配备合规报告"
+
+
+def test_agency_users_download_only_their_own_report(client, city):
+    factories.login(client, "police")
+    response = client.get(f"/reports/compliance.xlsx?year={YEAR}&agency_id={city['market'].id}")
+    assert response.status_code == 200
+    workbook = load_workbook(io.BytesIO(response.data))
+    assert workbook.properties.title == "濮阳市公安局 新能源汽车配备合规报告"
+    cells = {str(c.value) for sheet in workbook for row in sheet.iter_rows() for c in row}
+    assert city["cars"][5].vin not in cells and city["cars"][0].vin in cells
+
+
+def test_a_malformed_report_month_is_a_bad_request(client, city):
+    factories.login(client, "reviewer")
+    assert client.get("/reports/compliance.xlsx?month=2025-13").status_code == 400
+    assert client.get(f"/reports/compliance.xlsx?month={YEAR}-01").status_code == 200
