@@ -66,6 +66,20 @@ def check_package(path: Path, *, max_bytes: int, max_uncompressed_bytes: int = M
 
 def check_contents(path: Path, *, max_uncompressed_bytes: int = MAX_UNCOMPRESSED_BYTES) -> None:
     """The format and zip checks of check_package, without the upload size limit."""
+    stat = path.stat()
+    # check_package then read_table is the usual sequence: the same unchanged file is checked once.
+    seen = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, max_uncompressed_bytes)
+    if seen in _passed:
+        return
+    _check_contents(path, max_uncompressed_bytes)
+    _passed.append(seen)
+    del _passed[:-8]
+
+
+_passed: list[tuple[str, int, int, int]] = []
+
+
+def _check_contents(path: Path, max_uncompressed_bytes: int) -> None:
     with path.open("rb") as fh:
         head = fh.read(_SNIFF_BYTES)
     if not head:
