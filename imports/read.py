@@ -402,7 +402,7 @@ def _section_title(row: list[Cell], used: list[int]) -> bool:
 
 def _header_echo(row: list[Cell], table: SheetTable) -> bool:
     """A row right under the header that is part of it: column numbers (1, 2, 3 …) or headers in English."""
-    filled = [(k, row[c]) for k, c in table.columns.items() if _filled(row[c])]
+    filled = [(k, row[c]) for k, c in sorted(table.columns.items(), key=lambda item: item[1]) if _filled(row[c])]
     if len(filled) < 2:
         return False
     numbers = [_whole_number(v) for _, v in filled]

@@ -336,6 +336,13 @@ def test_column_numbers_and_english_header_under_the_header_are_not_data(tmp_pat
     assert table.frame["_row"].tolist() == [4]
 
 
+def test_column_numbers_under_a_header_in_another_order(tmp_path: Path) -> None:
+    keys = ["vin", "agency", "county", "category", "power", "acquired_on", "acquisition"]
+    rows = sheet_rows([acquisition(1)], keys=keys)
+    table = read_table(write_workbook(tmp_path / "order.xlsx", {"S": [rows[0], list(range(1, 8)), rows[1]]}))
+    assert table.frame["_row"].tolist() == [3]
+
+
 def test_section_titles_between_groups_of_rows_are_not_data(tmp_path: Path) -> None:
     rows = sheet_rows([acquisition(1), acquisition(2)])
     rows = [rows[0], ["一、公交车"], rows[1], ["（二）出租车"], rows[2], ["第三部分 其他"]]
