@@ -8,6 +8,7 @@ is not about (blank, or already wrong for another check), so a bad value gives i
 from __future__ import annotations
 
 import datetime as dt
+import math
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,8 +45,8 @@ EARLIEST_ACQUISITION = dt.date(2015, 1, 1)
 # SPEC §3.1: an exemption reason has at least this many characters.
 MIN_EXEMPTION_REASON = 5
 
-# Columns the validation step adds from the active rule pack before the schema runs: whether the
-# row's category falls under a 100% NEV rule, and whether it falls under an emission-standard rule.
+# Columns failures() adds from the policy before the schema runs: whether the row's category falls
+# under a 100% NEV rule, and whether its category and power type fall under an emission-standard rule.
 FULL_NEV_RULE = "_full_nev_rule"
 EMISSION_RULE = "_emission_rule"
 
@@ -111,13 +112,7 @@ def _as_date(value: dt.date) -> dt.date:
 
 
 def _is_price(value: Any) -> bool:
-    return (
-        isinstance(value, numbers.Real)
-        and not isinstance(value, bool)
-        and value == value  # not NaN
-        and value >= 0
-        and value != float("inf")
-    )
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
 
 
 def _ambiguous_power(series: pd.Series) -> pd.Series:
