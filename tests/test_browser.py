@@ -1,0 +1,139 @@
+"""End to end in a real headless Chromium (Debian's, driven by Playwright): login, a bad upload and its
+errors, the fixed upload, commit, and the reviewer's dashboard with its plotly charts drawn.
+
+The app runs for real in a server thread on 127.0.0.1 over a SQLite database of its own holding the
+demo city. Every request the browser makes must go to that server: the app works offline.
+Set UPDATE_SCREENSHOT=1 to write the README's screenshot (docs/screenshot.png).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app import create_app
+from fleet import db
+from fleet.demo import load_demo
+from fleet.users import add_user
+from xlsx_factory import acquisition, vin, write_upload
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "screenshot.png"
+BUS_COMPANY = "濮阳市公共交通有限公司"
+AGENCY_USER, AGENCY_PASSWORD = "browser-bus", "browser-bus-2026"
+COMMIT_BUTTON = "form[action$='/commit'] [type=submit]"
+# Never a browser downloaded by Playwright: only the system's.
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium); the browser test needs it",
+                allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, tuple[str, str]]]:
+    """The app served on a free local port, over a migrated SQLite database with the demo city;
+    with the URL comes the demo reviewer's login."""
+    from werkzeug.serving import make_server
+
+    url = "sqlite:///" + str(tmp_path_factory.mktemp("browser") / "fleet.sqlite3")
+    engine = db.make_engine(url)
+    db.upgrade(engine)
+    engine.dispose()
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "browser-test-secret"})
+    with app.app_context():
+        session = db.get_session()
+        demo = load_demo(session)
+        add_user(session, AGENCY_USER, role="agency", password=AGENCY_PASSWORD, agency_name=BUS_COMPANY)
+        session.commit()
+    reviewer = next((name, password) for name, password, role in demo.users if role == "reviewer")
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="browser-test-server", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}", reviewer
+    server.shutdown()
+    thread.join(timeout=10)
+    app.extensions["fleet.engine"].dispose()
+
+
+@pytest.fixture
+def browser_page():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        requested: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
+        yield page, requested
+        context.close()
+        browser.close()
+
+
+def log_in(page, base: str, username: str, password: str) -> None:
+    page.goto(f"{base}/login")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    with page.expect_navigation():
+        page.click("form.stacked [type=submit]")
+
+
+def upload(page, base: str, path: Path) -> None:
+    page.goto(f"{base}/uploads/")
+    page.set_input_files("#file", str(path))
+    with page.expect_navigation(url=re.compile(r"/uploads/\d+$")):
+        page.click("form.stacked [type=submit]")
+
+
+def test_upload_fix_commit_and_see_the_dashboard(browser_page, live_server, tmp_path: Path) -> None:
+    page, requested = browser_page
+    base, reviewer = live_server
+    rows = [acquisition(9001), acquisition(9002), acquisition(9003)]
+    bad = [rows[0], {**rows[1], "county": "火星"}, {**rows[2], "vin": vin(9003)[:8] + "0" + vin(9003)[9:]}]
+    bad_path = write_upload(tmp_path / "公交车购置-有错.xlsx", bad)
+    fixed_path = write_upload(tmp_path / "公交车购置.xlsx", rows)
+
+    log_in(page, base, AGENCY_USER, AGENCY_PASSWORD)
+    upload(page, base, bad_path)
+    errors = page.locator("table[data-findings=error] tbody tr")
+    assert errors.count() == 2
+    county = page.locator("table[data-findings=error] tr[data-code=unknown_county]")
+    assert "火星" in county.inner_text() and "所属县区" in county.inner_text()
+    assert page.locator("tr[data-code=vin_check_digit] td.num").inner_text() == "4"
+    assert page.locator(COMMIT_BUTTON).count() == 0
+
+    upload(page, base, fixed_path)
+    assert page.get_attribute("[data-batch-status]", "data-batch-status") == "valid"
+    page.click(COMMIT_BUTTON)
+    page.wait_for_selector("[data-batch-status=committed]")
+    assert "新增 3 辆" in page.inner_text("main")
+
+    page.context.clear_cookies()
+    log_in(page, base, *reviewer)
+    page.goto(f"{base}/")
+    page.wait_for_selector("svg.main-svg")
+    assert page.locator("svg.main-svg").count() >= 2
+    page.wait_for_load_state("networkidle")
+    shot = page.screenshot()  # the first screen: key figures and the first charts
+    if os.environ.get("UPDATE_SCREENSHOT") == "1":
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        SCREENSHOT.write_bytes(shot)
+
+    elsewhere = [u for u in requested if not u.startswith(base + "/") and not u.startswith(("data:", "blob:"))]
+    assert elsewhere == [], f"requests outside the app: {elsewhere}"
