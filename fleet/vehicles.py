@@ -246,14 +246,6 @@ def version_history(acquisition: Acquisition, versions: list[AcquisitionVersion]
     return history
 
 
-def visible_acquisition(session: Session, acquisition_id: int, scope_agency_id: int | None) -> Acquisition | None:
-    """The acquisition, or None when it does not exist or belongs to another agency than the scope."""
-    query = sa.select(Acquisition).where(Acquisition.id == acquisition_id)
-    if scope_agency_id is not None:
-        query = query.where(Acquisition.agency_id == scope_agency_id)
-    return session.scalar(query)
-
-
 def acquisition_detail(session: Session, acquisition_id: int, *, scope_agency_id: int | None = None) -> VehicleDetail | None:
     query = (
         sa.select(Acquisition)
