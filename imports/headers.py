@@ -227,5 +227,11 @@ def header_min_columns() -> int:
     return int(_data()["header_min_columns"])
 
 
+@cache
+def no_value_marks() -> frozenset[str]:
+    """Folded texts (fleet.vocab.fold) that say a cell is empty: 无, 未上牌, -, /."""
+    return frozenset(fold(str(mark)) for mark in _data()["no_value"])
+
+
 def county_prefixes() -> tuple[str, ...]:
     return tuple(_data()["county_prefixes"])

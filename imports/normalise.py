@@ -20,7 +20,7 @@ import pandas as pd
 
 from fleet.identifiers import PlateKind, clean_code, plate_kind
 from fleet.vocab import AMBIGUOUS_HYBRID, ORDINARY_HYBRID, PLUG_IN_HYBRID, VOCABULARIES, Vocabulary, fold
-from imports.headers import county_prefixes
+from imports.headers import county_prefixes, no_value_marks
 
 # The value left in `power` when 混合动力 / O cannot be settled by the plate: validation reports it as
 # power_ambiguous (SPEC §3.2).
@@ -38,7 +38,7 @@ _EXCEL_EPOCH = dt.date(1899, 12, 30)
 _SERIAL_RANGE = (10000, 2958465)
 
 _DATE_TEXT = re.compile(
-    r"^(?P<y>\d{4})\s*[-/.年]\s*(?P<m>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})\s*日?"
+    r"^(?P<y>\d{4})\s*[-/.年]\s*(?P<m>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})\s*[日号]?"
     r"(?:\s*[T\s]\s*\d{1,2}[:：]\d{2}(?:[:：]\d{2}(?:\.\d+)?)?)?$"
     r"|^(?P<y8>\d{4})(?P<m8>\d{2})(?P<d8>\d{2})$"
     r"|^(?P<serial>\d{1,7})(?:\.0*)?$"
@@ -57,7 +57,7 @@ def normalise(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     for key in TEXT_KEYS:
         if key in out:
-            out[key] = _per_value(out[key], to_text)
+            out[key] = _per_value(out[key], _content)
     for key in CODE_KEYS:
         if key in out:
             out[key] = _per_value(out[key], _code)
@@ -105,9 +105,15 @@ def to_text(value: Any) -> str | None:
     return text or None
 
 
+def _content(value: Any) -> str | None:
+    """The cell's text, None for an empty cell or one that only says there is nothing (无, 未上牌, /)."""
+    text = to_text(value)
+    return None if text is None or fold(text) in no_value_marks() else text
+
+
 def _code(value: Any) -> str | None:
     text = value if isinstance(value, str) else to_text(value)
-    if text is None:
+    if text is None or fold(text) in no_value_marks():
         return None
     return clean_code(text) or None
 
@@ -121,7 +127,7 @@ def _vocabulary_term(key: str) -> Callable[[Any], Any]:
             return None
         if key == "power" and fold(text) in AMBIGUOUS_HYBRID:
             return AMBIGUOUS_HYBRID_VALUE
-        return _lookup(vocabulary, text, key) or text
+        return _lookup(vocabulary, text, key) or _content(text)
 
     return term
 
@@ -171,7 +177,7 @@ def _date_text(value: Any) -> str | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         if float(value).is_integer() or _SERIAL_RANGE[0] <= value <= _SERIAL_RANGE[1]:
             return str(math.floor(value))
-    return to_text(value)
+    return _content(value)
 
 
 def _parse_date_texts(texts: pd.Series) -> pd.Series:
@@ -206,7 +212,7 @@ def _number(value: Any) -> Any:
         return str(value)
     if isinstance(value, (int, float)):
         return None if isinstance(value, float) and math.isnan(value) else float(value)
-    text = to_text(value)
+    text = _content(value)
     if text is None:
         return None
     compact = _CURRENCY.sub("", re.sub(r"[\s,，]", "", text))

@@ -33,7 +33,7 @@ def one(key: str, value: Any, **others: Any) -> Any:
         dt.datetime(2025, 3, 5), MARCH_5, dt.datetime(2025, 3, 5, 14, 30),
         "2025-03-05", "2025/3/5", "2025.3.5", "2025年3月5日", "20250305", "2025-3-5 00:00:00",
         "45721", 45721.0, 45721, 45721.6, 20250305,
-        "２０２５－０３－０５", "４５７２１", " 2025 年 3 月 5 日 ", "2025/03/05",
+        "２０２５－０３－０５", "４５７２１", " 2025 年 3 月 5 日 ", "2025/03/05", "2025年3月5号",
     ],
 )
 def test_every_date_form_becomes_a_date(written: Any) -> None:
@@ -144,3 +144,16 @@ def test_same_rows_and_columns_and_nothing_raises_on_bad_data() -> None:
 
 def test_whole_number_read_as_float_is_written_without_decimals() -> None:
     assert one("credit_code", 914109001234567.0) == "914109001234567"
+
+
+@pytest.mark.parametrize(
+    ("key", "written"),
+    [("plate", "未上牌"), ("plate", "无"), ("plate", "—"), ("plate", "/"), ("exemption_reason", "无"),
+     ("credit_code", "-"), ("price", "/"), ("acquired_on", "--"), ("brand_model", "暂无"), ("category", "/")],
+)
+def test_a_cell_saying_there_is_nothing_is_empty(key: str, written: str) -> None:
+    assert one(key, written) is None
+
+
+def test_no_emission_standard_is_not_applicable_not_empty() -> None:
+    assert one("emission_standard", "无") == "不适用"
