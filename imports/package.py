@@ -27,6 +27,7 @@ _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 # directory entry names are stored in UTF-16LE.
 _ENCRYPTION_STREAM = "EncryptionInfo".encode("utf-16-le")
 _SNIFF_BYTES = 64 << 10
+_MARKUP = re.compile(rb"^(\xef\xbb\xbf|\xff\xfe|\xfe\xff)?\s*<(\?xml|!doctype|html|table|meta|head|body|workbook)", re.IGNORECASE)
 # calamine holds a sheet as a dense grid from its first to its last filled cell, so a single value in
 # XFD1048576 of a tiny file asks for half a terabyte and aborts the process: the used area is checked
 # first, from the sheet's <dimension> when it is small, else by scanning the sheet's XML.
@@ -87,6 +88,12 @@ def _check_contents(path: Path, max_uncompressed_bytes: int) -> None:
     if head.startswith(_OLE2_MAGIC):
         _refuse_compound_file(path)
     if not head.startswith(_ZIP_MAGIC):
+        if _MARKUP.match(head):
+            # Web systems often export an HTML table or an Excel 2003 XML file and name it .xls.
+            raise UnusableFile(
+                "not_xlsx",
+                _("这是网页（HTML）或 XML 格式导出的表格，不是 xlsx 工作簿。请用 Excel 打开后“另存为” Excel 工作簿（*.xlsx）再上传。"),
+            )
         if _looks_like_text_table(head):
             raise UnusableFile(
                 "csv_format",
@@ -118,6 +125,11 @@ def _refuse_compound_file(path: Path) -> None:
 def _check_members(members: list[zipfile.ZipInfo], max_uncompressed_bytes: int) -> None:
     names = {m.filename for m in members}
     if "[Content_Types].xml" not in names or not any(n.endswith("workbook.xml") for n in names):
+        if "mimetype" in names or any(n.endswith("workbook.bin") for n in names):
+            raise UnusableFile(
+                "not_xlsx",
+                _("这是 OpenDocument（.ods）或 Excel 二进制（.xlsb）工作簿。请用 Excel 打开后“另存为” Excel 工作簿（*.xlsx）再上传。"),
+            )
         raise UnusableFile("not_xlsx", _("文件是压缩包但不是 Excel 工作簿（xlsx）。请上传用 Excel 保存的 .xlsx 文件。"))
     if any(m.flag_bits & 0x1 for m in members):
         raise UnusableFile("encrypted", _("工作簿设有打开密码（已加密），无法读取。请取消密码后重新保存上传。"))

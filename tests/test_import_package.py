@@ -135,6 +135,30 @@ def test_truncated_download_is_corrupt(tmp_path: Path) -> None:
     assert "损坏" in error.message
 
 
+@pytest.mark.parametrize(
+    "content",
+    ['<html><body><table><tr><td>单位名称</td></tr></table></body></html>',
+     '\ufeff<?xml version="1.0"?><Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet"></Workbook>',
+     "<table border=1><tr><td>车架号</td></tr></table>"],
+)
+def test_web_page_or_xml_export_named_xls_says_save_as_xlsx(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "export.xls"
+    path.write_bytes(content.encode("utf-8"))
+    error = refused(path)
+    assert error.code == "not_xlsx"
+    assert "HTML" in error.message and "另存为" in error.message
+
+
+def test_opendocument_spreadsheet_says_save_as_xlsx(tmp_path: Path) -> None:
+    path = tmp_path / "calc.ods"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+        archive.writestr("content.xml", "<office:document-content/>")
+    error = refused(path)
+    assert error.code == "not_xlsx"
+    assert ".ods" in error.message
+
+
 def test_zip_that_is_no_workbook_is_not_an_xlsx(tmp_path: Path) -> None:
     path = tmp_path / "archive.xlsx"
     with zipfile.ZipFile(path, "w") as archive:
