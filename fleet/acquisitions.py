@@ -98,9 +98,9 @@ def record_acquisitions(
         updates.append({**fields, **source, "id": current["id"], "version": current["version"] + 1, "updated_at": now})
 
     if inserts:
-        session.execute(sa.insert(Acquisition), inserts)
+        session.execute(Acquisition.__table__.insert(), inserts)
     if history:
-        session.execute(sa.insert(AcquisitionVersion), history)
+        session.execute(AcquisitionVersion.__table__.insert(), history)
     if updates:
         session.execute(sa.update(Acquisition), updates)
     return RecordCounts(inserted=len(inserts), updated=len(updates), unchanged=unchanged)
