@@ -15,7 +15,7 @@ from fleet.exemptions import (
     request_exemption,
     update_catalogue_entry,
 )
-from fleet.models import Acquisition, AuditEntry
+from fleet.models import AuditEntry
 from tests import factories
 
 

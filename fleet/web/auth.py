@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,6 @@ import sqlalchemy as sa
 from flask import (
     Blueprint,
     Flask,
-    Response,
     abort,
     current_app,
     flash,
@@ -239,22 +239,14 @@ def login():
         with transaction() as session:
             outcome = authenticate(session, form.username.data, form.password.data)
         if outcome.locked:
-            minutes = max(1, -(-int(outcome.retry_after.total_seconds()) // 60))
-            message = _("登录失败次数过多，账户已暂时锁定。请在 %(minutes)s 分钟后再试。", minutes=minutes)
-            response = render_template("auth/login.html", form=form, error=message), 429
-            return _with_retry_after(response, outcome.retry_after)
+            seconds = max(1, math.ceil(outcome.retry_after.total_seconds()))
+            message = _("登录失败次数过多，账户已暂时锁定。请在 %(minutes)s 分钟后再试。", minutes=math.ceil(seconds / 60))
+            return render_template("auth/login.html", form=form, error=message), 429, {"Retry-After": str(seconds)}
         if outcome.user is None:
             return render_template("auth/login.html", form=form, error=_("用户名或密码错误。")), 200
         login_user(outcome.user)
         return redirect(safe_next(request.args.get("next")) or home_url())
     return render_template("auth/login.html", form=form, error=None)
-
-
-def _with_retry_after(response: tuple[str, int], retry_after: dt.timedelta) -> Response:
-    body, status = response
-    resp = Response(body, status=status, mimetype="text/html")
-    resp.headers["Retry-After"] = str(max(1, int(retry_after.total_seconds())))
-    return resp
 
 
 @bp.post("/logout")
