@@ -25,6 +25,9 @@ _MARKERS = "*※★☆●◆■▲△#!！"
 _BRACKETED = re.compile(r"[(\[【〔〈《{<]([^)\]】〕〉》}>]*)[)\]】〕〉》}>]")
 _OPEN_BRACKET_TAIL = re.compile(r"[(\[【〔〈《{<][^)\]】〕〉》}>]*$")
 _ASCII_WORD = re.compile(r"^[a-z0-9 ./&-]+$")
+# Headers numbered like the items of a form: "1、单位名称", "(2)车架号", "三、购置日期".
+_NUMBERING = re.compile(r"^([0-9]{1,2}|[一二三四五六七八九十]{1,3})[、.)]")
+_UNIT_TAIL = re.compile(r"[/_](单位[:]?)?(万元|千元|元)$")
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,7 @@ def _strip_markers(folded: str) -> str:
 
 def _base(text: str) -> str:
     without = _OPEN_BRACKET_TAIL.sub("", _BRACKETED.sub("", text))
-    without = re.sub(r"[/_](单位[:]?)?(万元|千元|元)$", "", without).strip(_MARKERS + ":/_-")
+    without = _UNIT_TAIL.sub("", _NUMBERING.sub("", without)).strip(_MARKERS + ":/_-")
     return without
 
 
@@ -231,6 +234,10 @@ def header_min_columns() -> int:
 def no_value_marks() -> frozenset[str]:
     """Folded texts (fleet.vocab.fold) that say a cell is empty: 无, 未上牌, -, /."""
     return frozenset(fold(str(mark)) for mark in _data()["no_value"])
+
+
+def value_suffixes() -> tuple[str, ...]:
+    return tuple(sorted(_data()["value_suffixes"], key=len, reverse=True))
 
 
 def county_prefixes() -> tuple[str, ...]:

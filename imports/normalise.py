@@ -12,7 +12,7 @@ import datetime as dt
 import math
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -20,7 +20,7 @@ import pandas as pd
 
 from fleet.identifiers import PlateKind, clean_code, plate_kind
 from fleet.vocab import AMBIGUOUS_HYBRID, ORDINARY_HYBRID, PLUG_IN_HYBRID, VOCABULARIES, Vocabulary, fold
-from imports.headers import county_prefixes, no_value_marks
+from imports.headers import county_prefixes, no_value_marks, value_suffixes
 
 # The value left in `power` when 混合动力 / O cannot be settled by the plate: validation reports it as
 # power_ambiguous (SPEC §3.2).
@@ -43,7 +43,7 @@ _DATE_TEXT = re.compile(
     r"|^(?P<y8>\d{4})(?P<m8>\d{2})(?P<d8>\d{2})$"
     r"|^(?P<serial>\d{1,7})(?:\.0*)?$"
 )
-_NUMBER_TEXT = re.compile(r"^(?P<sign>[+-]?)(?P<number>\d+(?:\.\d*)?|\.\d+)(?P<unit>万元|万|千元|元)?$")
+_NUMBER_TEXT = re.compile(r"^(?P<sign>[+-]?)(?P<number>\d+(?:\.\d*)?|\.\d+)(?:\(?(?P<unit>万元|万|千元|元)\)?)?$")
 _SPACE_BY_HAN = re.compile(r"(?<=[\u3000-\u30ff\u3400-\u9fff]) | (?=[\u3000-\u30ff\u3400-\u9fff])")
 # Written vocabulary values sometimes add an explanation ("纯电动（BEV）") or two spellings ("纯电动/BEV").
 _EXPLANATION = re.compile(r"[(\[【][^)\]】]*[)\]】]")
@@ -115,7 +115,8 @@ def _code(value: Any) -> str | None:
     text = value if isinstance(value, str) else to_text(value)
     if text is None or fold(text) in no_value_marks():
         return None
-    return clean_code(text) or None
+    # A bracketed note is no part of a code: "豫JD12345（绿牌）".
+    return clean_code(_EXPLANATION.sub("", unicodedata.normalize("NFKC", text))) or None
 
 
 def _vocabulary_term(key: str) -> Callable[[Any], Any]:
@@ -125,31 +126,39 @@ def _vocabulary_term(key: str) -> Callable[[Any], Any]:
         text = to_text(value)
         if text is None:
             return None
-        if key == "power" and fold(text) in AMBIGUOUS_HYBRID:
-            return AMBIGUOUS_HYBRID_VALUE
-        return _lookup(vocabulary, text, key) or _content(text)
+        for spelling in _spellings(text, key):
+            if key == "power" and fold(spelling) in AMBIGUOUS_HYBRID:
+                return AMBIGUOUS_HYBRID_VALUE
+            if (found := vocabulary.lookup(spelling)) is not None:
+                return found
+        # Two spellings of one value ("纯电动/BEV") are that value; of two values, nothing is guessed.
+        meanings = {_term_or_none(vocabulary, part, key) for part in _ALTERNATIVES.split(text) if part.strip()}
+        if len(meanings) == 1 and None not in meanings:
+            return meanings.pop()
+        return _content(text)
 
     return term
 
 
-def _lookup(vocabulary: Vocabulary, text: str, key: str) -> str | None:
-    found = vocabulary.lookup(text)
-    if found is None:
-        bare = _EXPLANATION.sub("", text).strip()
-        found = vocabulary.lookup(bare) if bare else None
-        if found is None:
-            meanings = {vocabulary.lookup(part) for part in _ALTERNATIVES.split(bare) if part.strip()}
-            found = meanings.pop() if len(meanings) == 1 else None
-    if key != "county":
-        return found
-    rest = text
-    while found is None:
-        prefix = next((p for p in county_prefixes() if rest.startswith(p) and len(rest) > len(p)), None)
-        if prefix is None:
-            break
-        rest = rest[len(prefix) :]
-        found = vocabulary.lookup(rest)
-    return found
+def _spellings(text: str, key: str) -> Iterator[str]:
+    """The value as written, then without an explanation in brackets, a generic ending or (for a county)
+    the province and city in front."""
+    yield text
+    bare = _EXPLANATION.sub("", text).strip()
+    if bare and bare != text:
+        yield bare
+    for suffix in value_suffixes():
+        if bare.endswith(suffix) and len(bare) > len(suffix):
+            yield bare[: -len(suffix)]
+    if key == "county":
+        rest = bare
+        while prefix := next((p for p in county_prefixes() if rest.startswith(p) and len(rest) > len(p)), None):
+            rest = rest[len(prefix) :]
+            yield rest
+
+
+def _term_or_none(vocabulary: Vocabulary, text: str, key: str) -> str | None:
+    return next((found for s in _spellings(text.strip(), key) if (found := vocabulary.lookup(s))), None)
 
 
 def to_dates(series: pd.Series) -> pd.Series:

@@ -77,6 +77,12 @@ def test_template_header_and_english_name_map_to_their_column(column) -> None:
         ("车辆名称", "brand_model"),
         ("购置年月", "acquired_on"),
         ("VIN No.", "vin"),
+        ("1、单位名称", "agency"),
+        ("三、购置日期", "acquired_on"),
+        ("Unit name", "agency"),
+        ("Purchase method", "acquisition"),
+        ("Energy type", "power"),
+        ("原因", "exemption_reason"),
         ("License Plate No.", "plate"),
     ],
 )

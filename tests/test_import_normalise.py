@@ -49,7 +49,7 @@ def test_what_is_not_a_date_stays_as_text(written: str) -> None:
     ("written", "number"),
     [("25.5", 25.5), ("２５．５", 25.5), ("25.5万元", 25.5), ("1,234.5", 1234.5), (" 25.5 ", 25.5),
      (25.5, 25.5), (30, 30.0), ("255000元", 25.5), ("25.5万", 25.5), ("-3", -3.0), ("¥255,000元", 25.5),
-     ("￥25.5万元", 25.5), ("RMB 25.5", 25.5)],
+     ("￥25.5万元", 25.5), ("RMB 25.5", 25.5), ("25.5（万元）", 25.5)],
 )
 def test_numbers_written_as_text_become_numbers(written: Any, number: float) -> None:
     assert one("price", written) == pytest.approx(number)
@@ -72,6 +72,7 @@ def test_price_that_is_no_number_stays_as_text(written: str) -> None:
         ("plate", "豫J-D1234 5", "豫JD12345"),
         ("plate", "豫j12345", "豫J12345"),
         ("credit_code", "91410900 MA44ABCD1X", "91410900MA44ABCD1X"),
+        ("plate", "豫JD12345（绿牌）", "豫JD12345"),
     ],
 )
 def test_codes_are_folded_upper_cased_and_without_separators(key: str, written: str, clean: str) -> None:
@@ -99,6 +100,9 @@ def test_text_is_trimmed_and_folded_and_empty_is_none() -> None:
         # an explanation or a second spelling beside the value
         ("power", "纯电动（BEV）", "纯电动"), ("power", "纯电动/BEV", "纯电动"), ("category", "公务用车(一般)", "公务用车"),
         ("power", "燃料电池、氢能", "燃料电池"),
+        # a generic ending the vocabulary lists without
+        ("category", "执法执勤车辆", "执法执勤用车"), ("power", "天然气汽车", "天然气"), ("power", "纯电动车", "纯电动"),
+        ("category", "公交车辆", "公交车"), ("county", "濮阳市华龙区（城区）", "华龙区"),
     ],
 )
 def test_vocabulary_synonyms_become_canonical_values(key: str, written: str, canonical: str) -> None:
@@ -120,6 +124,8 @@ def test_unknown_vocabulary_value_stays_as_written(key: str, written: str) -> No
         ("混合动力", None, AMBIGUOUS_HYBRID_VALUE),
         ("混合动力", "豫J1234警", AMBIGUOUS_HYBRID_VALUE),
         ("混合动力", "not a plate", AMBIGUOUS_HYBRID_VALUE),
+        ("混合动力汽车", "豫JF12345", "插电式混合动力"),
+        ("混合动力（HEV/PHEV）", None, AMBIGUOUS_HYBRID_VALUE),
     ],
 )
 def test_hybrid_is_settled_by_the_plate(power: str, plate: str | None, settled: str) -> None:
