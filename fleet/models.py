@@ -152,6 +152,14 @@ class Acquisition(Base):
     __table_args__ = (
         sa.Index("ix_acquisitions_agency_acquired", "agency_id", "acquired_on"),
         sa.Index("ix_acquisitions_acquired_category", "acquired_on", "category", "power"),
+        # The compliance engine (rules/engine.py) reads each rule's categories and dates from this
+        # index alone, and timeliness its report dates from the next: a year of a million
+        # acquisitions is counted without touching the table.
+        sa.Index(
+            "ix_acquisitions_compliance",
+            "category", "acquired_on", "power", "agency_id", "acquisition_kind", "emission_standard", "catalogue_entry_id",
+        ),
+        sa.Index("ix_acquisitions_reported", "reported_on", "agency_id", "acquired_on"),
     )
 
 

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from fleet.models import Acquisition, Agency, ExemptionRequest
-from fleet.vocab import NEV_POWER_TYPES
+from fleet.vocab import ACQUISITION_KINDS, NEV_POWER_TYPES
 from rules.packs import Rule, RulePack
 from rules.periods import Period
 
@@ -72,38 +72,53 @@ def make_result(rule: Rule, agency_id: int | None, agency: str | None, total: in
 
 @dataclass(frozen=True)
 class RuleConditions:
-    in_scope: sa.ColumnElement[bool]  # before exemptions
+    in_scope: sa.ColumnElement[bool]  # before exemptions; agency kinds are the caller's to apply
     meets: sa.ColumnElement[bool]  # NEV, or meets an accepted standard
-    exempt: sa.ColumnElement[bool]
-    pending: sa.ColumnElement[bool]
+    catalogued: sa.ColumnElement[bool]  # exempt by a no-NEV catalogue match
+    approved: sa.ColumnElement[bool]  # exempt by an approved request (needs the exemption state)
+    pending: sa.ColumnElement[bool]  # a request not yet decided (needs the exemption state)
+
+    @property
+    def exempt(self) -> sa.ColumnElement[bool]:
+        return sa.or_(self.catalogued, self.approved)
 
 
-def rule_conditions(rule: Rule, first: dt.date, last: dt.date) -> RuleConditions:
-    """The rule as SQL over acquisitions acquired between first and last (inclusive)."""
+def exemption_states() -> sa.Subquery:
+    """acquisition_id -> 2 when a request was approved, 1 when one is pending, 0 when all were rejected."""
+    r = ExemptionRequest
+    state = sa.func.max(sa.case((r.status == "approved", 2), (r.status == "pending", 1), else_=0))
+    return sa.select(r.acquisition_id, state.label("state")).group_by(r.acquisition_id).subquery("exemption_states")
+
+
+def rule_conditions(
+    rule: Rule,
+    first: dt.date,
+    last: dt.date,
+    state: sa.ColumnElement[int] | None = None,
+) -> RuleConditions:
+    """The rule as SQL over acquisitions acquired between first and last (inclusive).
+
+    `state` is the exemption_states() column of a query that joins it; without it, approved and
+    pending are false. A scope naming every acquisition kind is left out of the SQL: it holds anyway."""
     a = Acquisition
-    scope = [
-        a.acquired_on.between(first, last),
-        a.category.in_(sorted(rule.scope.categories)),
-        a.acquisition_kind.in_(sorted(rule.scope.acquisition_kinds)),
-    ]
+    scope = [a.category.in_(sorted(rule.scope.categories)), a.acquired_on.between(first, last)]
+    if rule.scope.acquisition_kinds != set(ACQUISITION_KINDS.values):
+        scope.append(a.acquisition_kind.in_(sorted(rule.scope.acquisition_kinds)))
     if rule.scope.power_types is not None:
         scope.append(a.power.in_(sorted(rule.scope.power_types)))
-    if rule.scope.agency_kinds is not None:
-        scope.append(a.agency_id.in_(sa.select(Agency.id).where(Agency.kind.in_(sorted(rule.scope.agency_kinds)))))
     if rule.measure == "nev_share":
         meets = a.power.in_(sorted(NEV_POWER_TYPES))
     else:
         # A missing standard is not a met standard; coalesce keeps NULL out of the NOT below.
         meets = sa.func.coalesce(a.emission_standard, "").in_(sorted(rule.standards))
+    catalogued = approved = pending = sa.false()
     if rule.exemptions_allowed:
-        approved = a.id.in_(sa.select(ExemptionRequest.acquisition_id).where(ExemptionRequest.status == "approved"))
-        requested = a.id.in_(sa.select(ExemptionRequest.acquisition_id).where(ExemptionRequest.status == "pending"))
         # Only a vehicle that does not count can be exempted; an exempted NEV would lower the share.
-        exempt = sa.and_(sa.not_(meets), sa.or_(a.catalogue_entry_id.is_not(None), approved))
-        pending = sa.and_(sa.not_(meets), a.catalogue_entry_id.is_(None), sa.not_(approved), requested)
-    else:
-        exempt = pending = sa.false()
-    return RuleConditions(sa.and_(*scope), meets, exempt, pending)
+        catalogued = sa.and_(sa.not_(meets), a.catalogue_entry_id.is_not(None))
+        if state is not None:
+            approved = sa.and_(sa.not_(meets), a.catalogue_entry_id.is_(None), state == 2)
+            pending = sa.and_(sa.not_(meets), a.catalogue_entry_id.is_(None), state == 1)
+    return RuleConditions(sa.and_(*scope), meets, catalogued, approved, pending)
 
 
 def _count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
@@ -119,7 +134,13 @@ def _agency_filter(agency_id: int | None, county: str | None) -> list[sa.ColumnE
     return where
 
 
-def _windows(pack: RulePack, start: dt.date, end: dt.date) -> list[tuple[Rule, dt.date, dt.date]]:
+Window = tuple[Rule, dt.date, dt.date]
+Counts = tuple[int, int, int, int]  # total (before exemptions), meets, exempt, pending
+NO_COUNTS: Counts = (0, 0, 0, 0)
+Key = tuple[int, int]  # agency id, month (0 when not by month)
+
+
+def _windows(pack: RulePack, start: dt.date, end: dt.date) -> list[Window]:
     """The rules in force in [start, end], each with the part of it in which it is."""
     windows = []
     for rule in pack.rules:
@@ -129,47 +150,91 @@ def _windows(pack: RulePack, start: dt.date, end: dt.date) -> list[tuple[Rule, d
     return windows
 
 
+def _group_columns(by_month: bool) -> list[sa.ColumnElement[Any]]:
+    month = sa.cast(sa.extract("month", Acquisition.acquired_on), sa.Integer)
+    return [Acquisition.agency_id, month] if by_month else [Acquisition.agency_id]
+
+
+def _scan(
+    session: Session, windows: list[Window], where: list[sa.ColumnElement[bool]], *, by_month: bool, totals_only: bool
+) -> dict[Key, dict[str, Counts]]:
+    """One SELECT … GROUP BY agency (and month) per rule, as a single UNION ALL: each reads only its
+    rule's categories and dates from the covering index ix_acquisitions_compliance, and counts what
+    meets the measure (and what the no-NEV catalogue exempts) with a SUM(CASE)."""
+    group = _group_columns(by_month)
+    parts = []
+    for index, (rule, first, last) in enumerate(windows):
+        c = rule_conditions(rule, first, last)
+        counted = [sa.func.count()]
+        if not totals_only:
+            counted.append(_count(c.meets))
+            counted.append(_count(c.catalogued) if rule.exemptions_allowed else sa.literal(0, sa.Integer))
+        month = group[1] if by_month else sa.literal(0, sa.Integer)
+        parts.append(
+            sa.select(sa.literal(index, sa.Integer), Acquisition.agency_id, month, *counted)
+            .where(c.in_scope, *where)
+            .group_by(*group)
+        )
+    query = parts[0] if len(parts) == 1 else sa.union_all(*parts)
+    counts: dict[Key, dict[str, Counts]] = {}
+    for row in session.execute(query):
+        rule = windows[row[0]][0]
+        total, meets, catalogued = (list(row[3:]) + [0, 0])[:3]
+        counts.setdefault((row[1], int(row[2])), {})[rule.id] = (int(total), int(meets), int(catalogued), 0)
+    return counts
+
+
+def _requested(
+    session: Session, windows: list[Window], where: list[sa.ColumnElement[bool]], *, by_month: bool
+) -> dict[Key, dict[str, tuple[int, int]]]:
+    """Approved and pending exemption requests per rule, read from the few requests outward."""
+    exemptable = [w for w in windows if w[0].exemptions_allowed]
+    if not exemptable:
+        return {}
+    states = exemption_states()
+    group = _group_columns(by_month)
+    columns: list[sa.ColumnElement[Any]] = []
+    for rule, first, last in exemptable:
+        c = rule_conditions(rule, first, last, states.c.state)
+        columns += [_count(sa.and_(c.in_scope, c.approved)), _count(sa.and_(c.in_scope, c.pending))]
+    month = group[1] if by_month else sa.literal(0, sa.Integer)
+    query = (
+        sa.select(Acquisition.agency_id, month, *columns)
+        .select_from(states)
+        .join(Acquisition, Acquisition.id == states.c.acquisition_id)
+        .where(states.c.state > 0, *where)
+        .group_by(*group)
+    )
+    found: dict[Key, dict[str, tuple[int, int]]] = {}
+    for row in session.execute(query):
+        values = [int(v) for v in row[2:]]
+        found[(row[0], int(row[1]))] = {rule.id: (values[2 * i], values[2 * i + 1]) for i, (rule, _, _) in enumerate(exemptable)}
+    return found
+
+
 def _counts(
     session: Session,
-    windows: list[tuple[Rule, dt.date, dt.date]],
-    group_by: list[sa.ColumnElement[Any]],
+    windows: list[Window],
     where: list[sa.ColumnElement[bool]],
     *,
+    by_month: bool = False,
     totals_only: bool = False,
-) -> dict[tuple, dict[str, tuple[int, int, int, int]]]:
-    """(group key) -> rule id -> (total, meets, exempt, pending), in one aggregate query."""
+) -> dict[Key, dict[str, Counts]]:
+    """(agency id, month or 0) -> rule id -> (total, meets, exempt, pending).
+
+    Two queries: the scan of acquisitions, and one driven by the exemption requests — joining the
+    requests into the scan would make SQLite and PostgreSQL give up the index. Agency kinds are
+    applied by the caller, from the registry, to keep a lookup per row out of the scan."""
     if not windows:
         return {}
-    columns: list[sa.ColumnElement[Any]] = []
-    for rule, first, last in windows:
-        c = rule_conditions(rule, first, last)
-        columns.append(_count(c.in_scope))
-        if not totals_only:
-            columns += [
-                _count(sa.and_(c.in_scope, c.meets)),
-                _count(sa.and_(c.in_scope, c.exempt)) if rule.exemptions_allowed else sa.literal(0),
-                _count(sa.and_(c.in_scope, c.pending)) if rule.exemptions_allowed else sa.literal(0),
-            ]
-    # The union of the scopes narrows the scan to the indexed date range and categories.
-    categories = sorted(set().union(*(rule.scope.categories for rule, _, _ in windows)))
-    query = (
-        sa.select(*group_by, *columns)
-        .where(
-            Acquisition.acquired_on.between(min(w[1] for w in windows), max(w[2] for w in windows)),
-            Acquisition.category.in_(categories),
-            *where,
-        )
-        .group_by(*group_by)
-    )
-    width = 1 if totals_only else 4
-    counts: dict[tuple, dict[str, tuple[int, int, int, int]]] = {}
-    for row in session.execute(query):
-        key = tuple(row[: len(group_by)])
-        values = [int(v) for v in row[len(group_by) :]]
-        counts[key] = {
-            rule.id: tuple(values[i * width : i * width + width]) + (0,) * (4 - width)  # type: ignore[misc]
-            for i, (rule, _, _) in enumerate(windows)
-        }
+    counts = _scan(session, windows, where, by_month=by_month, totals_only=totals_only)
+    if totals_only:
+        return counts
+    for key, per_rule in _requested(session, windows, where, by_month=by_month).items():
+        for rule_id, (approved, pending) in per_rule.items():
+            total, meets, catalogued, _ = counts.get(key, {}).get(rule_id, NO_COUNTS)
+            if total:
+                counts[key][rule_id] = (total, meets, catalogued + approved, pending)
     return counts
 
 
@@ -182,27 +247,30 @@ def _agencies(session: Session, agency_id: int | None, county: str | None) -> li
     return list(session.scalars(query))
 
 
+def _sum(counts: Iterable[Counts]) -> Counts:
+    total = meets = exempt = pending = 0
+    for t, m, e, p in counts:
+        total, meets, exempt, pending = total + t, meets + m, exempt + e, pending + p
+    return total, meets, exempt, pending
+
+
 def _agency_rules(
     session: Session,
     agencies: list[Agency],
-    windows: list[tuple[Rule, dt.date, dt.date]],
-    year_start: dt.date,
-    year_end: dt.date,
+    windows: list[Window],
+    year: tuple[dt.date, dt.date],
     where: list[sa.ColumnElement[bool]],
+    year_counts: dict[tuple[int, int], dict[str, Counts]] | None,
 ) -> dict[int, set[str]]:
     """Which rules each agency gets a result for: a rule naming agency kinds applies to every agency of
     those kinds (no_data when it bought nothing in scope); a rule open to any kind applies to an agency
     that acquired something in its scope during the calendar year, so a police bureau is not listed
-    under buses unless it bought a bus."""
-    open_rules = [w for w in windows if w[0].scope.agency_kinds is None]
-    present: dict[tuple, dict[str, tuple[int, int, int, int]]] = {}
-    if open_rules and agencies:
-        year_windows = []
-        for rule, _, _ in open_rules:
-            window = rule.effective_within(year_start, year_end)
-            if window is not None:
-                year_windows.append((rule, *window))
-        present = _counts(session, year_windows, [Acquisition.agency_id], where, totals_only=True)
+    under buses unless it bought a bus. `year_counts` are counts over that year when the caller has them."""
+    open_rules = [rule for rule, _, _ in windows if rule.scope.agency_kinds is None]
+    present = year_counts
+    if present is None and open_rules and agencies:
+        year_windows = [(rule, *w) for rule in open_rules if (w := rule.effective_within(*year)) is not None]
+        present = _counts(session, year_windows, where, totals_only=True)
     applicable: dict[int, set[str]] = {}
     for agency in agencies:
         ids = set()
@@ -210,7 +278,7 @@ def _agency_rules(
             if rule.scope.agency_kinds is not None:
                 if agency.kind in rule.scope.agency_kinds:
                     ids.add(rule.id)
-            elif present.get((agency.id,), {}).get(rule.id, (0,))[0] > 0:
+            elif (present or {}).get((agency.id, 0), {}).get(rule.id, NO_COUNTS)[0] > 0:
                 ids.add(rule.id)
         applicable[agency.id] = ids
     return applicable
@@ -231,20 +299,19 @@ def evaluate(
     if not windows:
         return []
     where = _agency_filter(agency_id, county)
-    by_agency = _counts(session, windows, [Acquisition.agency_id], where)
+    counts = _counts(session, windows, where)
     agencies = _agencies(session, agency_id, county)
-    year_start, year_end = dt.date(period.start.year, 1, 1), dt.date(period.end.year, 12, 31)
-    applicable = _agency_rules(session, agencies, windows, year_start, year_end, where)
+    year = (dt.date(period.start.year, 1, 1), dt.date(period.end.year, 12, 31))
+    applicable = _agency_rules(session, agencies, windows, year, where, counts if (period.start, period.end) == year else None)
 
     results: list[RuleResult] = []
     for rule, _, _ in windows:
         if agency_id is None:
-            sums = [sum(c[rule.id][i] for c in by_agency.values()) for i in range(4)]
-            results.append(make_result(rule, None, None, *sums))
+            total = _sum(counts.get((a.id, 0), {}).get(rule.id, NO_COUNTS) for a in agencies if rule.applies_to_kind(a.kind))
+            results.append(make_result(rule, None, None, *total))
         for agency in agencies:
             if rule.id in applicable[agency.id]:
-                counts = by_agency.get((agency.id,), {}).get(rule.id, (0, 0, 0, 0))
-                results.append(make_result(rule, agency.id, agency.name, *counts))
+                results.append(make_result(rule, agency.id, agency.name, *counts.get((agency.id, 0), {}).get(rule.id, NO_COUNTS)))
     return results
 
 
@@ -261,25 +328,29 @@ def monthly_series(
     period = Period.year(year)
     windows = _windows(pack, period.start, period.end)
     where = _agency_filter(agency_id, county)
-    month = sa.cast(sa.extract("month", Acquisition.acquired_on), sa.Integer)
-    by_month = _counts(session, windows, [month], where)
+    counts = _counts(session, windows, where, by_month=True)
+    agencies = _agencies(session, agency_id, county)
     agency: Agency | None = None
     rule_ids = {rule.id for rule, _, _ in windows}
     if agency_id is not None:
-        agency = session.get(Agency, agency_id)
-        if agency is None:
+        if not agencies:
             return {}
-        rule_ids = _agency_rules(session, [agency], windows, period.start, period.end, where)[agency.id]
+        agency = agencies[0]
+        months = [counts.get((agency.id, m), {}) for m in range(1, 13)]
+        year_counts = {(agency.id, 0): {rule.id: _sum(m.get(rule.id, NO_COUNTS) for m in months) for rule, _, _ in windows}}
+        rule_ids = _agency_rules(session, agencies, windows, (period.start, period.end), where, year_counts)[agency.id]
 
     series: dict[str, list[RuleResult]] = {}
-    for month_period in period.months():
+    for month in period.months():
         results = []
         for rule in pack.rules:
-            if rule.id not in rule_ids or rule.effective_within(month_period.start, month_period.end) is None:
+            if rule.id not in rule_ids or rule.effective_within(month.start, month.end) is None:
                 continue
-            counts = by_month.get((month_period.start.month,), {}).get(rule.id, (0, 0, 0, 0))
-            results.append(make_result(rule, agency_id, agency.name if agency else None, *counts))
-        series[month_period.label] = results
+            total = _sum(
+                counts.get((a.id, month.start.month), {}).get(rule.id, NO_COUNTS) for a in agencies if rule.applies_to_kind(a.kind)
+            )
+            results.append(make_result(rule, agency_id, agency.name if agency else None, *total))
+        series[month.label] = results
     return series
 
 

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from fleet.models import Acquisition, Agency, ExemptionRequest, NoNevCatalogueEntry
-from rules.engine import rule_conditions
+from rules.engine import exemption_states, rule_conditions
 from rules.packs import RulePack
 from rules.periods import Period
 
@@ -66,7 +66,8 @@ def explain(
     window = rule.effective_within(period.start, period.end)
     if window is None:
         return []
-    c = rule_conditions(rule, *window)
+    states = exemption_states()
+    c = rule_conditions(rule, *window, states.c.state)
     a = Acquisition
     query = (
         sa.select(
@@ -87,9 +88,12 @@ def explain(
             sa.case((c.pending, True), else_=False),
         )
         .join(Agency, Agency.id == a.agency_id)
+        .outerjoin(states, states.c.acquisition_id == a.id)
         .where(c.in_scope)
         .order_by(Agency.name, a.acquired_on, a.vin)
     )
+    if rule.scope.agency_kinds is not None:
+        query = query.where(Agency.kind.in_(sorted(rule.scope.agency_kinds)))
     if agency_id is not None:
         query = query.where(a.agency_id == agency_id)
     if county is not None:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 12:42:07.728020
+Create Date: 2026-11-25 13:08:42.883030
 """
 
 from __future__ import annotations
@@ -162,7 +162,9 @@ def upgrade() -> None:
         batch_op.create_index('ix_acquisitions_acquired_category', ['acquired_on', 'category', 'power'], unique=False)
         batch_op.create_index('ix_acquisitions_agency_acquired', ['agency_id', 'acquired_on'], unique=False)
         batch_op.create_index(batch_op.f('ix_acquisitions_batch_id'), ['batch_id'], unique=False)
+        batch_op.create_index('ix_acquisitions_compliance', ['category', 'acquired_on', 'power', 'agency_id', 'acquisition_kind', 'emission_standard', 'catalogue_entry_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_acquisitions_plate'), ['plate'], unique=False)
+        batch_op.create_index('ix_acquisitions_reported', ['reported_on', 'agency_id', 'acquired_on'], unique=False)
 
     op.create_table('acquisition_versions',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -217,7 +219,9 @@ def downgrade() -> None:
 
     op.drop_table('acquisition_versions')
     with op.batch_alter_table('acquisitions', schema=None) as batch_op:
+        batch_op.drop_index('ix_acquisitions_reported')
         batch_op.drop_index(batch_op.f('ix_acquisitions_plate'))
+        batch_op.drop_index('ix_acquisitions_compliance')
         batch_op.drop_index(batch_op.f('ix_acquisitions_batch_id'))
         batch_op.drop_index('ix_acquisitions_agency_acquired')
         batch_op.drop_index('ix_acquisitions_acquired_category')
