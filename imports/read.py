@@ -402,14 +402,13 @@ def _section_title(row: list[Cell], used: list[int]) -> bool:
 
 def _header_echo(row: list[Cell], table: SheetTable) -> bool:
     """A row right under the header that is part of it: column numbers (1, 2, 3 …) or headers in English."""
-    filled = [(k, row[c]) for k, c in sorted(table.columns.items(), key=lambda item: item[1]) if _filled(row[c])]
-    if len(filled) < 2:
-        return False
-    numbers = [_whole_number(v) for _, v in filled]
-    if None not in numbers and numbers == list(range(numbers[0], numbers[0] + len(numbers))):
-        return True
+    numbered = [(c, _whole_number(row[c])) for c in _used_columns(table) if _filled(row[c])]
+    if len(numbered) >= 2 and all(n is not None for _, n in numbered):
+        # Column numbers go up by one from each column to the next, whatever lies between.
+        return len({n - c for c, n in numbered}) == 1
+    filled = [(k, row[c]) for k, c in table.columns.items() if _filled(row[c])]
     echoed = sum(1 for k, v in filled if isinstance(v, str) and match_header(v).key == k)
-    return echoed >= max(2, len(filled) // 2)
+    return len(filled) >= 2 and echoed >= max(2, len(filled) // 2)
 
 
 def _whole_number(value: Cell) -> int | None:

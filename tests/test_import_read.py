@@ -392,3 +392,47 @@ def test_ambiguous_header_beside_the_columns_it_could_mean_is_only_unknown(tmp_p
     rows = [[*rows[0], "日期"], [*rows[1], dt.date(2025, 4, 1)]]
     table = read_table(write_workbook(tmp_path / "date-twice.xlsx", {"S": rows}))
     assert [(i["header"], i["code"], i["severity"]) for i in table.issues] == [("日期", "unknown_column", "warning")]
+
+
+def test_government_statistics_table_with_everything_at_once(tmp_path: Path) -> None:
+    """A table as offices lay them out: title, unit note, grouped two-row header, column numbers,
+    agency merged down, brand and model apart, a totals row and signatures."""
+    title = ["濮阳市2025年公共领域新能源汽车购置情况统计表"]
+    note = ["填报单位（盖章）：濮阳市城市管理局", None, None, None, None, None, None, None, None, None, None, None,
+            None, None, "金额单位：元"]
+    group = ["序号", "单位名称", "车辆基本信息", None, None, None, None, None, "购置信息", None, None, None, "县区",
+             "未选用新能源原因", "备注"]
+    sub = [None, None, "车架号", "车牌号", "车辆类型", "燃料种类", "品牌", "型号", "购置方式", "购置时间", "购置价格",
+           "排放标准", None, None, None]
+    numbers = list(range(1, 16))
+    data = [
+        [1, "濮阳市城市管理局", vin(1).lower(), "豫J·D12345", "环卫车", "纯电", "宇通", "YTZ5180", "新购", "2025.3.5",
+         "1,250,000", "无", "华龙区", None, None],
+        [2, None, vin(2), "未上牌", "环卫车辆", "柴油", "东风", "DFL1160", "报废更新", "2025年4月1日", 980000, "国Ⅵ",
+         "濮阳市华龙区", "新能源车型无法满足高压冲洗作业需求", None],
+        [None] * 15,
+        ["合计", None, None, None, None, None, None, None, None, None, 2230000],
+        ["填表人：张三", None, None, "审核人：李四", None, None, "联系电话：0393-1234567"],
+    ]
+    merged = ["A1:O1", "A3:A4", "B3:B4", "C3:H3", "I3:L3", "M3:M4", "N3:N4", "O3:O4", "B6:B7"]
+    path = write_workbook(tmp_path / "office.xlsx", {
+        "填报说明": [["填报说明"], ["请按表格填写"]],
+        "2025年新增车辆": [title, note, group, sub, numbers, *data],
+    }, merged={"2025年新增车辆": merged})
+    table = read_table(path)
+    sheet = table.sheets[0]
+    assert sheet.header_row == 4
+    assert sheet.headers["brand_model"] == "品牌 + 型号"
+    assert codes(table) == [("填报说明", None, None, "sheet_skipped"), ("2025年新增车辆", 4, "price", "price_unit_converted")]
+    result = normalise(table.frame)
+    assert result["_row"].tolist() == [6, 7]
+    assert result.drop(columns=["_sheet", "_row"]).to_dict("records") == [
+        {"agency": "濮阳市城市管理局", "credit_code": None, "vin": vin(1), "plate": "豫JD12345", "category": "市政环卫车",
+         "power": "纯电动", "acquisition": "新增", "acquired_on": dt.date(2025, 3, 5), "brand_model": "宇通YTZ5180",
+         "emission_standard": "不适用", "county": "华龙区", "price": pytest.approx(125.0), "exemption_reason": None,
+         "remark": None},
+        {"agency": "濮阳市城市管理局", "credit_code": None, "vin": vin(2), "plate": None, "category": "市政环卫车",
+         "power": "柴油", "acquisition": "更新", "acquired_on": dt.date(2025, 4, 1), "brand_model": "东风DFL1160",
+         "emission_standard": "国六", "county": "华龙区", "price": pytest.approx(98.0),
+         "exemption_reason": "新能源车型无法满足高压冲洗作业需求", "remark": None},
+    ]
