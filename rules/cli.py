@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 from fleet import db
 from fleet.agencies import agency_by_name
 from fleet.cli import emit_json, fail
+from fleet.vocab import ACQUISITION_KINDS, AGENCY_KINDS, CATEGORIES, POWER_TYPES, Vocabulary
 from rules.engine import RuleResult, compliance_json, evaluate
 from rules.packs import PACKS_DIR, PackError, RulePack, active_pack_id, check_packs, get_pack, load_pack, threshold_text
 from rules.periods import Period
@@ -108,6 +109,11 @@ def compliance_command(year: int, month_text: str | None, agency_name: str | Non
 rules_cli = AppGroup("rules", help="Rule packs.")
 
 
+def _in_order(values: frozenset[str], vocabulary: Vocabulary) -> list[str]:
+    # The order of SPEC §3.2, as the bureau lists them.
+    return [v for v in vocabulary.values if v in values]
+
+
 def _describe(pack: RulePack) -> list[str]:
     lines = [f"{pack.id}  {pack.title['zh']}" + ("  [" + _("示例") + "]" if pack.example else "")]
     lines.append("  " + _("来源：%(document)s（%(date)s）", document=pack.source, date=pack.source_date.isoformat()))
@@ -118,9 +124,9 @@ def _describe(pack: RulePack) -> list[str]:
         rows.append(
             [
                 rule.qualified_id,
-                "、".join(sorted(rule.scope.categories)),
-                "、".join(sorted(rule.scope.agency_kinds)) if rule.scope.agency_kinds else any_kind,
-                "/".join(sorted(rule.scope.acquisition_kinds)),
+                "、".join(_in_order(rule.scope.categories, CATEGORIES)),
+                "、".join(_in_order(rule.scope.agency_kinds, AGENCY_KINDS)) if rule.scope.agency_kinds else any_kind,
+                "/".join(_in_order(rule.scope.acquisition_kinds, ACQUISITION_KINDS)),
                 f"{measure} ≥ {threshold_text(rule.threshold)}",
                 _("强制") if rule.level == "mandatory" else _("原则上"),
                 _("可豁免") if rule.exemptions_allowed else _("不豁免"),
@@ -135,16 +141,26 @@ def _pack_json(pack: RulePack) -> dict:
     return {
         "id": pack.id,
         "path": str(pack.path),
+        "title": pack.title,
         "example": pack.example,
         "source": pack.source,
         "source_date": pack.source_date.isoformat(),
         "rules": [
             {
                 "rule": rule.qualified_id,
+                "title": rule.title,
+                "clause": rule.clause,
+                "categories": _in_order(rule.scope.categories, CATEGORIES),
+                "agency_kinds": None if rule.scope.agency_kinds is None else _in_order(rule.scope.agency_kinds, AGENCY_KINDS),
+                "acquisition_kinds": _in_order(rule.scope.acquisition_kinds, ACQUISITION_KINDS),
+                "power_types": None if rule.scope.power_types is None else _in_order(rule.scope.power_types, POWER_TYPES),
                 "measure": rule.measure,
+                "standards": sorted(rule.standards),
                 "threshold": threshold_text(rule.threshold),
                 "level": rule.level,
                 "exemptions_allowed": rule.exemptions_allowed,
+                "effective_from": rule.effective_from.isoformat(),
+                "effective_to": rule.effective_to.isoformat() if rule.effective_to else None,
             }
             for rule in pack.rules
         ],

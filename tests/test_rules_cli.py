@@ -100,3 +100,21 @@ def test_rules_check_refuses_a_broken_pack(runner, tmp_path):
     assert "broken.yaml: rule official-car, field scope.categories" in result.output
     result = runner.invoke(args=["rules", "check", str(tmp_path / "missing.yaml")])
     assert result.exit_code == 1
+
+
+def test_rules_check_json_describes_each_rule(runner):
+    payload = json.loads(runner.invoke(args=["rules", "check", "--json"]).output)
+    puyang = next(p for p in payload["packs"] if p["id"] == "puyang-2024")
+    truck = puyang["rules"][-1]
+    assert truck["rule"] == "puyang-2024/heavy-truck-emission"
+    assert (truck["measure"], truck["standards"], truck["agency_kinds"]) == ("standard_share", ["国六"], None)
+    assert truck["power_types"] == ["汽油", "柴油", "天然气", "油电混合", "其他"]
+    assert puyang["rules"][3]["agency_kinds"] == ["党政机关"]
+    assert puyang["rules"][0]["effective_from"] == "2024-01-10"
+
+
+def test_start_up_names_an_unavailable_pack(database_url, caplog):
+    from app import create_app
+
+    create_app({"TESTING": True, "DATABASE_URL": database_url, "RULE_PACK": "no-such-pack"})
+    assert "the configured rule pack 'no-such-pack' is not available" in caplog.text
