@@ -36,6 +36,8 @@ from imports.package import UnusableFile, check_contents
 Cell = Any
 # How many cells from the table's first column are looked at for a totals row or an example marker.
 _LEADING_CELLS = 4
+# A header wider than this is no table of acquisitions; the cap keeps a very wide sheet from costing seconds.
+_HEADER_COLUMNS = 200
 # How many rows under the header may still belong to it (column numbers, an English header row).
 _HEADER_ECHO_ROWS = 3
 _SECTION = re.compile(r"^([一二三四五六七八九十]+[、.]|[(（][一二三四五六七八九十\d]+[)）]|第[一二三四五六七八九十\d]+[部分类组])")
@@ -236,7 +238,7 @@ def _score(cells: list[_HeaderCell]) -> float:
 def _header_cells(upper: list[Cell], lower: list[Cell] | None) -> list[_HeaderCell]:
     """The header cells of one row, or of two rows read together (a group title above sub-headers)."""
     cells = []
-    for c, value in enumerate(upper):
+    for c, value in enumerate(upper[:_HEADER_COLUMNS]):
         text = _header_text(value)
         if lower is not None:
             below = _header_text(lower[c]) if c < len(lower) else ""

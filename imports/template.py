@@ -21,8 +21,10 @@ from imports.headers import COLUMNS
 DATA_SHEET = "车辆购置"
 INSTRUCTION_SHEET = "填表说明"
 LIST_SHEET = "下拉选项"
-# Rows prepared with drop-downs and date format; Excel extends neither by itself when rows are pasted.
-PREPARED_ROWS = 2000
+# Drop-downs cover the whole column below the header.
+_LAST_ROW = 1048576
+# Text keeps a VIN or plate as typed (no leading zeros lost, no long digit strings turned into numbers).
+_FORMATS = {"acquired_on": "yyyy-mm-dd", "vin": "@", "plate": "@", "credit_code": "@", "price": "0.00"}
 REQUIRED_MARK = "*"
 
 _WIDTHS = {"agency": 30, "credit_code": 22, "vin": 22, "plate": 12, "category": 14, "power": 16,
@@ -50,7 +52,6 @@ def write_template(path_or_buffer: str | IO[bytes]) -> None:
 
 
 def _write_data_sheet(data, lists) -> None:
-    last = PREPARED_ROWS + 1
     # Every list goes down column A of the list sheet, one after the other: values side by side in a row
     # (“新增”, “濮阳县”, “纯电动 …”) would look like a header to the reader.
     list_row = 1
@@ -75,25 +76,20 @@ def _write_data_sheet(data, lists) -> None:
             validation.prompt = column.note
             validation.showErrorMessage = True
             validation.showInputMessage = bool(column.note)
-            validation.add(f"{letter}2:{letter}{last}")
+            validation.add(f"{letter}2:{letter}{_LAST_ROW}")
             data.add_data_validation(validation)
+        if column.key in _FORMATS:
+            # A column format, not formatted cells: the sheet stays empty below the header, so rows
+            # added by hand or by a program (openpyxl's append) start in row 2.
+            data.column_dimensions[letter].number_format = _FORMATS[column.key]
         if column.key == "acquired_on":
-            for row in range(2, last + 1):
-                data.cell(row=row, column=index).number_format = "yyyy-mm-dd"
             validation = DataValidation(type="date", operator="greaterThanOrEqual", formula1="DATE(2015,1,1)",
                                         allow_blank=True)
             validation.error = _("请填写 2015 年 1 月 1 日以后的日期，如 2025-03-05。")
             validation.errorTitle = column.header
             validation.showErrorMessage = True
-            validation.add(f"{letter}2:{letter}{last}")
+            validation.add(f"{letter}2:{letter}{_LAST_ROW}")
             data.add_data_validation(validation)
-        if column.key in ("vin", "plate", "credit_code"):
-            # Text format keeps leading zeros and stops Excel turning long digit strings into numbers.
-            for row in range(2, last + 1):
-                data.cell(row=row, column=index).number_format = "@"
-        if column.key == "price":
-            for row in range(2, last + 1):
-                data.cell(row=row, column=index).number_format = "0.00"
     data.row_dimensions[1].height = 32
     data.freeze_panes = "A2"
     data.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}1"
