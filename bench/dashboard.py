@@ -1,0 +1,233 @@
+"""Dashboard benchmark: the city dashboard, an agency page, `compliance --year` and the JSON API over a
+province-size database, median server time of several runs against the 300 ms target.
+
+    .venv/bin/python bench/dashboard.py --acquisitions 1000000 --agencies 2000
+
+The database is filled once through the bulk path (fleet.acquisitions.record_acquisitions, in
+chunks) and kept: SQLite under bench/.cache/, or TEST_DATABASE_URL (PostgreSQL), refilled when its
+contents do not match the arguments. Pages are requested through Flask's test client as a reviewer,
+so the time is the server's own (routing, queries, templates), without a network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+import _data  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+
+TARGET_SECONDS = 0.300
+CHUNK = 20_000
+REVIEWER, PASSWORD = "bench-reviewer", "bench-reviewer-2026"
+# The share of non-NEVs under a 100% rule for which an exemption was requested (a third approved).
+EXEMPTION_SHARE = 0.05
+
+
+def database_url(acquisitions: int, agencies: int) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return url
+    _data.CACHE.mkdir(exist_ok=True)
+    return "sqlite:///" + str(_data.CACHE / f"bench-dashboard-{acquisitions}-{agencies}.sqlite3")
+
+
+def make_app(url: str):
+    from app import create_app
+
+    return create_app({"DATABASE_URL": url, "WTF_CSRF_ENABLED": False})
+
+
+def _records(rows: list[dict], agency_ids: dict[str, int]) -> list[dict]:
+    return [
+        {
+            **{k: v for k, v in row.items() if k not in ("agency", "acquisition")},
+            "acquisition_kind": row["acquisition"],
+            "agency_id": agency_ids[row["agency"]],
+            "source_sheet": "车辆购置",
+            "source_row": None,
+        }
+        for row in rows
+    ]
+
+
+def fill(url: str, acquisitions: int, agency_count: int) -> None:
+    """Agencies, a reviewer, acquisitions month by month (some reported late) and exemption requests."""
+    from fleet import db
+    from fleet.acquisitions import record_acquisitions
+    from fleet.agencies import upsert_agencies
+    from fleet.models import Acquisition, Agency, Base, ExemptionRequest
+    from fleet.users import add_user
+    from fleet.vocab import NEV_POWER_TYPES
+
+    engine = db.make_engine(url)
+    db.upgrade(engine)
+    with engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
+    engine.dispose()
+    app = make_app(url)
+    rng = random.Random(3)
+    today = dt.date.today()
+    started = time.perf_counter()
+    with app.app_context():
+        session = db.get_session()
+        upsert_agencies(session, _data.agencies(agency_count))
+        add_user(session, REVIEWER, role="reviewer", password=PASSWORD)
+        session.commit()
+        agency_ids = {name: agency_id for name, agency_id in session.execute(sa.select(Agency.name, Agency.id))}
+        names = [_data.agency_name(i) for i in range(agency_count)]
+        for start in range(0, acquisitions, CHUNK):
+            rows = list(_data.acquisitions(min(CHUNK, acquisitions - start), names, seed=start, start=start,
+                                           last_day=today - dt.timedelta(days=1)))
+            by_month: dict[tuple[int, int], list[dict]] = {}
+            for row in rows:
+                by_month.setdefault((row["acquired_on"].year, row["acquired_on"].month), []).append(row)
+            for (year, month), month_rows in by_month.items():
+                month_end = dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)
+                late = rng.random() < 0.15  # SPEC §4.3: some months are reported after the deadline
+                reported_on = min(today, month_end + dt.timedelta(days=rng.randint(35, 70) if late else rng.randint(1, 20)))
+                record_acquisitions(session, _records(month_rows, agency_ids), batch_id=None, reported_on=reported_on)
+            session.commit()
+            done = start + len(rows)
+            print(f"\r  filled {done:,} / {acquisitions:,} acquisitions ({time.perf_counter() - started:.0f} s)", end="", flush=True)
+        print()
+        candidates = session.scalars(
+            sa.select(Acquisition.id).where(
+                Acquisition.category.in_(["公交车", "市政环卫车", "巡游出租车", "渣土车"]),
+                Acquisition.power.not_in(NEV_POWER_TYPES),
+            )
+        ).all()
+        chosen = rng.sample(candidates, int(len(candidates) * EXEMPTION_SHARE))
+        session.execute(
+            sa.insert(ExemptionRequest),
+            [
+                {"acquisition_id": i, "reason_category": "续航不足", "reason": "现有新能源车型续航不能满足作业需求。",
+                 "status": "approved" if n % 3 == 0 else "pending"}
+                for n, i in enumerate(chosen)
+            ],
+        )
+        session.commit()
+    app.extensions["fleet.engine"].dispose()
+
+
+def filled(url: str, acquisitions: int, agency_count: int) -> bool:
+    from fleet import db
+    from fleet.models import Acquisition, Agency
+
+    engine = db.make_engine(url)
+    try:
+        with engine.connect() as connection:
+            counts = (
+                connection.scalar(sa.select(sa.func.count()).select_from(Acquisition)),
+                connection.scalar(sa.select(sa.func.count()).select_from(Agency)),
+            )
+    except sa.exc.DatabaseError:
+        return False
+    finally:
+        engine.dispose()
+    return counts == (acquisitions, agency_count)
+
+
+def median_time(function: Callable[[], object], runs: int) -> tuple[float, float]:
+    """(first run, median of the following runs) in seconds."""
+    times = []
+    for _ in range(runs + 1):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return times[0], statistics.median(times[1:])
+
+
+def versions(url: str) -> str:
+    from fleet import db
+
+    engine = db.make_engine(url)
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            version = "SQLite " + connection.scalar(sa.text("select sqlite_version()"))
+        else:
+            version = connection.scalar(sa.text("select version()")).split(",")[0]
+    engine.dispose()
+    return version
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--acquisitions", type=int, default=1_000_000)
+    parser.add_argument("--agencies", type=int, default=2000)
+    parser.add_argument("--runs", type=int, default=5, help="timed runs after a first (cold) one")
+    args = parser.parse_args()
+
+    url = database_url(args.acquisitions, args.agencies)
+    print(f"database: {url.split('@')[-1]} ({versions(url) if filled(url, args.acquisitions, args.agencies) else 'filling'})")
+    if not filled(url, args.acquisitions, args.agencies):
+        started = time.perf_counter()
+        fill(url, args.acquisitions, args.agencies)
+        print(f"  filled in {time.perf_counter() - started:.0f} s through record_acquisitions ({versions(url)})")
+
+    from fleet import db
+    from fleet.models import Acquisition
+    from rules.engine import evaluate
+    from rules.packs import active_pack
+    from rules.periods import Period
+
+    app = make_app(url)
+    client = app.test_client()
+    response = client.post("/login", data={"username": REVIEWER, "password": PASSWORD})
+    assert response.status_code == 302, "the reviewer could not log in"
+    with app.app_context():
+        session = db.get_session()
+        year = session.scalar(sa.select(sa.func.max(Acquisition.acquired_on))).year
+        busiest = session.scalar(
+            sa.select(Acquisition.agency_id).group_by(Acquisition.agency_id).order_by(sa.func.count().desc()).limit(1)
+        )
+    runner = app.test_cli_runner()
+
+    def page(path: str) -> Callable[[], object]:
+        def get() -> object:
+            response = client.get(path)
+            assert response.status_code == 200, f"{path}: {response.status_code}"
+            return response
+
+        return get
+
+    def engine_year() -> object:
+        with app.app_context():
+            session = db.get_session()
+            return evaluate(session, active_pack(session), Period.year(year))
+
+    def command() -> object:
+        result = runner.invoke(args=["compliance", "--year", str(year), "--json"])
+        assert result.exit_code == 0, result.output[-500:]
+        return result
+
+    measured = [
+        ("city dashboard  GET /", page(f"/?year={year}")),
+        (f"agency page     GET /agencies/{busiest}", page(f"/agencies/{busiest}?year={year}")),
+        (f"compliance --year {year} (evaluate)", engine_year),
+        (f"compliance --year {year} --json (command)", command),
+        (f"JSON API        GET /api/v1/compliance?year={year}", page(f"/api/v1/compliance?year={year}")),
+        ("JSON API        GET /api/v1/acquisitions?per_page=100", page("/api/v1/acquisitions?per_page=100")),
+    ]
+    print(f"{args.acquisitions:,} acquisitions, {args.agencies:,} agencies; median of {args.runs} runs after a cold one")
+    print(f"{'':<56}{'cold':>9}{'median':>9}   target {TARGET_SECONDS * 1000:.0f} ms")
+    for name, function in measured:
+        cold, median = median_time(function, args.runs)
+        verdict = "met" if median < TARGET_SECONDS else "NOT MET"
+        print(f"  {name:<54}{cold * 1000:7.0f}ms{median * 1000:7.0f}ms   {verdict}")
+    app.extensions["fleet.engine"].dispose()
+
+
+if __name__ == "__main__":
+    main()
