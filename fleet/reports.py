@@ -142,23 +142,27 @@ def _period_text(period: Period) -> str:
     return _("%(start)s 至 %(end)s", start=period.start.isoformat(), end=period.end.isoformat())
 
 
-def _result_columns() -> list[Column]:
+def _figure_columns(measure: str | None) -> list[Column]:
+    """The columns of a result; an emission-standard rule counts vehicles meeting it, not NEVs, and the
+    overview mixes both kinds."""
+    counted, share = {
+        "nev_share": (_("新能源（辆）"), _("新能源占比")),
+        "standard_share": (_("符合标准（辆）"), _("符合标准占比")),
+    }.get(measure or "", (_("计入（辆）"), _("占比")))
     return [
-        Column(_("单位"), 34),
         Column(_("范围内购置（辆）"), 11, "0"),
-        Column(_("新能源（辆）"), 11, "0"),
+        Column(counted, 11, "0"),
         Column(_("已豁免（辆）"), 11, "0"),
         Column(_("待审豁免（辆）"), 11, "0"),
-        Column(_("新能源占比"), 11, PERCENT),
+        Column(share, 11, PERCENT),
         Column(_("要求"), 9, PERCENT),
         Column(_("状态"), 9),
         Column(_("缺口（辆）"), 10, "0"),
     ]
 
 
-def _result_row(labels: _Labels, name: str, result: RuleResult) -> list[Any]:
+def _figures(labels: _Labels, result: RuleResult) -> list[Any]:
     return [
-        name,
         result.in_scope,
         result.nev,
         result.exempt,
@@ -178,25 +182,34 @@ def _colour_status(sheet: Worksheet, first_row: int, last_row: int, status_colum
 
 
 def _rule_sheet(
-    workbook: Workbook, labels: _Labels, pack: RulePack, period: Period, rule: Rule, results: list[RuleResult],
+    workbook: Workbook,
+    labels: _Labels,
+    pack: RulePack,
+    period: Period,
+    rule: Rule,
+    results: list[RuleResult],
     total: RuleResult | None,
 ) -> None:
     sheet = workbook.create_sheet(rule.id[:31])
-    columns = _result_columns()
+    columns = [Column(_("单位"), 34), *_figure_columns(rule.measure)]
     title = f"{labels.title(rule)}（{_period_text(period)}）"
     _title_rows(
         sheet,
         len(columns),
         title,
-        _("依据：%(source)s。条款：%(clause)s（%(level)s，要求不低于 %(threshold)s）",
-          source=pack.source, clause=rule.clause, level=labels.level(rule.level),
-          threshold=f"{float(rule.threshold):.0%}"),
+        _(
+            "依据：%(source)s。条款：%(clause)s（%(level)s，要求不低于 %(threshold)s）",
+            source=pack.source,
+            clause=rule.clause,
+            level=labels.level(rule.level),
+            threshold=f"{float(rule.threshold):.0%}",
+        ),
     )
     header = 3
-    rows = [_result_row(labels, r.agency, r) for r in results]
+    rows = [[r.agency, *_figures(labels, r)] for r in results]
     statuses = [r.status for r in results]
     if total is not None:
-        rows.append(_result_row(labels, _("全市合计"), total))
+        rows.append([_("全市合计"), *_figures(labels, total)])
         statuses.append(total.status)
     last = _table(sheet, header, columns, rows)
     _colour_status(sheet, header + 1, last, 8, statuses)
@@ -210,11 +223,11 @@ def _rule_sheet(
 def _overview_sheet(
     sheet: Worksheet, labels: _Labels, pack: RulePack, period: Period, heading: str, results: list[RuleResult]
 ) -> None:
-    columns = [Column(_("规则"), 44), Column(_("性质"), 9)] + _result_columns()[1:]
+    columns = [Column(_("规则"), 44), Column(_("性质"), 9), *_figure_columns(None)]
     title = f"{heading}（{_period_text(period)}）"
     _title_rows(sheet, len(columns), title, _("依据：%(source)s（%(date)s）", source=pack.source, date=pack.source_date.isoformat()))
     header = 3
-    rows = [[labels.title(r.rule), labels.level(r.rule.level), *_result_row(labels, "", r)[1:]] for r in results]
+    rows = [[labels.title(r.rule), labels.level(r.rule.level), *_figures(labels, r)] for r in results]
     last = _table(sheet, header, columns, rows)
     _colour_status(sheet, header + 1, last, 9, [r.status for r in results])
     _print_setup(sheet, header, len(columns), title)

@@ -109,7 +109,7 @@ def test_every_sheet_is_set_up_for_printing(session, puyang, city):
         assert sheet.freeze_panes == "B4"
         assert sheet.column_dimensions["A"].width > 8
     overview = workbook["总览"]
-    share_header = [c.value for c in overview[3]].index("新能源占比") + 1
+    share_header = [c.value for c in overview[3]].index("占比") + 1
     assert overview.cell(row=4, column=share_header).number_format == "0.0%"
 
 

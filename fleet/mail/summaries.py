@@ -22,6 +22,7 @@ from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session, selectinload
 
+from fleet.i18n import LOCALES
 from fleet.models import Acquisition, Agency, ExemptionRequest, ImportBatch, SentSummary, User, utcnow
 from fleet.reports import compliance_workbook
 from fleet.vocab import VOCABULARIES
@@ -32,7 +33,8 @@ from rules.periods import Period
 
 CITY = "city"
 XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-# The digest lists at most this many agencies behind and pending requests; the attachment has them all.
+# The digest lists at most this many agencies behind and pending requests (the oldest first); the
+# attachment and the exemptions page have them all.
 DIGEST_LIST_LIMIT = 15
 
 
@@ -58,7 +60,8 @@ class Delivery:
 
 
 def planned_deliveries(session: Session) -> tuple[list[Delivery], list[Agency]]:
-    """Every message of a month, and the agencies that cannot be told because they have no e-mail."""
+    """Every message a month's run sends (before skipping those already sent), and the agencies that
+    cannot be told because they have no contact e-mail."""
     deliveries: list[Delivery] = []
     silent: list[Agency] = []
     seen: set[tuple[str, str]] = set()
@@ -84,7 +87,7 @@ def planned_deliveries(session: Session) -> tuple[list[Delivery], list[Agency]]:
     reviewers = sa.select(User).where(User.role == "reviewer", User.active, User.email.is_not(None)).order_by(User.id)
     for user in session.scalars(reviewers):
         if user.email.strip():
-            add(Delivery(user.email.strip(), CITY, user.locale if user.locale in ("zh", "en") else "zh"))
+            add(Delivery(user.email.strip(), CITY, user.locale if user.locale in LOCALES else "zh"))
     return deliveries, silent
 
 
@@ -165,7 +168,8 @@ class CityDigest:
     rule_counts: list[RuleCounts]
     behind: list[RuleResult]
     uploads: list[ImportBatch]
-    pending: list[ExemptionRequest]
+    pending: list[ExemptionRequest]  # the oldest DIGEST_LIST_LIMIT
+    pending_total: int
     not_reported: list[Agency]
     late_count: int
     deadline_days: int
@@ -234,6 +238,7 @@ def city_digest(session: Session, pack: RulePack, month: Period, *, deadline_day
         )
         for rule in pack.rules
     ]
+    pending = _pending_requests(session)
     behind = sorted((r for r in ytd_results if r.shortfall), key=lambda r: (-r.shortfall, r.agency, r.rule.id))
     uploads = session.scalars(
         sa.select(ImportBatch)
@@ -247,7 +252,8 @@ def city_digest(session: Session, pack: RulePack, month: Period, *, deadline_day
         rule_counts=rule_counts,
         behind=behind[:DIGEST_LIST_LIMIT],
         uploads=list(uploads),
-        pending=_pending_requests(session),
+        pending=pending[:DIGEST_LIST_LIMIT],
+        pending_total=len(pending),
         not_reported=list(agencies_not_reported(session, month)),
         late_count=len(late_acquisitions(session, month, deadline_days=deadline_days)),
         deadline_days=deadline_days,
