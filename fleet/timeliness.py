@@ -73,7 +73,7 @@ def _filters(period: Period, agency_id: int | None, county: str | None) -> list[
     if agency_id is not None:
         where.append(Acquisition.agency_id == agency_id)
     if county is not None:
-        where.append(Agency.county == county)
+        where.append(Acquisition.agency_id.in_(sa.select(Agency.id).where(Agency.county == county)))
     return where
 
 
@@ -104,20 +104,20 @@ def late_acquisitions(
 def late_counts(
     session: Session, period: Period, *, deadline_days: int, agency_id: int | None = None, county: str | None = None
 ) -> list[LateCount]:
-    """Per agency that reported anything in the period: how many acquisitions, and how many late."""
+    """Per agency that reported anything in the period: how many acquisitions, and how many late.
+    Counted from the report-date index alone; agency names are looked up once afterwards."""
     query = (
         sa.select(
             Acquisition.agency_id,
-            Agency.name,
             sa.func.count(),
             sa.func.coalesce(sa.func.sum(sa.case((_delay() > deadline_days, 1), else_=0)), 0),
         )
-        .join(Agency, Agency.id == Acquisition.agency_id)
         .where(*_filters(period, agency_id, county))
-        .group_by(Acquisition.agency_id, Agency.name)
-        .order_by(Agency.name)
+        .group_by(Acquisition.agency_id)
     )
-    return [LateCount(agency_id, name, int(reported), int(late)) for agency_id, name, reported, late in session.execute(query)]
+    counts = {agency_id: (int(reported), int(late)) for agency_id, reported, late in session.execute(query)}
+    names = session.execute(sa.select(Agency.id, Agency.name).where(Agency.id.in_(list(counts))).order_by(Agency.name))
+    return [LateCount(agency_id, name, *counts[agency_id]) for agency_id, name in names]
 
 
 def agencies_not_reported(session: Session, month: Period, *, county: str | None = None) -> list[Agency]:
