@@ -7,6 +7,7 @@ The routes come from app.url_map, so routes added by any area later are checked 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -168,3 +169,27 @@ def test_agency_pages_never_show_another_agencys_data(app, client, world):
             assert response.status_code < 500, (url + query, response.status_code)
             assert world["vin"].encode() not in response.data, url + query
     assert checked >= 6
+
+
+@pytest.mark.parametrize("username", ["reviewer", "admin", "own"])
+def test_no_page_loads_anything_from_outside_the_app(app, client, world, username):
+    """SPEC §2: the app runs on an intranet; no script, style, font or image comes from elsewhere."""
+    _log_in(client, username)
+    outside = re.compile(r"""(?:src|href|action)\s*=\s*["']?\s*(?:https?:)?//|url\(\s*["']?(?:https?:)?//|@import""", re.I)
+    checked = 0
+    for endpoint, url, methods, _ in _routes(app, world):
+        view = app.view_functions[endpoint]
+        if "GET" not in methods or (not is_public(view, endpoint) and username_role(username) not in view.allowed_roles):
+            continue
+        response = client.get(url)
+        if response.status_code != 200 or response.mimetype not in ("text/html", "text/css"):
+            continue
+        checked += 1
+        assert not outside.search(response.get_data(as_text=True)), url
+    assert checked >= 3
+    for stylesheet in Path(app.static_folder).rglob("*.css"):
+        assert not outside.search(stylesheet.read_text(encoding="utf-8")), stylesheet.name
+
+
+def username_role(username: str) -> str:
+    return {"own": "agency"}.get(username, username)

@@ -161,3 +161,18 @@ def test_error_pages_are_in_the_layout_and_api_errors_are_json(client, people):
     api = client.get("/api/v1/no-such-thing")
     assert api.status_code == 404
     assert api.get_json()["error"]["code"] == "not_found"
+
+
+def test_an_unexpected_error_is_a_500_page_without_traceback(app, client):
+    def broken():
+        raise RuntimeError("secret internals")
+
+    app.add_url_rule("/broken", "broken", broken)
+    app.add_url_rule("/api/v1/broken", "api_broken", broken)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    page = client.get("/broken")
+    assert page.status_code == 500
+    html = page.get_data(as_text=True)
+    assert "服务器内部错误" in html and "secret internals" not in html and "Traceback" not in html
+    api = client.get("/api/v1/broken")
+    assert api.status_code == 500 and api.get_json()["error"]["code"] == "internal_error"
