@@ -141,7 +141,7 @@ def match_header(text: str) -> HeaderMatch:
     exact, weak, ambiguous, ignored, rules = _tables()
     full = _strip_markers(fold(text))
     base = fold_header(text)
-    if base in ignored:
+    if base in ignored or _unit_note(full):
         return HeaderMatch(ignored=True)
     key, strength = None, 0
     if base in exact:
@@ -174,6 +174,14 @@ def _price_scale(folded: str) -> float | None:
 def _stated_unit_pattern() -> re.Pattern[str]:
     units = sorted((fold(u) for u in _data()["price_units"]), key=len, reverse=True)
     return re.compile(r"单位[:]?(" + "|".join(map(re.escape, units)) + ")")
+
+
+def _unit_note(folded: str) -> bool:
+    """A cell that only states the unit of the amounts (“金额单位：元”), not a column's header."""
+    match = _stated_unit_pattern().search(folded)
+    if match is None or match.end() != len(folded):
+        return False
+    return folded[: match.start()] in ("", "金额", "价格", "价款", "货币")
 
 
 def stated_unit(text: str) -> float | None:

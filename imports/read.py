@@ -164,9 +164,10 @@ def _read_sheet(
     if "price" in table.columns:
         scale = next(c.match.scale for c in cells if c.match.key == "price" and c.column == table.columns["price"])
         if scale is None:
-            # Statistical tables state the unit once above the table: “金额单位：元”.
-            scale = next((u for row in top[:first_row] for v in row if isinstance(v, str) and (u := stated_unit(v))),
-                         None)
+            # Statistical tables state the unit once, above the table or beside the header: “金额单位：元”.
+            scale = next(
+                (u for row in top[: last_row + 1] for v in row if isinstance(v, str) and (u := stated_unit(v))), None
+            )
         if scale is not None and scale != 1:
             data["price"] = _scaled_prices(data["price"], scale)
             issues.append(

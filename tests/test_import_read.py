@@ -327,6 +327,14 @@ def test_unit_note_above_the_table_converts_prices(tmp_path: Path) -> None:
     assert codes(table) == [("S", 3, "price", "price_unit_converted")]
 
 
+def test_unit_note_in_the_header_row_is_no_column(tmp_path: Path) -> None:
+    rows = sheet_rows([acquisition(1, price=1_205_000)], headers={"price": "购置价格"})
+    rows = [[*rows[0], "单位：元"], rows[1]]
+    table = read_table(write_workbook(tmp_path / "note-in-header.xlsx", {"S": rows}))
+    assert table.frame["price"].tolist() == [pytest.approx(120.5)]
+    assert codes(table) == [("S", 1, "price", "price_unit_converted")]
+
+
 def test_column_numbers_and_english_header_under_the_header_are_not_data(tmp_path: Path) -> None:
     rows = sheet_rows([acquisition(1)])
     numbers = list(range(1, 15))
