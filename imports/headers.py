@@ -181,7 +181,7 @@ def _unit_note(folded: str) -> bool:
     match = _stated_unit_pattern().search(folded)
     if match is None or match.end() != len(folded):
         return False
-    return folded[: match.start()] in ("", "金额", "价格", "价款", "货币")
+    return folded[: match.start()] in {fold(str(p)) for p in _data()["unit_note_prefixes"]}
 
 
 def stated_unit(text: str) -> float | None:
