@@ -225,6 +225,7 @@ def _example_words() -> frozenset[str]:
     return frozenset(fold(w) for w in _data()["example_rows"])
 
 
+@lru_cache(maxsize=1024)
 def is_example_marker(text: str) -> bool:
     """A first cell such as 示例 that marks the template's example row."""
     return len(text) <= 16 and fold(text).strip(":") in _example_words()
