@@ -32,6 +32,7 @@ def test_login_page_is_chinese_and_served_by_the_app(client):
 def test_login_then_logout(client, people):
     response = factories.login(client, "reviewer")
     assert response.status_code == 302
+    assert "SameSite=Lax" in response.headers["Set-Cookie"] and "HttpOnly" in response.headers["Set-Cookie"]
     assert client.get("/account/password").status_code == 200
     assert client.post("/logout").status_code == 302
     assert client.get("/account/password").status_code == 302

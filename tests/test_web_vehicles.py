@@ -135,3 +135,12 @@ def test_detail_in_english(client, city):
     client.post("/language", data={"locale": "en"})
     html = client.get(f"/vehicles/{city['cars'][0].id}").get_data(as_text=True)
     assert "Battery electric" in html
+
+
+def test_detail_flags_a_late_report(client, session, city):
+    late = factories.acquisition(session, city["police"], acquired_on=dt.date(2025, 1, 1), reported_on=dt.date(2025, 3, 2))
+    on_time = factories.acquisition(session, city["police"], acquired_on=dt.date(2025, 1, 1), reported_on=dt.date(2025, 1, 31))
+    session.commit()
+    factories.login(client, "police")
+    assert "逾期 30 天报送" in client.get(f"/vehicles/{late.id}").get_data(as_text=True)
+    assert "逾期" not in client.get(f"/vehicles/{on_time.id}").get_data(as_text=True)

@@ -218,6 +218,9 @@ def _forget_previous_user() -> None:
 
 
 def init_app(app: Flask) -> None:
+    # The session cookie is not sent along with cross-site requests: a second line behind CSRF tokens.
+    if app.config.get("SESSION_COOKIE_SAMESITE") is None:
+        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.before_request(_forget_previous_user)
     login_manager.init_app(app)
     login_manager.session_protection = "basic"

@@ -73,11 +73,15 @@ def detail(acquisition_id: int):
     if vehicle is None:
         abort(404)
     can_request = current_user.role == "agency" and request_blocker(get_session(), vehicle.acquisition) is None
+    acquisition = vehicle.acquisition
+    # SPEC §4.3, as fleet.timeliness counts it: days between acquisition and first report, beyond the deadline.
+    days_late = (acquisition.reported_on - acquisition.acquired_on).days - current_app.config["REPORTING_DEADLINE_DAYS"]
     return render_template(
         "vehicles/detail.html",
         vehicle=vehicle,
         fields=ACQUISITION_FIELDS,
         can_request=can_request,
+        days_late=max(0, days_late),
         batch_url=batch_url,
         is_nev=is_nev,
     )
