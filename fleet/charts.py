@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from numbers import Real
 from typing import Any
 
@@ -82,8 +83,10 @@ class Chart:
     table: Table
     note: str | None = None
 
+    @cached_property
     def payload(self) -> str:
-        """Figure and config as JSON that is safe inside <script type="application/json">."""
+        """Figure and config as JSON that is safe inside <script type="application/json">; written
+        once per chart, so a cached chart costs nothing more to show again."""
         text = '{"figure": %s, "config": %s}' % (self.figure.to_json(), json.dumps(PLOT_CONFIG))
         # Only JSON strings can hold these characters, and there the \u escapes mean the same.
         return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
@@ -193,7 +196,8 @@ def ranked_shares(
     """Agencies under one rule, highest share first, coloured by status, against the threshold line.
 
     Agencies with nothing in scope have no share: they stay out of the chart and at the end of the
-    table. Beyond `limit` agencies the chart keeps the lowest shares — the ones to follow up.
+    table. Beyond `limit` agencies the chart and its table keep the lowest shares — the ones to follow
+    up — so that a province of thousands of agencies stays a readable page; the rule page lists all.
     """
     ranked = sorted((b for b in bars if b.share is not None), key=lambda b: (-b.share, b.label))
     shown = ranked[-limit:] if len(ranked) > limit else ranked
@@ -222,7 +226,7 @@ def ranked_shares(
         [
             [b.label, b.in_scope, b.nev, percent(b.share), percent(threshold), b.shortfall,
              text.statuses.get(b.status, b.status)]
-            for b in ranked + [b for b in bars if b.share is None]
+            for b in (shown if len(shown) < len(ranked) else ranked + [b for b in bars if b.share is None])
         ],
     )
     note = text.lowest_shown % {"count": len(shown), "total": len(ranked)} if len(shown) < len(ranked) else None

@@ -1,8 +1,12 @@
 """Dashboard figures: what the city, agency and rule pages show, gathered from the engine and SQL aggregates.
 
 Everything is counted by the database (the rule engine's aggregates and GROUP BY queries here); no
-function loads a year's acquisitions into Python, so a page stays fast on a million of them. The one
-exception is on purpose: an agency page lists the vehicles behind its own figures.
+function loads a year's acquisitions into Python. The one exception is on purpose: an agency page
+lists the vehicles behind its own figures.
+
+Counting a year of a million acquisitions still takes seconds, and the figures only change when data
+does, so pages keep them in a FigureCache keyed by data_version(): a page is counted once per change
+and then served from memory.
 """
 
 from __future__ import annotations
@@ -10,19 +14,25 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from fleet.models import Acquisition, Agency, ExemptionRequest
+from fleet.models import Acquisition, AcquisitionVersion, Agency, AuditEntry, ExemptionRequest, NoNevCatalogueEntry
 from fleet.timeliness import LateAcquisition, LateCount, agencies_not_reported, late_acquisitions, late_counts
 from fleet.vocab import NEV_POWER_TYPES
 from rules.engine import RuleResult, evaluate, monthly_series
 from rules.explain import VehicleLine, explain
 from rules.packs import Rule, RulePack
 from rules.periods import Period
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -245,3 +255,59 @@ def rule_dashboard(session: Session, pack: RulePack, rule: Rule, year: int, *, c
         overview=overviews[0] if overviews else None,
         trend={month: results[0] for month, results in series.items() if results},
     )
+
+
+def data_version(session: Session, pack: RulePack) -> tuple[Hashable, ...]:
+    """A value that changes whenever a figure of the dashboards may have changed, read from primary
+    keys and small tables only (milliseconds on a million acquisitions).
+
+    New acquisitions raise the highest acquisition id; a changed one leaves a version row behind;
+    every decision, catalogue change, agency change and pack switch is in the audit log. Exemption
+    requests and catalogue entries are few, so they are summed up as well, for writers that skip the
+    audit log. An edited pack file is read again with a new modification time."""
+    def highest(column: sa.ColumnElement[int]) -> sa.ScalarSelect:
+        return sa.select(sa.func.max(column)).scalar_subquery()
+
+    requests = sa.select(
+        sa.func.count(), sa.func.max(ExemptionRequest.id), sa.func.max(ExemptionRequest.decided_at),
+        sa.func.sum(sa.case((ExemptionRequest.status == "approved", 1), else_=0)),
+        sa.func.sum(sa.case((ExemptionRequest.status == "pending", 1), else_=0)),
+    )
+    catalogue = sa.select(
+        sa.func.count(), sa.func.max(NoNevCatalogueEntry.id),
+        sa.func.sum(sa.case((NoNevCatalogueEntry.active, 1), else_=0)),
+    )
+    keys = session.execute(
+        sa.select(highest(Acquisition.id), highest(AcquisitionVersion.id), highest(AuditEntry.id), highest(Agency.id))
+    ).one()
+    return (
+        pack.id,
+        pack.path.stat().st_mtime_ns,
+        *keys,
+        *session.execute(requests).one(),
+        *session.execute(catalogue).one(),
+    )
+
+
+class FigureCache:
+    """Dashboard figures kept until the data they were counted from changes; the oldest go first.
+
+    Keys include data_version(), so a stale entry is never found again, only aged out. Shared by the
+    threads of one process; two threads missing the same key at once both count, which is harmless."""
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._items: OrderedDict[Hashable, object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]  # type: ignore[return-value]
+        value = compute()
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value

@@ -8,11 +8,14 @@ from fractions import Fraction
 
 import pytest
 
+from fleet import audit
 from fleet.dashboards import (
+    FigureCache,
     acquisition_counts,
     agency_dashboard,
     available_years,
     city_dashboard,
+    data_version,
     pending_exemptions,
     rule_dashboard,
     still_needed,
@@ -201,3 +204,43 @@ def test_still_needed_is_exact_at_awkward_thresholds():
     result = make_result(rule, 1, "某单位", 3, 1, 0, 0)
     # 1 of 3 → buying 3 gives 4 of 6 = 2/3 exactly, which passes; 2 would give 3 of 5 = 60%.
     assert still_needed(result) == 3
+
+
+def test_figure_cache_counts_once_per_key_and_forgets_the_oldest():
+    cache = FigureCache(size=2)
+    calls: list[str] = []
+
+    def compute(name: str):
+        return lambda: calls.append(name) or name.upper()
+
+    assert cache.get("a", compute("a")) == "A"
+    assert cache.get("a", compute("a")) == "A"
+    cache.get("b", compute("b"))
+    cache.get("c", compute("c"))  # "a" is the oldest and goes
+    cache.get("b", compute("b"))
+    cache.get("a", compute("a"))
+    assert calls == ["a", "b", "c", "a"]
+
+
+def test_data_version_changes_with_every_kind_of_change(session, city):
+    versions = [data_version(session, PACK)]
+
+    def changed() -> bool:
+        session.flush()
+        versions.append(data_version(session, PACK))
+        return versions[-1] != versions[-2]
+
+    assert not changed()
+    car = factories.acquisition(session, city["market"], category="执法执勤用车", power="汽油", acquired_on=dt.date(2025, 6, 1))
+    assert changed()  # a new acquisition
+    factories.acquisition(session, city["market"], vin=car.vin, category="执法执勤用车", power="纯电动",
+                          acquired_on=dt.date(2025, 6, 1))
+    assert changed()  # the same vehicle reported again with another power type
+    request = factories.exemption_request(session, car)
+    assert changed()
+    request.status = "approved"
+    assert changed()  # a decision, even one written without the audit log
+    factories.catalogue_match(session, car)
+    assert changed()
+    audit.record(session, "agency.update", target_type="agency", target_id=city["market"].id)
+    assert changed()

@@ -185,3 +185,12 @@ def test_a_malformed_report_month_is_a_bad_request(client, city):
     factories.login(client, "reviewer")
     assert client.get("/reports/compliance.xlsx?month=2025-13").status_code == 400
     assert client.get(f"/reports/compliance.xlsx?month={YEAR}-01").status_code == 200
+
+
+def test_pages_show_new_data_at_once(client, session, city):
+    factories.login(client, "reviewer")
+    assert "4 / 7 辆" in _page(client, "/")
+    factories.acquisition(session, city["market"], category="执法执勤用车", power="纯电动", acquired_on=ON, reported_on=ON)
+    session.commit()
+    html = _page(client, "/")
+    assert "5 / 8 辆" in html and "4 / 7 辆" not in html

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import get_locale
@@ -13,9 +16,11 @@ from flask_login import current_user
 from fleet import charts
 from fleet.dashboards import (
     AcquisitionCounts,
+    FigureCache,
     agency_dashboard,
     available_years,
     city_dashboard,
+    data_version,
     rule_dashboard,
     still_needed,
 )
@@ -26,13 +31,29 @@ from fleet.reports import compliance_workbook
 from fleet.web.auth import agency_scope, can_see_agency, role_required
 from fleet.web.labels import term_label
 from rules.engine import RuleResult
-from rules.packs import PackError, Rule, active_pack
+from rules.packs import PackError, Rule, RulePack, active_pack
 from rules.periods import Period
 
 bp = Blueprint("dashboard", __name__)
+T = TypeVar("T")
 
 # Vehicle lists on a page stop here; the vehicle list page has the rest, with filters and pages.
 MAX_LINES = 500
+# Lists of agencies on the city page (late reports, not reported) stop here; the count says how many.
+MAX_AGENCIES = 50
+CACHE = "fleet.figure_cache"
+
+
+@bp.record_once
+def _figure_cache(state) -> None:
+    state.app.extensions[CACHE] = FigureCache()
+
+
+def _figures(pack: RulePack, key: tuple, compute: Callable[[], T]) -> T:
+    """A page's figures and charts, counted and drawn once per change of the data and per language
+    (see fleet.dashboards.FigureCache)."""
+    version = data_version(get_session(), pack)
+    return current_app.extensions[CACHE].get((*key, str(get_locale()), version), compute)
 
 
 def chart_text() -> charts.ChartText:
@@ -44,7 +65,7 @@ def chart_text() -> charts.ChartText:
         other=_("非新能源"),
         shortfall=_("缺口（辆）"),
         short_by=_("还差 %(count)s 辆"),
-        lowest_shown=_("图中仅显示占比最低的 %(count)s 个单位（共 %(total)s 个），表中列出全部。"),
+        lowest_shown=_("仅显示占比最低的 %(count)s 个单位（共 %(total)s 个）；全部单位见规则页。"),
         status=_("状态"),
         statuses={"pass": _("达标"), "fail": _("未达标"), "no_data": _("无数据")},
         month=_("月份"),
@@ -137,27 +158,32 @@ def city():
     years = available_years(session, today)
     year, county = _year(years), _county()
     pack = active_pack(session)
-    data = city_dashboard(
-        session, pack, year, today=today, deadline_days=current_app.config["REPORTING_DEADLINE_DAYS"], county=county
-    )
-    text = chart_text()
-    ranking = {
-        o.rule.id: charts.ranked_shares(
-            f"rule-{o.rule.id}", rule_title(o.rule), _bars(o.agencies, lambda r: r.agency), o.rule.threshold, text
-        )
-        for o in data.rules
-    }
-    trend = _trend("trend", _("各规则月度达标占比"), data.trend, [o.rule for o in data.rules], text)
+    deadline = current_app.config["REPORTING_DEADLINE_DAYS"]
+
+    def page() -> dict[str, Any]:
+        data = city_dashboard(session, pack, year, today=today, deadline_days=deadline, county=county)
+        text = chart_text()
+        ranking = {
+            o.rule.id: charts.ranked_shares(
+                f"rule-{o.rule.id}", rule_title(o.rule), _bars(o.agencies, lambda r: r.agency), o.rule.threshold, text
+            )
+            for o in data.rules
+        }
+        return {
+            "data": data,
+            "ranking": ranking,
+            "trend": _trend("trend", _("各规则月度达标占比"), data.trend, [o.rule for o in data.rules], text),
+            "breakdown": _mix_and_counties(data.counts, text, counties=county is None),
+        }
+
     return render_template(
         "dashboard/city.html",
-        data=data,
+        **_figures(pack, ("city", year, county, today, deadline), page),
         years=years,
         counties=[(c, term_label(c)) for c in COUNTIES.values],
-        ranking=ranking,
-        trend=trend,
-        breakdown=_mix_and_counties(data.counts, text, counties=county is None),
         rule_title=rule_title,
-        deadline_days=current_app.config["REPORTING_DEADLINE_DAYS"],
+        max_agencies=MAX_AGENCIES,
+        deadline_days=deadline,
     )
 
 
@@ -175,23 +201,27 @@ def agency(agency_id: int):
     years = available_years(session, today)
     year = _year(years)
     pack = active_pack(session)
-    data = agency_dashboard(
-        session, pack, record, year, today=today, deadline_days=current_app.config["REPORTING_DEADLINE_DAYS"]
-    )
-    text = chart_text()
-    rules_chart = charts.rule_shares("rules", _("各项规则：新能源占比与达标线"), _bars(data.results, lambda r: rule_title(r.rule)), text)
-    trend = _trend("trend", _("月度达标占比"), data.trend, [r.rule for r in data.results], text)
+    deadline = current_app.config["REPORTING_DEADLINE_DAYS"]
+
+    def page() -> dict[str, Any]:
+        data = agency_dashboard(session, pack, record, year, today=today, deadline_days=deadline)
+        text = chart_text()
+        bars = _bars(data.results, lambda r: rule_title(r.rule))
+        return {
+            "data": data,
+            "rules_chart": charts.rule_shares("rules", _("各项规则：新能源占比与达标线"), bars, text),
+            "trend": _trend("trend", _("月度达标占比"), data.trend, [r.rule for r in data.results], text),
+            "breakdown": _mix_and_counties(data.counts, text, counties=False),
+            "needed": {r.rule.qualified_id: still_needed(r) for r in data.results},
+        }
+
     return render_template(
         "dashboard/agency.html",
-        data=data,
+        **_figures(pack, ("agency", agency_id, year, today, deadline), page),
         years=years,
-        rules_chart=rules_chart,
-        trend=trend,
-        breakdown=_mix_and_counties(data.counts, text, counties=False),
         rule_title=rule_title,
-        needed={r.rule.qualified_id: still_needed(r) for r in data.results},
         max_lines=MAX_LINES,
-        deadline_days=current_app.config["REPORTING_DEADLINE_DAYS"],
+        deadline_days=deadline,
     )
 
 
@@ -206,23 +236,34 @@ def rule(rule_id: str):
         abort(404)
     years = available_years(session, _today())
     year, county = _year(years), _county()
-    data = rule_dashboard(session, pack, found, year, county=county)
-    text = chart_text()
-    title = rule_title(found)
-    ranking = None
-    if data.overview is not None:
-        ranking = charts.ranked_shares(
-            "ranking", title, _bars(data.overview.agencies, lambda r: r.agency), found.threshold, text
+
+    def page() -> dict[str, Any]:
+        data = rule_dashboard(session, pack, found, year, county=county)
+        # The page's own table lists every agency, so the ranking's note points there.
+        text = dataclasses.replace(
+            chart_text(), lowest_shown=_("仅显示占比最低的 %(count)s 个单位（共 %(total)s 个）；全部单位见下表。")
         )
-    trend = _trend("trend", _("全市月度达标占比"), {m: [r] for m, r in data.trend.items()}, [found], text)
+        ranking = None
+        if data.overview is not None:
+            ranking = charts.ranked_shares(
+                "ranking", rule_title(found), _bars(data.overview.agencies, lambda r: r.agency), found.threshold, text
+            )
+        return {
+            "data": data,
+            "ranking": ranking,
+            "trend": _trend("trend", _("全市月度达标占比"), {m: [r] for m, r in data.trend.items()}, [found], text),
+            # Formatted here rather than by macros in the template: a province lists thousands of agencies.
+            "statuses": text.statuses,
+            "agencies": sorted(data.overview.agencies, key=lambda r: r.agency) if data.overview else [],
+        }
+
     return render_template(
         "dashboard/rule.html",
-        data=data,
+        **_figures(pack, ("rule", found.id, year, county), page),
         years=years,
         counties=[(c, term_label(c)) for c in COUNTIES.values],
-        ranking=ranking,
-        trend=trend,
-        title=title,
+        title=rule_title(found),
+        percent=charts.percent,
     )
 
 
