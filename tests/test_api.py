@@ -146,12 +146,14 @@ GOOD_ROW = {"agency": "濮阳市公安局", "vin": factories.vin(301), "category
 
 def test_upload_returns_the_validation_report_and_stores_nothing(client, session, api):
     factories.login(client, "police")
-    content = _workbook([GOOD_ROW, {**GOOD_ROW, "vin": "LFV2A21K012345678", "agency": "濮阳市公交公司"}])
+    content = _workbook([GOOD_ROW, {**GOOD_ROW, "vin": factories.vin(302), "agency": "濮阳市公交公司"}])
     response = client.post("/api/v1/uploads", data={"file": (io.BytesIO(content), "三月.xlsx")})
     assert response.status_code == 200
     report = response.get_json()
     assert report["file"] == "三月.xlsx" and report["rows"] == 2
-    assert report["errors"] and all({"sheet", "row", "column", "code", "message"} <= set(e) for e in report["errors"])
+    assert all({"sheet", "row", "column", "code", "message"} <= set(e) for e in report["errors"])
+    # An agency user may only report its own agency's vehicles: the second row is refused.
+    assert [(e["row"], e["column"], e["code"]) for e in report["errors"]] == [(3, "agency", "agency_not_allowed")]
     assert factories.vin(301) not in client.get("/api/v1/acquisitions").get_data(as_text=True)
 
 

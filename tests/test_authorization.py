@@ -17,6 +17,8 @@ from fleet.web.auth import is_public
 from tests import factories
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+# The only endpoints anyone may reach without logging in; a new public view must be added here on purpose.
+PUBLIC = {"static", "health.healthz", "auth.login", "auth.set_language", "api.openapi"}
 
 
 @pytest.fixture
@@ -86,6 +88,10 @@ def _routes(app: Flask, world: dict):
 
 def _log_in(client, username: str) -> None:
     assert factories.login(client, username).status_code == 302
+
+
+def test_public_endpoints_are_exactly_the_allowed_ones(app):
+    assert {e for e, view in app.view_functions.items() if is_public(view, e)} == PUBLIC
 
 
 def test_every_view_is_public_or_names_its_roles(app):
