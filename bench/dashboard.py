@@ -5,8 +5,11 @@ province-size database, median server time of several runs against the 300 ms ta
 
 The database is filled once through the bulk path (fleet.acquisitions.record_acquisitions, in
 chunks) and kept: SQLite under bench/.cache/, or TEST_DATABASE_URL (PostgreSQL), refilled when its
-contents do not match the arguments. Pages are requested through Flask's test client as a reviewer,
-so the time is the server's own (routing, queries, templates), without a network.
+contents do not match the arguments; every acquisition falls in the last whole year, the one
+measured. Pages are requested through Flask's test client as a reviewer, so the time is the server's
+own (routing, queries, templates), without a network. The dashboards keep their figures until the
+data change: "computed" is a request that counts and draws them (the first after an upload), the
+one the target is for; "cached" is any later one.
 """
 
 from __future__ import annotations
@@ -32,6 +35,11 @@ CHUNK = 20_000
 REVIEWER, PASSWORD = "bench-reviewer", "bench-reviewer-2026"
 # The share of non-NEVs under a 100% rule for which an exemption was requested (a third approved).
 EXEMPTION_SHARE = 0.05
+
+
+def benchmark_year() -> int:
+    """The last whole calendar year: every acquisition of the database falls in it, as in a province's year."""
+    return dt.date.today().year - 1
 
 
 def database_url(acquisitions: int, agencies: int) -> str:
@@ -71,14 +79,16 @@ def fill(url: str, acquisitions: int, agency_count: int) -> None:
     from fleet.vocab import NEV_POWER_TYPES
 
     engine = db.make_engine(url)
-    db.upgrade(engine)
+    # A fresh schema: the single initial migration may have changed since the database was made.
+    Base.metadata.drop_all(engine)
     with engine.begin() as connection:
-        for table in reversed(Base.metadata.sorted_tables):
-            connection.execute(table.delete())
+        connection.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
+    db.upgrade(engine)
     engine.dispose()
     app = make_app(url)
     rng = random.Random(3)
     today = dt.date.today()
+    year = benchmark_year()
     started = time.perf_counter()
     with app.app_context():
         session = db.get_session()
@@ -89,11 +99,11 @@ def fill(url: str, acquisitions: int, agency_count: int) -> None:
         names = [_data.agency_name(i) for i in range(agency_count)]
         for start in range(0, acquisitions, CHUNK):
             rows = list(_data.acquisitions(min(CHUNK, acquisitions - start), names, seed=start, start=start,
-                                           last_day=today - dt.timedelta(days=1)))
+                                           first_day=dt.date(year, 1, 1), last_day=dt.date(year, 12, 31)))
             by_month: dict[tuple[int, int], list[dict]] = {}
             for row in rows:
-                by_month.setdefault((row["acquired_on"].year, row["acquired_on"].month), []).append(row)
-            for (year, month), month_rows in by_month.items():
+                by_month.setdefault(row["acquired_on"].month, []).append(row)
+            for month, month_rows in by_month.items():
                 month_end = dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)
                 late = rng.random() < 0.15  # SPEC §4.3: some months are reported after the deadline
                 reported_on = min(today, month_end + dt.timedelta(days=rng.randint(35, 70) if late else rng.randint(1, 20)))
@@ -132,21 +142,30 @@ def filled(url: str, acquisitions: int, agency_count: int) -> bool:
                 connection.scalar(sa.select(sa.func.count()).select_from(Acquisition)),
                 connection.scalar(sa.select(sa.func.count()).select_from(Agency)),
             )
+            first, last = connection.execute(
+                sa.select(sa.func.min(Acquisition.acquired_on), sa.func.max(Acquisition.acquired_on))
+            ).one()
+            # A database filled before the schema changed (an index added) would measure the past.
+            indexes = {i["name"] for i in sa.inspect(connection).get_indexes(Acquisition.__tablename__)}
     except sa.exc.DatabaseError:
         return False
     finally:
         engine.dispose()
-    return counts == (acquisitions, agency_count)
+    wanted = {i.name for i in Acquisition.__table__.indexes}
+    in_year = first is not None and str(first)[:4] == str(last)[:4] == str(benchmark_year())
+    return counts == (acquisitions, agency_count) and wanted <= indexes and in_year
 
 
-def median_time(function: Callable[[], object], runs: int) -> tuple[float, float]:
-    """(first run, median of the following runs) in seconds."""
+def median_time(function: Callable[[], object], runs: int, before: Callable[[], None] | None = None) -> float:
+    """Median wall time of `runs` calls, in seconds; `before` runs ahead of each call, untimed."""
     times = []
-    for _ in range(runs + 1):
+    for _ in range(runs):
+        if before is not None:
+            before()
         start = time.perf_counter()
         function()
         times.append(time.perf_counter() - start)
-    return times[0], statistics.median(times[1:])
+    return statistics.median(times)
 
 
 def versions(url: str) -> str:
@@ -166,7 +185,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--acquisitions", type=int, default=1_000_000)
     parser.add_argument("--agencies", type=int, default=2000)
-    parser.add_argument("--runs", type=int, default=5, help="timed runs after a first (cold) one")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs of each measurement")
     args = parser.parse_args()
 
     url = database_url(args.acquisitions, args.agencies)
@@ -177,7 +196,9 @@ def main() -> None:
         print(f"  filled in {time.perf_counter() - started:.0f} s through record_acquisitions ({versions(url)})")
 
     from fleet import db
+    from fleet.dashboards import FigureCache
     from fleet.models import Acquisition
+    from fleet.web.dashboard import CACHE as FIGURE_CACHE
     from rules.engine import evaluate
     from rules.packs import active_pack
     from rules.periods import Period
@@ -188,11 +209,11 @@ def main() -> None:
     assert response.status_code == 302, "the reviewer could not log in"
     with app.app_context():
         session = db.get_session()
-        year = session.scalar(sa.select(sa.func.max(Acquisition.acquired_on))).year
         busiest = session.scalar(
             sa.select(Acquisition.agency_id).group_by(Acquisition.agency_id).order_by(sa.func.count().desc()).limit(1)
         )
     runner = app.test_cli_runner()
+    year = benchmark_year()
 
     def page(path: str) -> Callable[[], object]:
         def get() -> object:
@@ -212,20 +233,29 @@ def main() -> None:
         assert result.exit_code == 0, result.output[-500:]
         return result
 
+    def forget_figures() -> None:
+        # The dashboards keep their figures until the data change (fleet.dashboards.FigureCache):
+        # an empty cache gives the time of the first request after an upload, the one that counts.
+        app.extensions[FIGURE_CACHE] = FigureCache()
+
     measured = [
-        ("city dashboard  GET /", page(f"/?year={year}")),
-        (f"agency page     GET /agencies/{busiest}", page(f"/agencies/{busiest}?year={year}")),
-        (f"compliance --year {year} (evaluate)", engine_year),
-        (f"compliance --year {year} --json (command)", command),
-        (f"JSON API        GET /api/v1/compliance?year={year}", page(f"/api/v1/compliance?year={year}")),
-        ("JSON API        GET /api/v1/acquisitions?per_page=100", page("/api/v1/acquisitions?per_page=100")),
+        ("city dashboard  GET /", page(f"/?year={year}"), True),
+        (f"agency page     GET /agencies/{busiest}", page(f"/agencies/{busiest}?year={year}"), True),
+        (f"compliance --year {year} (evaluate)", engine_year, False),
+        (f"compliance --year {year} --json (command)", command, False),
+        (f"JSON API        GET /api/v1/compliance?year={year}", page(f"/api/v1/compliance?year={year}"), False),
+        ("JSON API        GET /api/v1/acquisitions?per_page=100", page("/api/v1/acquisitions?per_page=100"), False),
     ]
-    print(f"{args.acquisitions:,} acquisitions, {args.agencies:,} agencies; median of {args.runs} runs after a cold one")
-    print(f"{'':<56}{'cold':>9}{'median':>9}   target {TARGET_SECONDS * 1000:.0f} ms")
-    for name, function in measured:
-        cold, median = median_time(function, args.runs)
-        verdict = "met" if median < TARGET_SECONDS else "NOT MET"
-        print(f"  {name:<54}{cold * 1000:7.0f}ms{median * 1000:7.0f}ms   {verdict}")
+    # A first pass of everything warms the connection pool, templates and the pack.
+    for _, function, _ in measured:
+        function()
+    print(f"{args.acquisitions:,} acquisitions in {year}, {args.agencies:,} agencies; median of {args.runs} runs")
+    print(f"{'':<56}{'computed':>9}{'cached':>9}   target {TARGET_SECONDS * 1000:.0f} ms (computed)")
+    for name, function, cached in measured:
+        computed = median_time(function, args.runs, forget_figures if cached else None)
+        warm = f"{median_time(function, args.runs) * 1000:7.0f}ms" if cached else f"{'':>9}"
+        verdict = "met" if computed < TARGET_SECONDS else "NOT MET"
+        print(f"  {name:<54}{computed * 1000:7.0f}ms{warm}   {verdict}")
     app.extensions["fleet.engine"].dispose()
 
 
