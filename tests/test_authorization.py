@@ -199,3 +199,17 @@ def test_no_page_loads_anything_from_outside_the_app(app, client, world, usernam
 
 def username_role(username: str) -> str:
     return {"own": "agency"}.get(username, username)
+
+
+def test_every_form_post_needs_the_csrf_token(app, client, world):
+    """Every state-changing route of every area refuses a request without the CSRF token."""
+    app.config["WTF_CSRF_ENABLED"] = True
+    checked = 0
+    for _endpoint, url, methods, _ in _routes(app, world):
+        for method in methods:
+            if method == "GET":
+                continue
+            response = client.open(url, method=method, data={})
+            checked += 1
+            assert response.status_code == 400, (method, url, response.status_code)
+    assert checked >= 10
