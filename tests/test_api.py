@@ -79,6 +79,11 @@ def test_bad_parameters_are_json_400(client, api, query):
     assert response.get_json()["error"]["code"] == "bad_parameter"
 
 
+def test_a_too_large_page_size_says_the_limit(client, api):
+    response = client.get("/api/v1/acquisitions?per_page=5000", headers=bearer(api["token"]))
+    assert "1000" in response.get_json()["error"]["message"]
+
+
 def test_per_page_of_1000_is_allowed(client, api):
     assert client.get("/api/v1/acquisitions?per_page=1000", headers=bearer(api["token"])).status_code == 200
 

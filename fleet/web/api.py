@@ -63,8 +63,10 @@ def _int(name: str, default: int | None = None, *, low: int | None = None, high:
         value = int(raw)
     except ValueError:
         raise BadParameter(_("参数 %(name)s 必须是整数，收到 %(value)s。", name=name, value=raw)) from None
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise BadParameter(_("参数 %(name)s 应在 %(low)s 到 %(high)s 之间，收到 %(value)s。", name=name, low=low, high=high, value=value))
+    if low is not None and value < low:
+        raise BadParameter(_("参数 %(name)s 不能小于 %(low)s，收到 %(value)s。", name=name, low=low, value=value))
+    if high is not None and value > high:
+        raise BadParameter(_("参数 %(name)s 不能大于 %(high)s，收到 %(value)s。", name=name, high=high, value=value))
     return value
 
 
