@@ -51,6 +51,15 @@ def test_agency_requests_and_reviewer_approves(client, app, session, fleet):
     assert "已批准" in client.get(f"/vehicles/{fleet['diesel'].id}").get_data(as_text=True)
 
 
+def test_the_list_offers_a_request_only_where_one_can_be_made(client, fleet):
+    factories.login(client, "bus")
+    html = client.get("/vehicles/").get_data(as_text=True)
+    assert f"/exemptions/new/{fleet['diesel'].id}" in html
+    assert f"/exemptions/new/{fleet['electric'].id}" not in html
+    client.post(f"/exemptions/new/{fleet['diesel'].id}", data=REQUEST)
+    assert f"/exemptions/new/{fleet['diesel'].id}" not in client.get("/vehicles/").get_data(as_text=True)
+
+
 def test_reject_without_comment_is_refused_with_a_message(client, session, fleet):
     factories.login(client, "bus")
     client.post(f"/exemptions/new/{fleet['diesel'].id}", data=REQUEST)
