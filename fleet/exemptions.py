@@ -134,16 +134,18 @@ def list_requests(
     session: Session,
     *,
     status: str | None = None,
+    agency_id: int | None = None,
     scope_agency_id: int | None = None,
     page: int = 1,
     per_page: int = 50,
 ) -> Page[ExemptionRow]:
-    """Requests newest first, limited to one agency when scoped."""
+    """Requests newest first; `agency_id` filters, `scope_agency_id` limits an agency user to its own."""
     conditions = []
     if status:
         conditions.append(ExemptionRequest.status == status)
-    if scope_agency_id is not None:
-        conditions.append(Acquisition.agency_id == scope_agency_id)
+    for agency in (agency_id, scope_agency_id):
+        if agency is not None:
+            conditions.append(Acquisition.agency_id == agency)
     query = (
         sa.select(ExemptionRequest, Acquisition, Agency.name)
         .join(Acquisition, Acquisition.id == ExemptionRequest.acquisition_id)

@@ -60,6 +60,17 @@ def test_the_list_offers_a_request_only_where_one_can_be_made(client, fleet):
     assert f"/exemptions/new/{fleet['diesel'].id}" not in client.get("/vehicles/").get_data(as_text=True)
 
 
+def test_reviewer_filters_the_queue_by_agency(client, session, fleet):
+    factories.login(client, "bus")
+    client.post(f"/exemptions/new/{fleet['diesel'].id}", data=REQUEST)
+    client.post("/logout")
+    factories.login(client, "reviewer")
+    buses = session.scalar(sa.select(Acquisition.agency_id).where(Acquisition.id == fleet["diesel"].id))
+    assert fleet["diesel"].vin in client.get(f"/exemptions/?agency={buses}").get_data(as_text=True)
+    other = session.scalar(sa.select(Acquisition.agency_id).where(Acquisition.id == fleet["sweeper"].id))
+    assert fleet["diesel"].vin not in client.get(f"/exemptions/?agency={other}").get_data(as_text=True)
+
+
 def test_reject_without_comment_is_refused_with_a_message(client, session, fleet):
     factories.login(client, "bus")
     client.post(f"/exemptions/new/{fleet['diesel'].id}", data=REQUEST)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -19,7 +20,7 @@ from fleet.exemptions import (
     update_catalogue_entry,
     visible_request,
 )
-from fleet.models import EXEMPTION_STATUSES, NoNevCatalogueEntry
+from fleet.models import EXEMPTION_STATUSES, Agency, NoNevCatalogueEntry
 from fleet.vehicles import acquisition_detail
 from fleet.web.auth import agency_scope, role_required
 from fleet.web.forms import CatalogueEntryForm, DecisionForm, ExemptionRequestForm
@@ -54,14 +55,21 @@ def index():
     if status not in EXEMPTION_STATUSES:
         # Reviewers start with what waits for them; agencies with everything they asked.
         status = "pending" if current_user.role != "agency" and "status" not in request.args else None
+    session = get_session()
+    scope = agency_scope()
+    agency_id = request.args.get("agency", type=int) if scope is None else None
     page = list_requests(
-        get_session(),
+        session,
         status=status,
-        scope_agency_id=agency_scope(),
+        agency_id=agency_id,
+        scope_agency_id=scope,
         page=request.args.get("page", 1, type=int),
         per_page=PER_PAGE,
     )
-    return render_template("exemptions/index.html", page=page, status=status, statuses=EXEMPTION_STATUSES)
+    agencies = session.execute(sa.select(Agency.id, Agency.name).order_by(Agency.name)).all() if scope is None else []
+    return render_template(
+        "exemptions/index.html", page=page, status=status, statuses=EXEMPTION_STATUSES, agencies=agencies, agency_id=agency_id
+    )
 
 
 @bp.route("/new/<int:acquisition_id>", methods=["GET", "POST"])
