@@ -198,26 +198,30 @@ def is_instruction_sheet(name: str) -> bool:
 
 
 @cache
-def _table_end_words() -> tuple[str, ...]:
-    return tuple(fold(w) for w in _data()["table_end"])
-
-
-@cache
-def _table_end_initials() -> frozenset[str]:
-    """First characters of the table-end words as they may be written: any case, half or full width."""
+def _row_marks() -> tuple[tuple[str, ...], tuple[str, ...], frozenset[str]]:
+    """Table-end words, subtotal words, and the first characters of both as they may be written."""
+    ends = tuple(fold(w) for w in _data()["table_end"])
+    subtotals = tuple(fold(w) for w in _data()["subtotal_rows"])
     initials = set()
-    for word in _table_end_words():
+    for word in (*ends, *subtotals):
         for char in {word[0], word[0].upper()}:
             initials.add(char)
             if "!" <= char <= "~":
                 initials.add(chr(ord(char) + 0xFEE0))
-    return frozenset(initials)
+    return ends, subtotals, frozenset(initials)
 
 
 def ends_table(text: str) -> bool:
     """A first cell that starts a totals row, a signature line or a note under the table."""
+    ends, _subtotals, initials = _row_marks()
     # Called for the leading cells of every data row: the first character decides most of them.
-    return text.lstrip()[:1] in _table_end_initials() and fold(text).startswith(_table_end_words())
+    return text.lstrip()[:1] in initials and fold(text).startswith(ends)
+
+
+def is_subtotal(text: str) -> bool:
+    """A first cell that starts a subtotal row inside the table."""
+    _ends, subtotals, initials = _row_marks()
+    return text.lstrip()[:1] in initials and fold(text).startswith(subtotals)
 
 
 @cache

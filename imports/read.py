@@ -27,6 +27,7 @@ from imports.headers import (
     header_search_rows,
     is_example_marker,
     is_instruction_sheet,
+    is_subtotal,
     match_header,
     stated_unit,
 )
@@ -353,7 +354,7 @@ def _data_rows(
         if texts:
             if any(ends_table(v) for v in texts):
                 break
-            if is_example_marker(texts[0]):
+            if is_example_marker(texts[0]) or any(is_subtotal(v) for v in texts):
                 continue
         # A header repeated inside the table (sheets pasted together, print titles) is not data.
         if any(row[c] in repeated for c in anchors) and sum(

@@ -188,13 +188,28 @@ def test_totals_row_ends_the_table_and_trailing_rows_are_ignored(tmp_path: Path)
     assert codes(table) == []
 
 
-@pytest.mark.parametrize("word", ["合计", "总计", "小计", "Total"])
+@pytest.mark.parametrize("word", ["合计", "总计", "共计", "Total"])
 def test_totals_row_in_the_agency_column(tmp_path: Path, word: str) -> None:
     rows = sheet_rows([acquisition(1)])
     rows = [*rows, [f"{word}：1辆", None, None, None, None, None, None, None, None, None, None, 120.5]]
     rows.append(list(sheet_rows([acquisition(9)])[1]))
     table = read_table(write_workbook(tmp_path / "totals.xlsx", {"S": rows}))
     assert table.frame["vin"].tolist() == [vin(1)]
+
+
+def test_subtotal_rows_are_skipped_and_the_table_goes_on_to_the_total(tmp_path: Path) -> None:
+    rows = sheet_rows([acquisition(1), acquisition(2), acquisition(3)])
+    rows = [["序号", *rows[0]], [1, *rows[1]], ["小计", None, None, None, None, None, None, None, None, None, None, None, 120.5],
+            [2, *rows[2]], [3, *rows[3]], ["小 计", "2辆"], ["合计", "3辆"], [4, *sheet_rows([acquisition(4)])[1]]]
+    table = read_table(write_workbook(tmp_path / "subtotals.xlsx", {"S": rows}))
+    assert table.frame["_row"].tolist() == [2, 4, 5]
+
+
+def test_note_under_the_table_ends_it(tmp_path: Path) -> None:
+    rows = sheet_rows([acquisition(1)])
+    rows = [*rows, ["注：“购置价格”含车辆购置税。"], sheet_rows([acquisition(2)])[1]]
+    table = read_table(write_workbook(tmp_path / "note.xlsx", {"S": rows}))
+    assert table.frame["_row"].tolist() == [2]
 
 
 def test_example_row_and_repeated_header_are_not_data(tmp_path: Path) -> None:
