@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from fleet.models import Acquisition, Agency, ExemptionRequest
 from fleet.vocab import ACQUISITION_KINDS, NEV_POWER_TYPES
 from rules.packs import Rule, RulePack
-from rules.periods import Period
+from rules.periods import Period, months_touched
 
 @dataclass(frozen=True)
 class RuleResult:
@@ -151,7 +151,7 @@ def _windows(pack: RulePack, start: dt.date, end: dt.date) -> list[Window]:
 def _month_slices(first: dt.date, last: dt.date) -> list[tuple[dt.date, dt.date, int]]:
     """[first, last] cut at month ends, each piece with its month number."""
     slices = []
-    for month in Period("span", first, last, "").months():
+    for month in months_touched(first, last):
         slices.append((max(first, month.start), min(last, month.end), month.start.month))
     return slices
 

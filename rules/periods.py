@@ -40,18 +40,16 @@ class Period:
     def year_to_date(cls, day: dt.date) -> Period:
         return cls("ytd", dt.date(day.year, 1, 1), day, f"{day.year:04d} YTD")
 
-    def contains(self, day: dt.date) -> bool:
-        return self.start <= day <= self.end
-
-    def calendar_year(self) -> Period:
-        """The calendar year the period starts in."""
-        return Period.year(self.start.year)
-
     def months(self) -> list[Period]:
         """The months the period touches, each whole."""
-        months = []
-        year, month = self.start.year, self.start.month
-        while (year, month) <= (self.end.year, self.end.month):
-            months.append(Period.month(year, month))
-            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-        return months
+        return months_touched(self.start, self.end)
+
+
+def months_touched(start: dt.date, end: dt.date) -> list[Period]:
+    """The whole months that dates from start to end (inclusive) fall in."""
+    months = []
+    year, month = start.year, start.month
+    while (year, month) <= (end.year, end.month):
+        months.append(Period.month(year, month))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
