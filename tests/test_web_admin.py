@@ -27,7 +27,7 @@ def admin_client(client, session):
 
 
 def test_admin_pages_open(admin_client):
-    for url in ("/admin/", "/admin/agencies", "/admin/agencies/new", "/admin/users", "/admin/users/new", "/admin/rule-pack"):
+    for url in ("/admin/", "/admin/audit", "/admin/audit?action=user.", "/admin/agencies", "/admin/agencies/new", "/admin/users", "/admin/users/new", "/admin/rule-pack"):
         assert admin_client.get(url).status_code == 200, url
 
 
@@ -120,6 +120,8 @@ def test_deactivate_reset_password_and_token(admin_client, client, app, session)
     assert factories.login(other, "police", "fresh-secret-2").status_code == 200  # refused: form shown again
     actions = set(session.scalars(sa.select(AuditEntry.action)))
     assert {"user.password_reset", "user.token_issued", "user.deactivate"} <= actions
+    log = admin_client.get("/admin/audit?action=user.").get_data(as_text=True)
+    assert "user.deactivate" in log and "agencies.load" not in log
 
 
 def test_admin_cannot_deactivate_itself(admin_client, session):

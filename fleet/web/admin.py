@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -17,8 +17,9 @@ from wtforms import SelectChoice
 from fleet import audit
 from fleet.agencies import REGISTRY_COLUMNS, RegistryFileError, agency_by_name, load_registry, parse_registry, upsert_agencies
 from fleet.db import get_session, transaction
-from fleet.models import Agency, User
+from fleet.models import Agency, AuditEntry, User
 from fleet.users import UserError, add_user, issue_api_token, set_password
+from fleet.vehicles import paginate
 from fleet.web.auth import role_required
 from fleet.web.forms import AgencyForm, RegistryUploadForm, ResetPasswordForm, RulePackForm, UserForm
 from rules.packs import PackError, active_pack_id, check_packs, set_active_pack
@@ -256,6 +257,26 @@ def issue_token(user_id: int):
         audit.record(session, "user.token_issued", user_id=current_user.id, target_type="user", target_id=user.id)
     response = render_template("admin/token.html", user=user, token=token)
     return response, 200, {"Cache-Control": "no-store"}
+
+
+# --- audit log -------------------------------------------------------------------------------------
+
+
+@bp.get("/audit")
+@role_required("admin")
+def audit_log():
+    """Who did what, newest first (exemption decisions, accounts, registry loads, rule pack changes)."""
+    query = sa.select(AuditEntry, User.username).outerjoin(User, User.id == AuditEntry.user_id)
+    count = sa.select(sa.func.count()).select_from(AuditEntry)
+    action = request.args.get("action", "").strip()
+    if action:
+        query = query.where(AuditEntry.action.startswith(action, autoescape=True))
+        count = count.where(AuditEntry.action.startswith(action, autoescape=True))
+    page = paginate(
+        get_session(), query.order_by(AuditEntry.at.desc(), AuditEntry.id.desc()), count,
+        request.args.get("page", 1, type=int), 100,
+    )
+    return render_template("admin/audit.html", page=page, action=action)
 
 
 # --- rule pack -------------------------------------------------------------------------------------
