@@ -263,7 +263,7 @@ def _agency_rules(
     windows: list[Window],
     year: tuple[dt.date, dt.date],
     where: list[sa.ColumnElement[bool]],
-    year_counts: dict[tuple[int, int], dict[str, Counts]] | None,
+    year_counts: dict[Key, dict[str, Counts]] | None,
 ) -> dict[int, set[str]]:
     """Which rules each agency gets a result for: a rule naming agency kinds applies to every agency of
     those kinds (no_data when it bought nothing in scope); a rule open to any kind applies to an agency
@@ -327,7 +327,7 @@ def monthly_series(
     county: str | None = None,
 ) -> dict[str, list[RuleResult]]:
     """"YYYY-MM" -> one result per rule in force that month: the aggregate (city, or county), or the
-    agency's when agency_id is given (only rules that can apply to it). One query for the year."""
+    agency's when agency_id is given (only rules that can apply to it), from the same two queries as evaluate."""
     period = Period.year(year)
     windows = _windows(pack, period.start, period.end)
     where = _agency_filter(agency_id, county)
