@@ -37,6 +37,10 @@ from imports.package import UnusableFile, check_contents
 Cell = Any
 # How many cells from the table's first column are looked at for a totals row or an example marker.
 _LEADING_CELLS = 4
+# Label-value pairs above the table are separated by wide spaces: "填报单位：X    填报日期：Y".
+_SEGMENTS = re.compile(r"\s{2,}|\u3000+")
+# Identifiers and amounts belong to one vehicle: never taken from a line above the table.
+_NOT_FROM_TITLE = frozenset({"vin", "plate", "price"})
 # A header wider than this is no table of acquisitions; the cap keeps a very wide sheet from costing seconds.
 _HEADER_COLUMNS = 200
 # How many rows under the header may still belong to it (column numbers, an English header row).
@@ -158,10 +162,19 @@ def _read_sheet(
     if hidden:
         return None, {}, [_sheet_skipped(name, _("工作表“%(sheet)s”是隐藏工作表，已跳过。", sheet=name))]
     table = SheetTable(name=name, header_row=last_row + 1)
-    issues = _map_columns(table, cells)
+    given = _title_values(top[:first_row])
+    issues = _map_columns(table, cells, given)
     body = rows[last_row + 1 :]
     from_merges = _fill_merged(body, merged, first_row=last_row + 1, columns=set(_used_columns(table)))
     data = _data_rows(table, body, first_excel_row=last_row + 2, header_cells=cells, from_merges=from_merges)
+    for key, (label, value) in given.items():
+        if key not in table.columns:
+            data[key] = [value] * len(data["_row"])
+            issues.append(
+                _issue(name, table.header_row, key, label, "value_from_title", "warning",
+                       _("表中没有“%(column)s”列，使用表头上方的“%(label)s：%(value)s”填入每一行。",
+                         column=COLUMN_BY_KEY[key].header, label=label, value=value))
+            )
     if "price" in table.columns:
         scale = next(c.match.scale for c in cells if c.match.key == "price" and c.column == table.columns["price"])
         if scale is None:
@@ -269,7 +282,29 @@ def _combine(upper: str, lower: str) -> str:
     return upper if match_header(upper).key else both
 
 
-def _map_columns(table: SheetTable, cells: list[_HeaderCell]) -> list[dict]:
+def _title_values(rows: list[list[Cell]]) -> dict[str, tuple[str, str]]:
+    """Values that forms state once above the table for every row: “填报单位（盖章）：濮阳市城市管理局”.
+
+    Returns key -> (label, value) for labels that name a column; vehicle identifiers are never taken.
+    """
+    found: dict[str, tuple[str, str]] = {}
+    for row in rows:
+        texts = list(dict.fromkeys(v.strip() for v in row if isinstance(v, str) and v.strip()))
+        for i, text in enumerate(texts):
+            for segment in _SEGMENTS.split(text):
+                label, colon, value = segment.replace("：", ":").partition(":")
+                if not colon:
+                    continue
+                value = value.strip(" _")
+                if not value and i + 1 < len(texts) and ":" not in texts[i + 1].replace("：", ":"):
+                    value = texts[i + 1].strip(" _")
+                key = match_header(label).key
+                if value and key and key not in _NOT_FROM_TITLE:
+                    found.setdefault(key, (label.strip(), value))
+    return found
+
+
+def _map_columns(table: SheetTable, cells: list[_HeaderCell], given: dict[str, tuple[str, str]]) -> list[dict]:
     """Choose the column for each key (strongest match, then leftmost) and report everything else."""
     issues: list[dict] = []
     row = table.header_row
@@ -314,7 +349,7 @@ def _map_columns(table: SheetTable, cells: list[_HeaderCell]) -> list[dict]:
                        _("无法识别的列“%(header)s”，已忽略。", header=cell.text))
             )
     for key in REQUIRED_KEYS:
-        if key not in chosen and key not in possible:
+        if key not in chosen and key not in possible and key not in given:
             header = COLUMN_BY_KEY[key].header
             issues.append(
                 _issue(table.name, row, key, header, "missing_column", "error",

@@ -55,6 +55,30 @@ def test_title_rows_above_the_header(tmp_path: Path) -> None:
     assert table.issues == []
 
 
+def test_agency_and_county_stated_above_the_table_fill_every_row(tmp_path: Path) -> None:
+    keys = ["vin", "plate", "category", "power", "acquisition", "acquired_on"]
+    rows = [["公务用车购置情况表"],
+            ["填报单位（盖章）：濮阳市公安局    所属县区：市直", None, None, "填报日期：2025年4月1日"],
+            ["统一社会信用代码：", "11410900MB1234567X"],
+            *sheet_rows([acquisition(1), acquisition(2)], keys=keys)]
+    table = read_table(write_workbook(tmp_path / "above.xlsx", {"S": rows}, merged={"S": ["A2:C2"]}))
+    assert table.frame["agency"].tolist() == ["濮阳市公安局"] * 2
+    assert table.frame["county"].tolist() == ["市直"] * 2
+    assert table.frame["credit_code"].tolist() == ["11410900MB1234567X"] * 2
+    # 填报日期 is the report's date, not a column of the table: the table's own dates stay.
+    assert normalise(table.frame)["acquired_on"].tolist() == [dt.date(2025, 3, 5)] * 2
+    assert sorted((i["column"], i["code"]) for i in table.issues) == [
+        ("agency", "value_from_title"), ("county", "value_from_title"), ("credit_code", "value_from_title")]
+    assert "agency" not in table.sheets[0].columns
+
+
+def test_blank_form_line_above_the_table_gives_nothing(tmp_path: Path) -> None:
+    keys = ["vin", "category", "power", "acquisition", "acquired_on", "county"]
+    rows = [["填报单位：__________"], *sheet_rows([acquisition(1)], keys=keys)]
+    table = read_table(write_workbook(tmp_path / "blank-form.xlsx", {"S": rows}))
+    assert codes(table) == [("S", 2, "agency", "missing_column")]
+
+
 def test_header_merged_over_two_rows_with_group_titles(tmp_path: Path) -> None:
     top = ["序号", "单位名称", "车辆信息", None, None, None, None, "购置信息", None, None, "所属县区", "购置价格", "备注"]
     sub = [None, None, "车架号", "车牌号", "车辆类型", "燃料种类", "排放标准", "购置方式", "购置日期", "品牌型号", None,
