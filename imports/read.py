@@ -293,7 +293,7 @@ def _title_values(rows: list[list[Cell]]) -> dict[str, tuple[str, str]]:
         for i, text in enumerate(texts):
             for segment in _SEGMENTS.split(text):
                 label, colon, value = segment.replace("：", ":").partition(":")
-                if not colon:
+                if not colon or stated_unit(segment) is not None:
                     continue
                 value = value.strip(" _")
                 if not value and i + 1 < len(texts) and ":" not in texts[i + 1].replace("：", ":"):

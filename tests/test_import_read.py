@@ -74,7 +74,7 @@ def test_agency_and_county_stated_above_the_table_fill_every_row(tmp_path: Path)
 
 def test_blank_form_line_above_the_table_gives_nothing(tmp_path: Path) -> None:
     keys = ["vin", "category", "power", "acquisition", "acquired_on", "county"]
-    rows = [["填报单位：__________"], *sheet_rows([acquisition(1)], keys=keys)]
+    rows = [["填报单位：__________", None, None, "单位：万元"], *sheet_rows([acquisition(1)], keys=keys)]
     table = read_table(write_workbook(tmp_path / "blank-form.xlsx", {"S": rows}))
     assert codes(table) == [("S", 2, "agency", "missing_column")]
 
