@@ -100,7 +100,7 @@ def compliance_command(year: int, month_text: str | None, agency_name: str | Non
         return
     click.echo(f"{pack.title['zh']}  ({pack.id})  {period.label}")
     if not results:
-        click.echo(_("该期间内没有生效的规则。"))
+        click.echo(_("该单位在此期间没有适用的规则。") if agency_id else _("该期间内没有生效的规则。"))
         return
     header = [_("规则"), _("单位"), _("范围内"), _("新能源"), _("豁免"), _("待审"), _("比例"), _("要求"), _("状态"), _("缺口")]
     click.echo(_table(header, _result_rows(results)))
@@ -184,6 +184,8 @@ def rules_check(path: Path | None, as_json: bool) -> None:
             packs.append(load_pack(path))
         except PackError as exc:
             errors.append(exc)
+    if not packs and not errors:
+        _refuse(_("%(path)s：没有规则包（*.yaml）", path=str(path)), as_json)
     if as_json:
         emit_json({"packs": [_pack_json(p) for p in packs], "errors": [str(e) for e in errors]})
     else:

@@ -118,3 +118,15 @@ def test_start_up_names_an_unavailable_pack(database_url, caplog):
 
     create_app({"TESTING": True, "DATABASE_URL": database_url, "RULE_PACK": "no-such-pack"})
     assert "the configured rule pack 'no-such-pack' is not available" in caplog.text
+
+
+def test_rules_check_of_a_directory_without_packs(runner, tmp_path):
+    result = runner.invoke(args=["rules", "check", str(tmp_path)])
+    assert result.exit_code == 1 and "没有规则包" in result.output
+
+
+def test_agency_without_applicable_rules_is_told_so(runner, session):
+    factories.agency(session, "濮阳市顺通城市配送有限公司", kind="民营企业", sector="物流")
+    session.commit()
+    result = runner.invoke(args=["compliance", "--year", "2025", "--agency", "濮阳市顺通城市配送有限公司"])
+    assert result.exit_code == 0 and "没有适用的规则" in result.output
