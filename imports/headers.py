@@ -211,17 +211,19 @@ def _row_marks() -> tuple[tuple[str, ...], tuple[str, ...], frozenset[str]]:
     return ends, subtotals, frozenset(initials)
 
 
-def ends_table(text: str) -> bool:
-    """A first cell that starts a totals row, a signature line or a note under the table."""
-    ends, _subtotals, initials = _row_marks()
+def row_mark(text: str) -> str | None:
+    """What a leading cell says about its row: "end" (totals, a signature, a note under the table),
+    "subtotal" (a subtotal inside the table) or None."""
+    ends, subtotals, initials = _row_marks()
     # Called for the leading cells of every data row: the first character decides most of them.
-    return text.lstrip()[:1] in initials and fold(text).startswith(ends)
-
-
-def is_subtotal(text: str) -> bool:
-    """A first cell that starts a subtotal row inside the table."""
-    _ends, subtotals, initials = _row_marks()
-    return text.lstrip()[:1] in initials and fold(text).startswith(subtotals)
+    if text.lstrip()[:1] not in initials:
+        return None
+    folded = fold(text)
+    if folded.startswith(ends):
+        return "end"
+    if folded.startswith(subtotals):
+        return "subtotal"
+    return None
 
 
 @cache
@@ -244,9 +246,20 @@ def header_min_columns() -> int:
 
 
 @cache
-def no_value_marks() -> frozenset[str]:
+def _no_value_marks() -> frozenset[str]:
     """Folded texts (fleet.vocab.fold) that say a cell is empty: 无, 未上牌, -, /."""
     return frozenset(fold(str(mark)) for mark in _data()["no_value"])
+
+
+def says_no_value(text: str) -> bool:
+    """A cell that only says it is empty: 无, 未上牌, —, /."""
+    # Most cells are longer than any mark: no need to fold them.
+    return len(text) <= _longest_no_value_mark() + 2 and fold(text) in _no_value_marks()
+
+
+@cache
+def _longest_no_value_mark() -> int:
+    return max(len(mark) for mark in _no_value_marks())
 
 
 def value_suffixes() -> tuple[str, ...]:

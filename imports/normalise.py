@@ -20,7 +20,7 @@ import pandas as pd
 
 from fleet.identifiers import PlateKind, clean_code, plate_kind
 from fleet.vocab import AMBIGUOUS_HYBRID, ORDINARY_HYBRID, PLUG_IN_HYBRID, VOCABULARIES, Vocabulary, fold
-from imports.headers import county_prefixes, no_value_marks, value_suffixes
+from imports.headers import county_prefixes, says_no_value, value_suffixes
 
 # The value left in `power` when 混合动力 / O cannot be settled by the plate: validation reports it as
 # power_ambiguous (SPEC §3.2).
@@ -47,6 +47,7 @@ _NUMBER_TEXT = re.compile(r"^(?P<sign>[+-]?)(?P<number>\d+(?:\.\d*)?|\.\d+)(?:\(
 _SPACE_BY_HAN = re.compile(r"(?<=[\u3000-\u30ff\u3400-\u9fff]) | (?=[\u3000-\u30ff\u3400-\u9fff])")
 # Written vocabulary values sometimes add an explanation ("纯电动（BEV）") or two spellings ("纯电动/BEV").
 _EXPLANATION = re.compile(r"[(\[【][^)\]】]*[)\]】]")
+_BRACKETS = re.compile(r"[(\[【（［]")
 _ALTERNATIVES = re.compile(r"[/／、,;|]")
 _CURRENCY = re.compile(r"^(¥|￥|rmb|cny|人民币)|(rmb|cny)$", re.IGNORECASE)
 _UNIT_FACTORS = {"万元": 1.0, "万": 1.0, "千元": 0.1, "元": 0.0001}
@@ -108,15 +109,17 @@ def to_text(value: Any) -> str | None:
 def _content(value: Any) -> str | None:
     """The cell's text, None for an empty cell or one that only says there is nothing (无, 未上牌, /)."""
     text = to_text(value)
-    return None if text is None or fold(text) in no_value_marks() else text
+    return None if text is None or says_no_value(text) else text
 
 
 def _code(value: Any) -> str | None:
     text = value if isinstance(value, str) else to_text(value)
-    if text is None or fold(text) in no_value_marks():
+    if text is None or says_no_value(text):
         return None
-    # A bracketed note is no part of a code: "豫JD12345（绿牌）".
-    return clean_code(_EXPLANATION.sub("", unicodedata.normalize("NFKC", text))) or None
+    if _BRACKETS.search(text):
+        # A bracketed note is no part of a code: "豫JD12345（绿牌）".
+        text = _EXPLANATION.sub("", unicodedata.normalize("NFKC", text))
+    return clean_code(text) or None
 
 
 def _vocabulary_term(key: str) -> Callable[[Any], Any]:

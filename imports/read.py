@@ -21,14 +21,13 @@ from imports.headers import (
     KEYS,
     REQUIRED_KEYS,
     HeaderMatch,
-    ends_table,
     fold_header,
     header_min_columns,
     header_search_rows,
     is_example_marker,
     is_instruction_sheet,
-    is_subtotal,
     match_header,
+    row_mark,
     stated_unit,
 )
 from imports.normalise import to_numbers, to_text
@@ -387,9 +386,10 @@ def _data_rows(
             continue
         texts = [v for v in row[leading] if v.__class__ is str and v and not v.isspace()][:3]
         if texts:
-            if any(ends_table(v) for v in texts):
+            marks = [row_mark(v) for v in texts]
+            if "end" in marks:
                 break
-            if is_example_marker(texts[0]) or any(is_subtotal(v) for v in texts):
+            if "subtotal" in marks or is_example_marker(texts[0]):
                 continue
         # A header repeated inside the table (sheets pasted together, print titles) is not data.
         if any(row[c] in repeated for c in anchors) and sum(
