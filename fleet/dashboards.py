@@ -295,7 +295,7 @@ class FigureCache:
     Keys include data_version(), so a stale entry is never found again, only aged out. Shared by the
     threads of one process; two threads missing the same key at once both count, which is harmless."""
 
-    def __init__(self, size: int = 64) -> None:
+    def __init__(self, size: int = 32) -> None:
         self.size = size
         self._items: OrderedDict[Hashable, object] = OrderedDict()
         self._lock = threading.Lock()
