@@ -193,8 +193,11 @@ def stated_unit(text: str) -> float | None:
 
 
 def is_instruction_sheet(name: str) -> bool:
+    """A sheet named as instructions: one of the words, or containing one of four characters or more
+    (“填表说明（2025）” is, “车辆情况说明” is not)."""
     folded = fold(name)
-    return any(fold(word) in folded for word in _data()["instruction_sheets"])
+    words = [fold(str(word)) for word in _data()["instruction_sheets"]]
+    return any(folded == word or (len(word) >= 4 and word in folded) for word in words)
 
 
 @cache

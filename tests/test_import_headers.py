@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from imports.headers import COLUMN_BY_KEY, COLUMNS, EXACT, KEYWORD, REQUIRED_KEYS, WEAK, match_header
+from imports.headers import COLUMN_BY_KEY, COLUMNS, EXACT, KEYWORD, REQUIRED_KEYS, WEAK, is_instruction_sheet, match_header
 
 
 def test_columns_are_those_of_the_spec_in_order() -> None:
@@ -130,3 +130,12 @@ def test_price_unit_stated_in_the_header(header: str, scale: float | None) -> No
     match = match_header(header)
     assert match.key == "price"
     assert match.scale == scale
+
+
+@pytest.mark.parametrize(
+    ("name", "instructions"),
+    [("填表说明", True), ("填表说明（2025）", True), ("说明", True), ("Instructions", True), ("示例", True),
+     ("车辆情况说明", False), ("Sheet1", False), ("公交车", False)],
+)
+def test_instruction_sheet_is_known_by_its_name(name: str, instructions: bool) -> None:
+    assert is_instruction_sheet(name) is instructions
