@@ -71,6 +71,8 @@ def test_template_header_and_english_name_map_to_their_column(column) -> None:
         ("车辆的动力类型", "power"),
         ("车辆所属县区", "county"),
         ("购车发票金额", "price"),
+        ("单价（元）", "price"),
+        ("资产原值(元)", "price"),
         ("备注（其他情况）", "remark"),
         ("所在县（区）", "county"),
         ("行政区划", "county"),
