@@ -212,7 +212,8 @@ def test_totals_row_ends_the_table_and_trailing_rows_are_ignored(tmp_path: Path)
     assert codes(table) == []
 
 
-@pytest.mark.parametrize("word", ["合计", "总计", "共计", "Total"])
+# 汇总 is the label of the totals row of an Excel table in Chinese Excel.
+@pytest.mark.parametrize("word", ["合计", "总计", "共计", "汇总", "Total"])
 def test_totals_row_in_the_agency_column(tmp_path: Path, word: str) -> None:
     rows = sheet_rows([acquisition(1)])
     rows = [*rows, [f"{word}：1辆", None, None, None, None, None, None, None, None, None, None, 120.5]]
