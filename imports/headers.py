@@ -218,15 +218,30 @@ def row_mark(text: str) -> str | None:
     """What a leading cell says about its row: "end" (totals, a signature, a note under the table),
     "subtotal" (a subtotal inside the table) or None."""
     ends, subtotals, initials = _row_marks()
-    # Called for the leading cells of every data row: the first character decides most of them.
-    if text.lstrip()[:1] not in initials:
-        return None
-    folded = fold(text)
-    if folded.startswith(ends):
-        return "end"
-    if folded.startswith(subtotals):
-        return "subtotal"
+    # Called for the leading cells of every data row: the first and last characters decide most of them.
+    stripped = text.strip()
+    if stripped[:1] in initials:
+        folded = fold(text)
+        if folded.startswith(ends):
+            return "end"
+        if folded.startswith(subtotals):
+            return "subtotal"
+    totals, last_characters = _total_endings()
+    if stripped[-1:] in last_characters and len(stripped) <= 12:
+        # “全市合计”, “本页小计”, “华龙区小计”.
+        folded = fold(text)
+        if folded.endswith(totals):
+            return "end"
+        if folded.endswith(subtotals):
+            return "subtotal"
     return None
+
+
+@cache
+def _total_endings() -> tuple[tuple[str, ...], frozenset[str]]:
+    totals = tuple(fold(w) for w in _data()["totals_endings"])
+    subtotals = tuple(fold(w) for w in _data()["subtotal_rows"])
+    return totals, frozenset(w[-1] for w in (*totals, *subtotals))
 
 
 @cache

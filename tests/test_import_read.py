@@ -225,7 +225,7 @@ def test_totals_row_in_the_agency_column(tmp_path: Path, word: str) -> None:
 def test_subtotal_rows_are_skipped_and_the_table_goes_on_to_the_total(tmp_path: Path) -> None:
     rows = sheet_rows([acquisition(1), acquisition(2), acquisition(3)])
     rows = [["序号", *rows[0]], [1, *rows[1]], ["小计", None, None, None, None, None, None, None, None, None, None, None, 120.5],
-            [2, *rows[2]], [3, *rows[3]], ["小 计", "2辆"], ["合计", "3辆"], [4, *sheet_rows([acquisition(4)])[1]]]
+            [2, *rows[2]], [3, *rows[3]], ["华龙区小计", "2辆"], ["全市合计", "3辆"], [4, *sheet_rows([acquisition(4)])[1]]]
     table = read_table(write_workbook(tmp_path / "subtotals.xlsx", {"S": rows}))
     assert table.frame["_row"].tolist() == [2, 4, 5]
 
