@@ -194,3 +194,27 @@ def test_pages_show_new_data_at_once(client, session, city):
     session.commit()
     html = _page(client, "/")
     assert "5 / 8 辆" in html and "4 / 7 辆" not in html
+
+
+def test_an_empty_city_still_has_its_pages(client, session):
+    lonely = factories.agency(session, "濮阳市龙都出租汽车有限公司", kind="民营企业", sector="出租", county="华龙区")
+    factories.user(session, "admin", "admin")
+    session.commit()
+    factories.login(client, "admin")
+    html = _page(client, "/")
+    assert f"全市 {YEAR} 年" in html and "—" in html  # no share without acquisitions
+    html = _page(client, f"/agencies/{lonely.id}")
+    assert "没有适用于本单位的规则" in html
+    assert "暂无数据" in _page(client, "/rules/puyang-2024/public-service")
+
+
+def test_the_emission_rule_speaks_of_the_standard_not_of_nevs(client, session, city):
+    factories.acquisition(session, city["police"], category="重型货车", power="柴油", emission_standard="国五",
+                          acquired_on=ON, reported_on=ON)
+    session.commit()
+    factories.login(client, "reviewer")
+    html = _page(client, "/")
+    table = html.split('data-chart="chart-rule-heavy-truck-emission"')[1].split("</details>")[0]
+    assert "达到排放标准的占比" in table and "新能源占比" not in table
+    html = _page(client, "/rules/puyang-2024/heavy-truck-emission")
+    assert "达到排放标准（国六）的车辆占比" in html

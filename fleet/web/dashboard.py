@@ -26,8 +26,8 @@ from fleet.dashboards import (
 )
 from fleet.db import get_session
 from fleet.models import Agency
-from fleet.vocab import CATEGORIES, COUNTIES, POWER_TYPES
 from fleet.reports import compliance_workbook
+from fleet.vocab import CATEGORIES, COUNTIES, POWER_TYPES, Vocabulary
 from fleet.web.auth import agency_scope, can_see_agency, role_required
 from fleet.web.labels import term_label
 from rules.engine import RuleResult
@@ -78,6 +78,17 @@ def chart_text() -> charts.ChartText:
     )
 
 
+def measure_text(rules: list[Rule], text: charts.ChartText) -> charts.ChartText:
+    """The chart words for what the rules measure: an emission rule counts vehicles meeting the
+    standard, not NEVs, and a chart of both kinds speaks of shares meeting the rule."""
+    measures = {rule.measure for rule in rules}
+    if measures <= {"nev_share"}:
+        return text
+    if measures == {"standard_share"}:
+        return dataclasses.replace(text, share=_("达到排放标准的占比"), nev=_("达标车辆"))
+    return dataclasses.replace(text, share=_("达标占比"), nev=_("新能源或达标车辆"))
+
+
 def rule_title(rule: Rule) -> str:
     return rule.title_in(str(get_locale()))
 
@@ -107,7 +118,7 @@ def _county() -> str | None:
     return county
 
 
-def _bars(results: list[RuleResult], label) -> list[charts.ShareBar]:
+def _bars(results: list[RuleResult], label: Callable[[RuleResult], str]) -> list[charts.ShareBar]:
     return [
         charts.ShareBar(
             label(r),
@@ -123,6 +134,7 @@ def _bars(results: list[RuleResult], label) -> list[charts.ShareBar]:
 
 
 def _trend(key: str, title: str, series: dict[str, list[RuleResult]], rules: list[Rule], text: charts.ChartText) -> charts.Chart:
+    text = measure_text(rules, text)
     months = list(series)
     lines = []
     for rule in rules:
@@ -133,7 +145,9 @@ def _trend(key: str, title: str, series: dict[str, list[RuleResult]], rules: lis
 
 
 def _mix_and_counties(counts: AcquisitionCounts, text: charts.ChartText, *, counties: bool) -> list[charts.Chart]:
-    terms = lambda vocabulary: [(v, term_label(v)) for v in vocabulary.values]  # noqa: E731
+    def terms(vocabulary: Vocabulary) -> list[tuple[str, str]]:
+        return [(v, term_label(v)) for v in vocabulary.values]
+
     result = [
         charts.power_mix(
             "power-mix", _("各类车辆的动力类型构成"), counts.by_category_power, terms(CATEGORIES), terms(POWER_TYPES), text
@@ -165,7 +179,8 @@ def city():
         text = chart_text()
         ranking = {
             o.rule.id: charts.ranked_shares(
-                f"rule-{o.rule.id}", rule_title(o.rule), _bars(o.agencies, lambda r: r.agency), o.rule.threshold, text
+                f"rule-{o.rule.id}", rule_title(o.rule), _bars(o.agencies, lambda r: r.agency), o.rule.threshold,
+                measure_text([o.rule], text),
             )
             for o in data.rules
         }
@@ -209,7 +224,9 @@ def agency(agency_id: int):
         bars = _bars(data.results, lambda r: rule_title(r.rule))
         return {
             "data": data,
-            "rules_chart": charts.rule_shares("rules", _("各项规则：新能源占比与达标线"), bars, text),
+            "rules_chart": charts.rule_shares(
+                "rules", _("各项规则：占比与达标线"), bars, measure_text([r.rule for r in data.results], text)
+            ),
             "trend": _trend("trend", _("月度达标占比"), data.trend, [r.rule for r in data.results], text),
             "breakdown": _mix_and_counties(data.counts, text, counties=False),
             "needed": {r.rule.qualified_id: still_needed(r) for r in data.results},
@@ -246,7 +263,8 @@ def rule(rule_id: str):
         ranking = None
         if data.overview is not None:
             ranking = charts.ranked_shares(
-                "ranking", rule_title(found), _bars(data.overview.agencies, lambda r: r.agency), found.threshold, text
+                "ranking", rule_title(found), _bars(data.overview.agencies, lambda r: r.agency), found.threshold,
+                measure_text([found], text),
             )
         return {
             "data": data,
