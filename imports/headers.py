@@ -238,6 +238,12 @@ def row_mark(text: str) -> str | None:
 
 
 @cache
+def row_mark_characters() -> frozenset[str]:
+    """Characters a cell must start or end with for row_mark to find anything (white space included)."""
+    return _row_marks()[2] | _total_endings()[1] | frozenset(" \t\n\r\u3000")
+
+
+@cache
 def _total_endings() -> tuple[tuple[str, ...], frozenset[str]]:
     totals = tuple(fold(w) for w in _data()["totals_endings"])
     subtotals = tuple(fold(w) for w in _data()["subtotal_rows"])

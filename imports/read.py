@@ -28,6 +28,7 @@ from imports.headers import (
     is_instruction_sheet,
     match_header,
     row_mark,
+    row_mark_characters,
     stated_unit,
 )
 from imports.normalise import to_numbers, to_text
@@ -374,6 +375,7 @@ def _data_rows(
     leading = slice(start, start + _LEADING_CELLS)
     repeated = set(table.headers.values())
     anchors = used[:2]
+    mark_characters = row_mark_characters()
     kept: list[int] = []
     # One pass over every row: the cheap tests first, the folding ones only for rows that hold text.
     for i, row in enumerate(body):
@@ -386,10 +388,13 @@ def _data_rows(
             continue
         texts = [v for v in row[leading] if v.__class__ is str and v and not v.isspace()][:3]
         if texts:
-            marks = [row_mark(v) for v in texts]
-            if "end" in marks:
-                break
-            if "subtotal" in marks or is_example_marker(texts[0]):
+            if any(v[0] in mark_characters or v[-1] in mark_characters for v in texts):
+                marks = [row_mark(v) for v in texts]
+                if "end" in marks:
+                    break
+                if "subtotal" in marks:
+                    continue
+            if is_example_marker(texts[0]):
                 continue
         # A header repeated inside the table (sheets pasted together, print titles) is not data.
         if any(row[c] in repeated for c in anchors) and sum(
@@ -401,6 +406,7 @@ def _data_rows(
         if not kept and i < _HEADER_ECHO_ROWS and _header_echo(row, table):
             continue
         kept.append(i)
+    rows = [body[i] for i in kept]
     data: dict[str, list] = {}
     for key in KEYS:
         c = table.columns.get(key)
@@ -408,10 +414,10 @@ def _data_rows(
             data[key] = [None] * len(kept)
         else:
             # calamine gives an empty cell as "".
-            data[key] = [None if (value := body[i][c]) == "" else value for i in kept]
+            data[key] = [None if (value := row[c]) == "" else value for row in rows]
     for key, more in table.joined.items():
         parts = [table.columns[key], *more]
-        data[key] = [" ".join(t for c in parts if (t := to_text(body[i][c]))) or None for i in kept]
+        data[key] = [" ".join(t for c in parts if (t := to_text(row[c]))) or None for row in rows]
     data["_sheet"] = [table.name] * len(kept)
     data["_row"] = [first_excel_row + i for i in kept]
     return data
