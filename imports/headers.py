@@ -286,6 +286,12 @@ def _longest_no_value_mark() -> int:
     return max(len(mark) for mark in _no_value_marks())
 
 
+@cache
+def ditto_marks() -> frozenset[str]:
+    """Cell texts, as written, that mean "the same as the cell above"."""
+    return frozenset(str(mark) for mark in _data()["ditto"])
+
+
 def value_suffixes() -> tuple[str, ...]:
     return tuple(sorted(_data()["value_suffixes"], key=len, reverse=True))
 

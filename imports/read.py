@@ -21,6 +21,7 @@ from imports.headers import (
     KEYS,
     REQUIRED_KEYS,
     HeaderMatch,
+    ditto_marks,
     fold_header,
     header_min_columns,
     header_search_rows,
@@ -418,9 +419,21 @@ def _data_rows(
     for key, more in table.joined.items():
         parts = [table.columns[key], *more]
         data[key] = [" ".join(t for c in parts if (t := to_text(row[c]))) or None for row in rows]
+    for key in table.columns:
+        _fill_dittos(data[key])
     data["_sheet"] = [table.name] * len(kept)
     data["_row"] = [first_excel_row + i for i in kept]
     return data
+
+
+def _fill_dittos(values: list[Cell]) -> None:
+    """同上 / 〃 under a value is that value again."""
+    marks = ditto_marks()
+    if marks.isdisjoint(values):
+        return
+    for i in range(1, len(values)):
+        if values[i] in marks:
+            values[i] = values[i - 1]
 
 
 def _used_columns(table: SheetTable) -> list[int]:

@@ -484,3 +484,13 @@ def test_government_statistics_table_with_everything_at_once(tmp_path: Path) -> 
          "emission_standard": "国六", "county": "华龙区", "price": pytest.approx(98.0),
          "exemption_reason": "新能源车型无法满足高压冲洗作业需求", "remark": None},
     ]
+
+
+def test_ditto_marks_repeat_the_value_above(tmp_path: Path) -> None:
+    rows = sheet_rows([acquisition(1), acquisition(2, agency="同上", county="〃", acquired_on='"'),
+                       acquisition(3, agency="同上", category="同上")])
+    result = normalise(read_table(write_workbook(tmp_path / "ditto.xlsx", {"S": rows})).frame)
+    assert result["agency"].tolist() == ["濮阳市公共交通有限公司"] * 3
+    assert result["county"].tolist() == ["华龙区"] * 3
+    assert result["category"].tolist() == ["公交车"] * 3
+    assert result["acquired_on"].tolist() == [dt.date(2025, 3, 5)] * 3
