@@ -38,6 +38,7 @@ from imports.package import UnusableFile, check_contents
 Cell = Any
 # How many cells from the table's first column are looked at for a totals row or an example marker.
 _LEADING_CELLS = 4
+_BRACKETED_NOTE = re.compile(r"^[(（\[【].*[)）\]】]$")
 # Label-value pairs above the table are separated by wide spaces: "填报单位：X    填报日期：Y".
 _SEGMENTS = re.compile(r"\s{2,}|\u3000+")
 # Identifiers and amounts belong to one vehicle: never taken from a line above the table.
@@ -235,12 +236,18 @@ def _find_header(top: list[list[Cell]]) -> tuple[int, int, list[_HeaderCell]] | 
         if r + 1 < len(top):
             candidates.append((r, r + 1, _header_cells(top[r], top[r + 1])))
         for first, last, cells in candidates:
-            rank = (_score(cells), int(first == last))
+            # A row of bracketed notes under the header ("（万元）", "（必填）") belongs to it.
+            rank = (_score(cells), 2 if first != last and _annotations(top[last]) else int(first == last))
             if rank[0] >= header_min_columns() and (best is None or rank > best[0]):
                 best = (rank, first, last, cells)
     if best is None:
         return None
     return best[1], best[2], best[3]
+
+
+def _annotations(row: list[Cell]) -> bool:
+    filled = [v for v in row if _filled(v)]
+    return bool(filled) and all(isinstance(v, str) and _BRACKETED_NOTE.match(v.strip()) for v in filled)
 
 
 def _score(cells: list[_HeaderCell]) -> float:

@@ -114,6 +114,17 @@ def test_two_row_header_without_merged_cells(tmp_path: Path) -> None:
     assert table.frame["acquired_on"].tolist() == ["2025-03-05"]
 
 
+def test_row_of_bracketed_notes_under_the_header_belongs_to_it(tmp_path: Path) -> None:
+    rows = sheet_rows([acquisition(1, price=1_205_000)], headers={"price": "购置价格"})
+    notes = ["（必填）", None, "（必填，17位）", None, "(必填)", "(必填)", "(必填)", "（必填）", None, None, "(必填)",
+             "（元）", None, None]
+    table = read_table(write_workbook(tmp_path / "notes.xlsx", {"S": [rows[0], notes, rows[1]]}))
+    assert table.sheets[0].header_row == 2
+    assert table.frame["_row"].tolist() == [3]
+    assert table.frame["price"].tolist() == [pytest.approx(120.5)]
+    assert codes(table) == [("S", 2, "price", "price_unit_converted")]
+
+
 def test_row_number_column_is_neither_data_nor_unknown(tmp_path: Path) -> None:
     rows = sheet_rows([acquisition(1), acquisition(2)])
     rows = [["序号", *rows[0]], [1, *rows[1]], [2, *rows[2]], *[[n] for n in range(3, 30)]]
