@@ -24,7 +24,7 @@ from imports.report import ValidationReport
 from imports.schema import ImportPolicy
 from imports.stage import committed_batch, record_report, sha256_of, stage_batch
 from imports.validate import Validated, validate_table
-from rules.packs import active_pack
+from rules.packs import active_pack, full_nev_categories
 
 Progress = Callable[[str, float], None]
 
@@ -63,15 +63,9 @@ def import_policy(session: Session, *, on: dt.date | None = None) -> ImportPolic
     a 100% NEV rule that allows exemptions needs a reason for each non-NEV; an emission-standard rule
     needs the standard of each vehicle in its scope."""
     on = on or dt.date.today()
-    rules = [
-        r for r in active_pack(session).rules if r.effective_from <= on and (r.effective_to is None or on <= r.effective_to)
-    ]
-    full_nev = frozenset(
-        category
-        for r in rules
-        if r.measure == "nev_share" and r.threshold == 1 and r.exemptions_allowed
-        for category in r.scope.categories
-    )
+    pack = active_pack(session)
+    rules = [r for r in pack.rules if r.effective_within(on, on) is not None]
+    full_nev = full_nev_categories(pack, on)
     emission = tuple((r.scope.categories, r.scope.power_types) for r in rules if r.measure == "standard_share")
     return ImportPolicy(full_nev_categories=full_nev, emission_scopes=emission)
 
