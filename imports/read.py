@@ -169,11 +169,11 @@ def _read_sheet(
     body = rows[last_row + 1 :]
     from_merges = _fill_merged(body, merged, first_row=last_row + 1, columns=set(_used_columns(table)))
     data = _data_rows(table, body, first_excel_row=last_row + 2, header_cells=cells, from_merges=from_merges)
-    for key, (label, value) in given.items():
+    for key, (label, value, excel_row) in given.items():
         if key not in table.columns:
             data[key] = [value] * len(data["_row"])
             issues.append(
-                _issue(name, table.header_row, key, label, "value_from_title", "warning",
+                _issue(name, excel_row, key, label, "value_from_title", "warning",
                        _("表中没有“%(column)s”列，使用表头上方的“%(label)s：%(value)s”填入每一行。",
                          column=COLUMN_BY_KEY[key].header, label=label, value=value))
             )
@@ -290,13 +290,14 @@ def _combine(upper: str, lower: str) -> str:
     return upper if match_header(upper).key else both
 
 
-def _title_values(rows: list[list[Cell]]) -> dict[str, tuple[str, str]]:
+def _title_values(rows: list[list[Cell]]) -> dict[str, tuple[str, str, int]]:
     """Values that forms state once above the table for every row: “填报单位（盖章）：濮阳市城市管理局”.
 
-    Returns key -> (label, value) for labels that name a column; vehicle identifiers are never taken.
+    Returns key -> (label, value, Excel row) for labels that name a column; vehicle identifiers are
+    never taken.
     """
-    found: dict[str, tuple[str, str]] = {}
-    for row in rows:
+    found: dict[str, tuple[str, str, int]] = {}
+    for r, row in enumerate(rows):
         texts = list(dict.fromkeys(v.strip() for v in row if isinstance(v, str) and v.strip()))
         for i, text in enumerate(texts):
             for segment in _SEGMENTS.split(text):
@@ -308,11 +309,11 @@ def _title_values(rows: list[list[Cell]]) -> dict[str, tuple[str, str]]:
                     value = texts[i + 1].strip(" _")
                 key = match_header(label).key
                 if value and key and key not in _NOT_FROM_TITLE:
-                    found.setdefault(key, (label.strip(), value))
+                    found.setdefault(key, (label.strip(), value, r + 1))
     return found
 
 
-def _map_columns(table: SheetTable, cells: list[_HeaderCell], given: dict[str, tuple[str, str]]) -> list[dict]:
+def _map_columns(table: SheetTable, cells: list[_HeaderCell], given: dict[str, tuple[str, str, int]]) -> list[dict]:
     """Choose the column for each key (strongest match, then leftmost) and report everything else."""
     issues: list[dict] = []
     row = table.header_row

@@ -67,8 +67,8 @@ def test_agency_and_county_stated_above_the_table_fill_every_row(tmp_path: Path)
     assert table.frame["credit_code"].tolist() == ["11410900MB1234567X"] * 2
     # 填报日期 is the report's date, not a column of the table: the table's own dates stay.
     assert normalise(table.frame)["acquired_on"].tolist() == [dt.date(2025, 3, 5)] * 2
-    assert sorted((i["column"], i["code"]) for i in table.issues) == [
-        ("agency", "value_from_title"), ("county", "value_from_title"), ("credit_code", "value_from_title")]
+    assert sorted((i["column"], i["row"], i["code"]) for i in table.issues) == [
+        ("agency", 2, "value_from_title"), ("county", 2, "value_from_title"), ("credit_code", 3, "value_from_title")]
     assert "agency" not in table.sheets[0].columns
 
 
