@@ -163,6 +163,11 @@ def list_requests(
     return Page([ExemptionRow(*row) for row in raw.items], raw.total, raw.page, raw.per_page)
 
 
+def pending_count(session: Session) -> int:
+    """Requests waiting for a reviewer's decision."""
+    return session.scalar(sa.select(sa.func.count()).select_from(ExemptionRequest).where(ExemptionRequest.status == "pending")) or 0
+
+
 def visible_request(session: Session, request_id: int, scope_agency_id: int | None) -> ExemptionRow | None:
     query = (
         sa.select(ExemptionRequest, Acquisition, Agency.name)

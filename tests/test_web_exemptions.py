@@ -39,6 +39,7 @@ def test_agency_requests_and_reviewer_approves(client, app, session, fleet):
     factories.login(reviewer, "reviewer")
     queue = reviewer.get("/exemptions/").get_data(as_text=True)
     assert fleet["diesel"].vin in queue and "待审核" in queue
+    assert '<span class="count" title="待审核">1</span>' in queue  # the nav tells reviewers what waits
     decided = reviewer.post(f"/exemptions/{request_id}/decision", data={"approve": "批准", "comment": "同意，夜班线路"})
     assert decided.status_code == 302
     session.expire_all()

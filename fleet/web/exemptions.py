@@ -15,6 +15,7 @@ from fleet.exemptions import (
     catalogue as catalogue_rows,
     decide_exemption,
     list_requests,
+    pending_count,
     request_blocker,
     request_exemption,
     update_catalogue_entry,
@@ -42,6 +43,12 @@ MESSAGES = {
     "pattern_too_broad": _l("车型过于宽泛：除 * 和 ? 外至少需要 2 个字符。"),
     "description_required": _l("请填写配置说明。"),
 }
+
+
+@bp.app_context_processor
+def _pending_for_reviewers() -> dict:
+    # A callable, so the count is only queried when the nav shows it (reviewers).
+    return {"pending_exemptions": lambda: pending_count(get_session())}
 
 
 def message(error: ExemptionError) -> str:
