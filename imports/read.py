@@ -95,6 +95,7 @@ def _read_workbook(path: Path) -> RawTable:
     sheets: list[SheetTable] = []
     issues: list[dict] = []
     parts: list[dict[str, list]] = []
+    hidden_tables: list[tuple[SheetTable, dict[str, list], list[dict]]] = []
     any_cells = False
     with CalamineWorkbook.from_path(str(path)) as workbook:
         for meta in workbook.sheets_metadata:
@@ -107,10 +108,24 @@ def _read_workbook(path: Path) -> RawTable:
             any_cells = True
             hidden = meta.visible != SheetVisibleEnum.Visible
             table, data, sheet_issues = _read_sheet(meta.name, rows, sheet.merged_cell_ranges or [], hidden)
-            issues.extend(sheet_issues)
-            if table is not None:
+            if table is None:
+                issues.extend(sheet_issues)
+            elif hidden:
+                hidden_tables.append((table, data, sheet_issues))
+            else:
                 sheets.append(table)
                 parts.append(data)
+                issues.extend(sheet_issues)
+    # A hidden sheet is read only when no visible one holds a table: a workbook whose only list is
+    # hidden behind a pivot or a chart is still that list.
+    visible_tables = bool(sheets)
+    for table, data, sheet_issues in hidden_tables:
+        if visible_tables:
+            issues.append(_sheet_skipped(table.name, _("工作表“%(sheet)s”是隐藏工作表，已跳过。", sheet=table.name)))
+        else:
+            sheets.append(table)
+            parts.append(data)
+            issues.extend(sheet_issues)
     if any("vin" in t.columns for t in sheets):
         sheets, parts, issues = _without_summaries(sheets, parts, issues)
     if not any_cells:
@@ -161,8 +176,6 @@ def _read_sheet(
             return None, {}, []
         return None, {}, [_sheet_skipped(name, _("工作表“%(sheet)s”中没有可识别的表头，已跳过。", sheet=name))]
     first_row, last_row, cells = found
-    if hidden:
-        return None, {}, [_sheet_skipped(name, _("工作表“%(sheet)s”是隐藏工作表，已跳过。", sheet=name))]
     table = SheetTable(name=name, header_row=last_row + 1)
     given = _title_values(top[:first_row])
     issues = _map_columns(table, cells, given)

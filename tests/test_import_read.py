@@ -162,6 +162,16 @@ def test_hidden_sheet_is_skipped_with_a_warning(tmp_path: Path) -> None:
     assert codes(table) == [("旧数据", None, None, "sheet_skipped")]
 
 
+def test_hidden_sheet_is_read_when_it_holds_the_only_list(tmp_path: Path) -> None:
+    path = write_workbook(tmp_path / "only-hidden.xlsx", {"图表": [["见隐藏数据"]], "数据": sheet_rows([acquisition(1)])})
+    book = load_workbook(path)
+    book["数据"].sheet_state = "hidden"
+    book.save(path)
+    table = read_table(path)
+    assert table.frame["vin"].tolist() == [vin(1)]
+    assert codes(table) == [("图表", None, None, "sheet_skipped")]
+
+
 def test_full_width_and_messy_headers(tmp_path: Path) -> None:
     headers = {"agency": "＊单位 名称", "vin": "车辆识别代号\n（ＶＩＮ）", "category": " 车辆类别 ", "power": "动力\n类型",
                "acquisition": "※购置方式", "acquired_on": "购置日期(年-月-日)", "county": "所属县区[必填]",
