@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from fleet.models import Acquisition, AcquisitionVersion, Agency, AuditEntry, ExemptionRequest, NoNevCatalogueEntry
 from fleet.timeliness import LateAcquisition, LateCount, agencies_not_reported, late_acquisitions, late_counts
-from fleet.vocab import NEV_POWER_TYPES
+from fleet.vocab import CATEGORIES, NEV_POWER_TYPES
 from rules.engine import RuleResult, evaluate, monthly_series
 from rules.explain import VehicleLine, explain
 from rules.packs import Rule, RulePack
@@ -145,9 +145,15 @@ def acquisition_counts(
     Counties are the agencies' counties, as the engine's county filter selects them; agencies are few,
     so their counties are looked up apart rather than joined into the scan of acquisitions."""
     query = (
-        sa.select(Acquisition.agency_id, Acquisition.category, Acquisition.power, sa.func.count())
-        .where(Acquisition.acquired_on.between(dt.date(year, 1, 1), dt.date(year, 12, 31)))
-        .group_by(Acquisition.agency_id, Acquisition.category, Acquisition.power)
+        sa.select(Acquisition.category, Acquisition.power, Acquisition.agency_id, sa.func.count())
+        .where(
+            # Naming every category lets the database read the compliance index (category, acquired_on,
+            # power, agency_id, …) as one date range per category, without touching the table.
+            Acquisition.category.in_(CATEGORIES.values),
+            Acquisition.acquired_on.between(dt.date(year, 1, 1), dt.date(year, 12, 31)),
+        )
+        # Category first, as the index is ordered: about half the time of agency first on SQLite.
+        .group_by(Acquisition.category, Acquisition.power, Acquisition.agency_id)
     )
     if county is not None:
         query = query.where(Acquisition.agency_id.in_(_agencies_of(county)))
@@ -156,7 +162,7 @@ def acquisition_counts(
     county_of = {agency: place for agency, place in session.execute(sa.select(Agency.id, Agency.county))}
     by_category_power: dict[tuple[str, str], int] = {}
     by_county: dict[str, tuple[int, int]] = {}
-    for agency, category, power, count in session.execute(query):
+    for category, power, agency, count in session.execute(query):
         by_category_power[(category, power)] = by_category_power.get((category, power), 0) + count
         total, nev = by_county.get(county_of[agency], (0, 0))
         by_county[county_of[agency]] = (total + count, nev + (count if power in NEV_POWER_TYPES else 0))
