@@ -275,10 +275,10 @@ def catalogue(session: Session) -> list[CatalogueRow]:
     return [CatalogueRow(entry, count) for entry, count in session.execute(query)]
 
 
-def refresh_catalogue_matches(session: Session) -> int:
+def refresh_catalogue_matches(session: Session, *, batch_id: int | None = None) -> int:
     """Point every non-NEV acquisition that matches an active catalogue entry at it (the oldest entry
-    wins) and clear stale links; returns how many acquisitions changed. One set-based UPDATE, so the
-    importer can call it after each commit."""
+    wins) and clear stale links; returns how many acquisitions changed. One set-based UPDATE; the
+    importer limits it to the acquisitions its batch wrote (batch_id)."""
     entries = session.execute(
         sa.select(NoNevCatalogueEntry.id, NoNevCatalogueEntry.category, NoNevCatalogueEntry.model_pattern)
         .where(NoNevCatalogueEntry.active)
@@ -302,9 +302,10 @@ def refresh_catalogue_matches(session: Session) -> int:
         )
     else:
         wanted = sa.null()
+    stale = Acquisition.catalogue_entry_id.is_distinct_from(wanted)
     result = session.execute(
         sa.update(Acquisition)
-        .where(Acquisition.catalogue_entry_id.is_distinct_from(wanted))
+        .where(stale if batch_id is None else sa.and_(stale, Acquisition.batch_id == batch_id))
         .values(catalogue_entry_id=wanted)
         .execution_options(synchronize_session=False)
     )

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from fleet import audit
 from fleet.acquisitions import RecordCounts, record_acquisitions
+from fleet.exemptions import refresh_catalogue_matches
 from fleet.models import ACQUISITION_FIELDS, ImportBatch, utcnow
 from imports.validate import Validated
 
@@ -45,6 +46,8 @@ def commit_batch(
     if not validated.report.ok:
         raise ValueError(f"batch {batch.id} has errors and cannot be committed")
     counts = record_acquisitions(session, acquisition_records(validated), batch_id=batch.id, reported_on=reported_on)
+    # A vehicle of a configuration with no NEV (the catalogue) is exempt from the moment it arrives.
+    refresh_catalogue_matches(session, batch_id=batch.id)
     batch.status = "committed"
     batch.inserted, batch.updated, batch.unchanged = counts.inserted, counts.updated, counts.unchanged
     batch.progress = 100

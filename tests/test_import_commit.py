@@ -106,3 +106,20 @@ def test_a_crash_mid_import_leaves_the_database_unchanged(session, tmp_path, bus
     assert (batch.status, batch.inserted, batch.committed_at) == ("failed", 0, None)
     assert "disk full" in batch.message
     assert session.get(UploadFile, batch.sha256).content == path.read_bytes()
+
+
+def test_an_imported_vehicle_of_a_catalogued_configuration_is_exempt_at_once(session, tmp_path, bus_company):
+    from fleet.exemptions import add_catalogue_entry
+
+    reviewer = user(session, "shenhe", role="reviewer")
+    entry = add_catalogue_entry(
+        session, category="公交车", model_pattern="ZK6126HNG", description="城际长线天然气客车",
+        reason="沿线无加氢、充电设施", user=reviewer,
+    )
+    session.commit()
+    gas_bus = acquisition(
+        2, power="天然气", plate="豫JA1234", brand_model="宇通 ZK6126HNG", exemption_reason="城际长线无充电设施",
+    )
+    import_file(session, write_upload(tmp_path / "buses.xlsx", [acquisition(1), gas_bus]))
+    marks = dict(session.execute(sa.select(Acquisition.source_row, Acquisition.catalogue_entry_id)).all())
+    assert marks == {2: None, 3: entry.id}
