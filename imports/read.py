@@ -169,7 +169,9 @@ def _read_sheet(
     if is_instruction_sheet(name):
         return None, {}, [_sheet_skipped(name, _("工作表“%(sheet)s”是填表说明，已跳过。", sheet=name))]
     top = [list(row) for row in rows[: header_search_rows() + 1]]
-    _fill_merged(top, merged, last_row=len(top) - 1)
+    # Header cells merged across columns name the first of them only, else every column under a
+    # merged “备注” would be a duplicate 备注; merged down, they name each row they cover.
+    _fill_merged(top, merged, last_row=len(top) - 1, across=False)
     found = _find_header(top)
     if found is None:
         if hidden:
@@ -217,6 +219,7 @@ def _fill_merged(
     first_row: int = 0,
     last_row: int | None = None,
     columns: set[int] | None = None,
+    across: bool = True,
 ) -> dict[int, set[int]]:
     """Give every cell of a merged range the value of its top-left cell (rows[0] is sheet row first_row).
 
@@ -230,7 +233,7 @@ def _fill_merged(
         value = rows[r0 - first_row][c0] if c0 < len(rows[r0 - first_row]) else None
         for r in range(r0, min(r1, end) + 1):
             row = rows[r - first_row]
-            for c in range(c0, min(c1, len(row) - 1) + 1):
+            for c in range(c0, min(c1 if across else c0, len(row) - 1) + 1):
                 if (columns is None or c in columns) and (r, c) != (r0, c0):
                     row[c] = value
                     given.setdefault(r - first_row, set()).add(c)

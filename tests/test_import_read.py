@@ -101,6 +101,16 @@ def test_header_merged_over_two_rows_with_group_titles(tmp_path: Path) -> None:
     assert codes(table) == []
 
 
+def test_header_merged_across_two_columns_is_one_column(tmp_path: Path) -> None:
+    keys = ["agency", "vin", "category", "power", "acquisition", "acquired_on", "county"]
+    rows = sheet_rows([acquisition(1)], keys=keys)
+    rows = [[*rows[0], None], [*rows[1], "（城区）"]]
+    table = read_table(write_workbook(tmp_path / "wide-county.xlsx", {"S": rows}, merged={"S": ["G1:H1"]}))
+    assert table.sheets[0].columns["county"] == 6
+    assert table.frame["county"].tolist() == ["华龙区"]
+    assert codes(table) == []
+
+
 def test_two_row_header_without_merged_cells(tmp_path: Path) -> None:
     top = ["单位名称", "车辆信息", None, None, None, "购置日期", "购置方式", "所属县区"]
     sub = [None, "车辆识别代号", "号牌号码", "车辆类别", "动力类型", None, None, None]
