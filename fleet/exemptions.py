@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from fleet import audit
 from fleet.models import Acquisition, Agency, ExemptionRequest, NoNevCatalogueEntry, User, utcnow
-from fleet.vehicles import Page, paginate
+from fleet.pagination import Page, paginate
 from fleet.vocab import CATEGORIES, EXEMPTION_REASONS, NEV_POWER_TYPES, is_nev
 
 MIN_REASON_LENGTH = 5

@@ -19,7 +19,7 @@ from fleet.agencies import REGISTRY_COLUMNS, RegistryFileError, agency_by_name, 
 from fleet.db import get_session, transaction
 from fleet.models import Agency, AuditEntry, User
 from fleet.users import UserError, add_user, issue_api_token, set_password
-from fleet.vehicles import paginate
+from fleet.pagination import paginate
 from fleet.web.auth import role_required
 from fleet.web.forms import AgencyForm, RegistryUploadForm, ResetPasswordForm, RulePackForm, UserForm
 from rules.packs import PackError, active_pack_id, check_packs, set_active_pack

@@ -25,7 +25,7 @@ from wtforms import SelectField, SubmitField
 from fleet import jobs
 from fleet.db import get_session
 from fleet.models import Agency, ImportBatch, UploadFile
-from fleet.vehicles import Page, paginate
+from fleet.pagination import Page, paginate
 from fleet.web.auth import agency_scope, can_see_agency, role_required
 from imports.annotate import annotate_workbook
 from imports.package import UnusableFile, check_package
