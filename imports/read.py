@@ -188,9 +188,10 @@ def _read_sheet(
         if key not in table.columns:
             data[key] = [value] * len(data["_row"])
             issues.append(
-                _issue(name, excel_row, key, label, "value_from_title", "warning",
-                       _("表中没有“%(column)s”列，使用表头上方的“%(label)s：%(value)s”填入每一行。",
-                         column=COLUMN_BY_KEY[key].header, label=label, value=value))
+                {**_issue(name, excel_row, key, label, "value_from_title", "warning",
+                          _("表中没有“%(column)s”列，使用表头上方的“%(label)s：%(value)s”填入每一行。",
+                            column=COLUMN_BY_KEY[key].header, label=label, value=value)),
+                 "value": value}
             )
     if "price" in table.columns:
         scale = next(c.match.scale for c in cells if c.match.key == "price" and c.column == table.columns["price"])

@@ -69,6 +69,7 @@ def test_agency_and_county_stated_above_the_table_fill_every_row(tmp_path: Path)
     assert normalise(table.frame)["acquired_on"].tolist() == [dt.date(2025, 3, 5)] * 2
     assert sorted((i["column"], i["row"], i["code"]) for i in table.issues) == [
         ("agency", 2, "value_from_title"), ("county", 2, "value_from_title"), ("credit_code", 3, "value_from_title")]
+    assert {i["column"]: i["value"] for i in table.issues}["agency"] == "濮阳市公安局"
     assert "agency" not in table.sheets[0].columns
 
 
