@@ -15,9 +15,18 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-# Browser-side options for Plotly.newPlot: no plotly logo linking outside the intranet; charts follow
-# the width of the page on a laptop or a phone.
-PLOT_CONFIG: dict[str, Any] = {"displaylogo": False, "responsive": True}
+# Browser-side options for Plotly.newPlot. Nothing may leave the intranet: no plotly logo linking out,
+# and no "Share chart" button, which plotly.js 3 shows by default and which uploads the chart's data
+# to Plotly Cloud. Charts follow the width of the page; the toolbar keeps download, zoom and pan.
+PLOT_CONFIG: dict[str, Any] = {
+    "displaylogo": False,
+    "showSendToCloud": False,
+    "showEditInChartStudio": False,
+    "responsive": True,
+    "modeBarButtonsToRemove": [
+        "sendChartToCloud", "select2d", "lasso2d", "toggleSpikelines", "hoverClosestCartesian", "hoverCompareCartesian",
+    ],
+}
 
 STATUS_COLOURS = {"pass": "#2e7d32", "fail": "#c62828", "no_data": "#9e9e9e"}
 NEV_COLOUR = "#2e7d32"

@@ -137,7 +137,10 @@ def test_payload_is_plotly_json_with_config_and_cannot_close_the_script_tag():
     text = chart.payload
     assert "</script>" not in text and "<" not in text
     payload = json.loads(text)
-    assert payload["config"] == PLOT_CONFIG and payload["config"]["displaylogo"] is False
+    assert payload["config"] == PLOT_CONFIG
+    # No logo linking to plotly.com, no button uploading the chart to Plotly Cloud.
+    assert payload["config"]["displaylogo"] is False and payload["config"]["showSendToCloud"] is False
+    assert "sendChartToCloud" in payload["config"]["modeBarButtonsToRemove"]
     assert payload["figure"]["data"][0]["type"] == "bar"
     assert payload["figure"]["data"][0]["y"][0].startswith("</script>")
 

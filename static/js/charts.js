@@ -2,12 +2,19 @@
 // data-chart="ID"> holds {"figure", "config"} for the element with that id.
 (function () {
   "use strict";
+  // The page's language for plotly's toolbar: {"locale", "locales"} in <script id="plotly-locale">.
+  function pageLocale() {
+    var source = document.getElementById("plotly-locale");
+    return source ? JSON.parse(source.textContent) : {};
+  }
   function draw() {
+    var locale = pageLocale();
     document.querySelectorAll("script[data-chart]").forEach(function (source) {
       var target = document.getElementById(source.getAttribute("data-chart"));
       if (!target || typeof Plotly === "undefined") { return; }
       var payload = JSON.parse(source.textContent);
-      Plotly.newPlot(target, payload.figure.data, payload.figure.layout, payload.config);
+      var config = Object.assign({}, payload.config, locale);
+      Plotly.newPlot(target, payload.figure.data, payload.figure.layout, config);
     });
   }
   if (document.readyState === "loading") {
