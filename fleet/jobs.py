@@ -107,14 +107,20 @@ def _upload_scope(batch: ImportBatch) -> User | None:
 
 
 @contextmanager
-def _stored_file(session: Session, batch: ImportBatch) -> Iterator[Path]:
-    """The batch's original bytes in a temporary file: the reader works on paths."""
-    content = session.scalar(sa.select(UploadFile.content).where(UploadFile.sha256 == batch.sha256))
-    suffix = Path(batch.file_name).suffix.lower() or ".xlsx"
+def temporary_copy(content: bytes, file_name: str) -> Iterator[Path]:
+    """Uploaded bytes in a temporary file named like the upload's type: the reader works on paths.
+    The user's file name itself is never used on disk."""
+    suffix = Path(file_name).suffix.lower() or ".xlsx"
     with tempfile.TemporaryDirectory(prefix="fleet-import-") as folder:
         path = Path(folder) / f"upload{suffix}"
         path.write_bytes(content)
         yield path
+
+
+def _stored_file(session: Session, batch: ImportBatch):
+    """The batch's original bytes in a temporary file."""
+    content = session.scalar(sa.select(UploadFile.content).where(UploadFile.sha256 == batch.sha256))
+    return temporary_copy(content, batch.file_name)
 
 
 def _validate(session: Session, batch: ImportBatch, progress: Progress) -> str | None:

@@ -244,3 +244,13 @@ def test_a_large_file_is_processed_in_the_background_with_progress(app, client, 
     status = wait_until_finished(client, session, batch_id)
     assert status["status"] == "committed"
     assert count(session, Acquisition) == 40
+
+
+def test_a_chinese_file_name_is_kept_and_given_back(client, session, people, tmp_path):
+    path = write_upload(tmp_path / "公交车购置（3月）.xlsx", [acquisition(1)])
+    login(client, "bus")
+    batch_id = batch_of(upload(client, path))
+    assert session.get(ImportBatch, batch_id).status == "valid"
+    assert "公交车购置（3月）.xlsx" in client.get("/uploads/").get_data(as_text=True)
+    disposition = client.get(f"/uploads/{batch_id}/original").headers["Content-Disposition"]
+    assert "filename*=UTF-8''%E5%85%AC%E4%BA%A4" in disposition

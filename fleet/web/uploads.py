@@ -8,7 +8,6 @@ background job (fleet.jobs) while the page polls the batch's status, so it never
 from __future__ import annotations
 
 import io
-import tempfile
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -19,7 +18,6 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from sqlalchemy.orm import Session
-from werkzeug.utils import secure_filename
 from wtforms import SelectField, SubmitField
 
 from fleet import jobs
@@ -128,9 +126,7 @@ def upload():
     file_name = form.file.data.filename or "upload.xlsx"
     # A file that cannot be used at all (not an xlsx, encrypted, a decompression bomb) is refused
     # at once and nothing is stored; checking the package reads only its directory.
-    with tempfile.TemporaryDirectory(prefix="fleet-upload-") as folder:
-        path = Path(folder) / (secure_filename(file_name) or "upload.xlsx")
-        path.write_bytes(content)
+    with jobs.temporary_copy(content, file_name) as path:
         try:
             check_package(path, max_bytes=current_app.config["MAX_CONTENT_LENGTH"])
         except UnusableFile as exc:
