@@ -71,7 +71,7 @@ def _ids(message: Message) -> list[str]:
 
 def _placeholders(text: str) -> tuple[list[str], list[str], list[str], int]:
     percent = sorted(set(PERCENT.findall(text)) - {"%%"})
-    bare = text.count("%") - sum(len(m) for m in PERCENT.findall(text))
+    bare = text.count("%") - sum(m.count("%") for m in PERCENT.findall(text))
     return percent, sorted(set(BRACES.findall(text))), sorted(TAGS.findall(text)), bare
 
 
