@@ -55,6 +55,7 @@ class UnusableFile(Exception):
 
 def check_package(path: Path, *, max_bytes: int, max_uncompressed_bytes: int = MAX_UNCOMPRESSED_BYTES) -> None:
     """Raise UnusableFile unless path is an xlsx/xlsm of acceptable size whose members may be inflated."""
+    path = Path(path)
     size = path.stat().st_size
     if size > max_bytes:
         raise UnusableFile(
@@ -67,6 +68,7 @@ def check_package(path: Path, *, max_bytes: int, max_uncompressed_bytes: int = M
 
 def check_contents(path: Path, *, max_uncompressed_bytes: int = MAX_UNCOMPRESSED_BYTES) -> None:
     """The format and zip checks of check_package, without the upload size limit."""
+    path = Path(path)
     stat = path.stat()
     # check_package then read_table is the usual sequence: the same unchanged file is checked once.
     seen = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, max_uncompressed_bytes)

@@ -80,6 +80,7 @@ class _HeaderCell:
 
 def read_table(path: Path) -> RawTable:
     """Read path (xlsx/xlsm) into a RawTable; raise UnusableFile when it holds no usable table."""
+    path = Path(path)
     check_contents(path)
     try:
         return _read_workbook(path)
