@@ -251,14 +251,17 @@ def _total_endings() -> tuple[tuple[str, ...], frozenset[str]]:
 
 
 @cache
-def _example_words() -> frozenset[str]:
-    return frozenset(fold(w) for w in _data()["example_rows"])
+def _example_words() -> tuple[frozenset[str], tuple[str, ...]]:
+    words = [fold(str(w)) for w in _data()["example_rows"]]
+    return frozenset(words), tuple(w for w in words if len(w) >= 2)
 
 
 @lru_cache(maxsize=1024)
 def is_example_marker(text: str) -> bool:
     """A first cell such as 示例 that marks the template's example row."""
-    return len(text) <= 16 and fold(text).strip(":") in _example_words()
+    words, prefixes = _example_words()
+    folded = fold(text)
+    return folded.strip(":") in words or folded.startswith(prefixes)
 
 
 def header_search_rows() -> int:

@@ -271,7 +271,8 @@ def test_note_under_the_table_ends_it(tmp_path: Path) -> None:
 
 def test_example_row_and_repeated_header_are_not_data(tmp_path: Path) -> None:
     rows = sheet_rows([acquisition(1), acquisition(2)])
-    rows = [["序号", *rows[0]], ["示例", *rows[1]], [1, *rows[2]], ["序号", *rows[0]], [2, *rows[1]]]
+    rows = [["序号", *rows[0]], ["示例", *rows[1]], [1, *rows[2]], ["序号", *rows[0]], [2, *rows[1]],
+            [None, "例：濮阳市公安局", *rows[1][1:]]]
     table = read_table(write_workbook(tmp_path / "example.xlsx", {"S": rows}))
     assert table.frame["_row"].tolist() == [3, 5]
 
