@@ -238,6 +238,12 @@ def row_mark(text: str) -> str | None:
 
 
 @cache
+def is_instruction_title(text: str) -> bool:
+    """A first cell that is nothing but an instruction sheet's title (“填表说明”, not “填表说明：1. …”)."""
+    folded = fold(text).strip(":")
+    return bool(folded) and folded in {fold(str(word)) for word in _data()["instruction_sheets"]}
+
+
 def row_mark_characters() -> frozenset[str]:
     """Characters a cell must start or end with for row_mark to find anything (white space included)."""
     return _row_marks()[2] | _total_endings()[1] | frozenset(" \t\n\r\u3000")

@@ -27,6 +27,7 @@ from imports.headers import (
     header_search_rows,
     is_example_marker,
     is_instruction_sheet,
+    is_instruction_title,
     match_header,
     row_mark,
     row_mark_characters,
@@ -167,7 +168,8 @@ def _frame(parts: list[dict[str, list]]) -> pd.DataFrame:
 def _read_sheet(
     name: str, rows: list[list[Cell]], merged: list[tuple[tuple[int, int], tuple[int, int]]], hidden: bool
 ) -> tuple[SheetTable | None, dict[str, list], list[dict]]:
-    if is_instruction_sheet(name):
+    if is_instruction_sheet(name) or is_instruction_title(_first_text(rows)):
+        # Named so, or titled so in its first cell (“填表说明” in A1 of a sheet left as Sheet2).
         return None, {}, [_sheet_skipped(name, _("工作表“%(sheet)s”是填表说明，已跳过。", sheet=name))]
     top = [list(row) for row in rows[: header_search_rows() + 1]]
     # Header cells merged across columns name the first of them only, else every column under a
@@ -208,6 +210,14 @@ def _read_sheet(
                        _("“%(header)s”不是按万元填写，已换算为万元。", header=table.headers["price"]))
             )
     return table, data, issues
+
+
+def _first_text(rows: list[list[Cell]]) -> str:
+    for row in rows[: header_search_rows()]:
+        for value in row:
+            if _filled(value):
+                return value if isinstance(value, str) else ""
+    return ""
 
 
 def _filled(value: Cell) -> bool:

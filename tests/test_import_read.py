@@ -162,6 +162,20 @@ def test_several_sheets_are_read_and_the_instruction_sheet_skipped(tmp_path: Pat
     assert "填表说明" in table.issues[0]["message"]
 
 
+def test_sheet_titled_as_instructions_is_skipped_whatever_its_name(tmp_path: Path) -> None:
+    instructions = [["填表说明"], ["1. 按下表格式填写，示例："], list(HEADERS.values()), list(acquisition(9).values())]
+    path = write_workbook(tmp_path / "titled.xlsx", {"Sheet1": sheet_rows([acquisition(1)]), "Sheet2": instructions})
+    table = read_table(path)
+    assert table.frame["vin"].tolist() == [vin(1)]
+    assert codes(table) == [("Sheet2", None, None, "sheet_skipped")]
+
+
+def test_instructions_above_the_table_of_a_data_sheet_do_not_skip_it(tmp_path: Path) -> None:
+    rows = [["填报说明：1. 每行一辆车；2. 带*为必填。"], *sheet_rows([acquisition(1)])]
+    table = read_table(write_workbook(tmp_path / "note-above.xlsx", {"车辆": rows}))
+    assert table.frame["vin"].tolist() == [vin(1)]
+
+
 def test_hidden_sheet_is_skipped_with_a_warning(tmp_path: Path) -> None:
     path = write_workbook(tmp_path / "hidden.xlsx", {"当前": sheet_rows([acquisition(1)]),
                                                       "旧数据": sheet_rows([acquisition(2)])})
