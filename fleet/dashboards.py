@@ -192,14 +192,12 @@ def available_years(session: Session, today: dt.date) -> list[int]:
 
 
 def _overviews(results: list[RuleResult]) -> list[RuleOverview]:
-    """evaluate() gives each rule's aggregate first, then its agencies."""
-    overviews: list[RuleOverview] = []
+    """evaluate()'s results grouped by rule: each rule's aggregate with its agencies, in pack order."""
+    overviews = {r.rule.id: RuleOverview(r.rule, r, []) for r in results if r.agency_id is None}
     for result in results:
-        if result.agency_id is None:
-            overviews.append(RuleOverview(result.rule, result, []))
-        else:
-            overviews[-1].agencies.append(result)
-    return overviews
+        if result.agency_id is not None:
+            overviews[result.rule.id].agencies.append(result)
+    return list(overviews.values())
 
 
 def city_dashboard(
