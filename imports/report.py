@@ -34,6 +34,7 @@ CODES: dict[str, Code] = {
     "unknown_column": Code(WARNING, _l("无法识别的列，已忽略"), _l("无法识别的列，已忽略")),
     "duplicate_column": Code(WARNING, _l("两列都像同一列，只使用其中一列"), _l("与另一列重复，已忽略")),
     "price_unit_converted": Code(WARNING, _l("价格不是按万元填写，已换算为万元"), _l("已换算为万元")),
+    "value_from_title": Code(WARNING, _l("表中缺少的列取自表头上方的说明（如 填报单位：…）"), _l("已取自表头上方的说明")),
     "sheet_skipped": Code(WARNING, _l("工作表中没有可识别的表头，已跳过"), _l("没有可识别的表头，已跳过")),
     "required": Code(ERROR, _l("必填项为空"), _l("必须填写")),
     "vin_format": Code(

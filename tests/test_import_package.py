@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import struct
-import time
 import tracemalloc
 import zipfile
 import zlib
@@ -175,17 +174,16 @@ def test_broken_workbook_xml_is_corrupt_not_a_traceback(tmp_path: Path) -> None:
     assert unreadable(path).code == "corrupt"
 
 
-def test_decompression_bomb_is_refused_fast_with_flat_memory(tmp_path: Path) -> None:
+def test_decompression_bomb_is_refused_before_inflating_with_flat_memory(tmp_path: Path) -> None:
+    # Refused from the declared sizes alone: inflating 1.5 GB would show in the peak. (Speed is
+    # measured in bench/, not asserted in tests that share a busy CI machine.)
     path = _bomb(tmp_path / "bomb.xlsx", 1500)
     assert path.stat().st_size < 3 * MB
     tracemalloc.start()
-    started = time.perf_counter()
     error = refused(path)
-    elapsed = time.perf_counter() - started
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert error.code == "decompression_bomb"
-    assert elapsed < 0.5
     assert peak < 10 * MB
     assert unreadable(path).code == "decompression_bomb"
 
