@@ -218,3 +218,14 @@ def test_the_emission_rule_speaks_of_the_standard_not_of_nevs(client, session, c
     assert "达到排放标准的占比" in table and "新能源占比" not in table
     html = _page(client, "/rules/puyang-2024/heavy-truck-emission")
     assert "达到排放标准（国六）的车辆占比" in html
+
+
+def test_a_year_before_the_plan_shows_no_rules(client, session, city):
+    factories.acquisition(session, city["police"], category="公务用车", power="汽油", acquired_on=dt.date(2023, 5, 1),
+                          reported_on=dt.date(2023, 5, 3))
+    session.commit()
+    factories.login(client, "reviewer")
+    html = _page(client, "/?year=2023")
+    assert "全市 2023 年" in html and "该年度没有生效的规则" in html
+    assert "该规则在 2023 年不生效" in _page(client, "/rules/puyang-2024/bus?year=2023")
+    assert "没有适用于本单位的规则" in _page(client, f"/agencies/{city['police'].id}?year=2023")
