@@ -122,17 +122,20 @@ def late_counts(
 
 def agencies_not_reported(session: Session, month: Period, *, county: str | None = None) -> list[Agency]:
     """Agencies with neither an acquisition first reported in the month nor a committed upload of
-    their own in it (an upload that only confirmed known vehicles still counts as reporting)."""
-    reported = sa.select(Acquisition.id).where(
-        Acquisition.agency_id == Agency.id, Acquisition.reported_on.between(month.start, month.end)
-    )
-    uploaded = sa.select(ImportBatch.id).where(
-        ImportBatch.agency_id == Agency.id,
+    their own in it (an upload that only confirmed known vehicles still counts as reporting).
+
+    The agencies that did report are read once, from the report-date index, rather than checked
+    agency by agency: a correlated EXISTS lets SQLite pick the agency index and read every
+    acquisition of every agency (1.7 s on a million)."""
+    reported = sa.select(Acquisition.agency_id).where(Acquisition.reported_on.between(month.start, month.end))
+    uploaded = sa.select(ImportBatch.agency_id).where(
+        # NOT IN over a NULL would exclude every agency; an upload without an agency reports for none.
+        ImportBatch.agency_id.is_not(None),
         ImportBatch.status == "committed",
         ImportBatch.committed_at >= dt.datetime.combine(month.start, dt.time.min),
         ImportBatch.committed_at < dt.datetime.combine(month.end + dt.timedelta(days=1), dt.time.min),
     )
-    query = sa.select(Agency).where(~reported.exists(), ~uploaded.exists()).order_by(Agency.name)
+    query = sa.select(Agency).where(Agency.id.not_in(reported), Agency.id.not_in(uploaded)).order_by(Agency.name)
     if county is not None:
         query = query.where(Agency.county == county)
     return list(session.scalars(query))
