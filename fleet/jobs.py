@@ -72,7 +72,7 @@ def _queue(redis_url: str, name: str):
 
 def _run_in_thread(app: Flask, batch_id: int, commit: bool) -> None:
     with app.app_context():
-        run_import_job(batch_id, commit)
+        _run(batch_id, commit)
 
 
 @cache
