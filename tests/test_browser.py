@@ -12,14 +12,19 @@ import os
 import re
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from flask import Flask
 
 from app import create_app
-from fleet import db
+from fleet import db, jobs
 from fleet.demo import load_demo
+from fleet.models import User
 from fleet.users import add_user
+from imports.stage import stage_batch
 from xlsx_factory import acquisition, vin, write_upload
 
 pytestmark = pytest.mark.browser
@@ -44,17 +49,24 @@ if not CHROMIUM.exists():
                 allow_module_level=True)
 
 
+@dataclass
+class LiveServer:
+    url: str
+    app: Flask
+    reviewer: tuple[str, str]  # the demo reviewer's username and password
+
+
 @pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, tuple[str, str]]]:
-    """The app served on a free local port, over a migrated SQLite database with the demo city;
-    with the URL comes the demo reviewer's login."""
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The app served on a free local port, over a migrated SQLite database with the demo city."""
     from werkzeug.serving import make_server
 
     url = "sqlite:///" + str(tmp_path_factory.mktemp("browser") / "fleet.sqlite3")
     engine = db.make_engine(url)
     db.upgrade(engine)
     engine.dispose()
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "browser-test-secret"})
+    # Every upload goes to the background, so the progress page and its polling script are driven too.
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "browser-test-secret", "IMPORT_BACKGROUND_BYTES": 0})
     with app.app_context():
         session = db.get_session()
         demo = load_demo(session)
@@ -64,7 +76,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="browser-test-server", daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", reviewer
+    yield LiveServer(f"http://127.0.0.1:{server.server_port}", app, reviewer)
     server.shutdown()
     thread.join(timeout=10)
     app.extensions["fleet.engine"].dispose()
@@ -99,11 +111,17 @@ def upload(page, base: str, path: Path) -> None:
     page.set_input_files("#file", str(path))
     with page.expect_navigation(url=re.compile(r"/uploads/\d+$")):
         page.click("form.stacked [type=submit]")
+    wait_until_finished(page)
+
+
+def wait_until_finished(page) -> None:
+    """The progress page reloads itself (static/js/uploads.js) once the background job is done."""
+    page.wait_for_selector(", ".join(f"[data-batch-status={s}]" for s in ("valid", "invalid", "committed", "failed")))
 
 
 def test_upload_fix_commit_and_see_the_dashboard(browser_page, live_server, tmp_path: Path) -> None:
     page, requested = browser_page
-    base, reviewer = live_server
+    base = live_server.url
     rows = [acquisition(9001), acquisition(9002), acquisition(9003)]
     bad = [rows[0], {**rows[1], "county": "火星"}, {**rows[2], "vin": vin(9003)[:8] + "0" + vin(9003)[9:]}]
     bad_path = write_upload(tmp_path / "公交车购置-有错.xlsx", bad)
@@ -120,12 +138,16 @@ def test_upload_fix_commit_and_see_the_dashboard(browser_page, live_server, tmp_
 
     upload(page, base, fixed_path)
     assert page.get_attribute("[data-batch-status]", "data-batch-status") == "valid"
-    page.click(COMMIT_BUTTON)
-    page.wait_for_selector("[data-batch-status=committed]")
+    with page.expect_navigation():
+        page.click(COMMIT_BUTTON)
+    if page.locator("[data-batch-status=importing]").count():
+        assert page.locator("progress").count() == 1
+    wait_until_finished(page)
+    assert page.get_attribute("[data-batch-status]", "data-batch-status") == "committed"
     assert "新增 3 辆" in page.inner_text("main")
 
     page.context.clear_cookies()
-    log_in(page, base, *reviewer)
+    log_in(page, base, *live_server.reviewer)
     page.goto(f"{base}/")
     page.wait_for_selector("svg.main-svg")
     assert page.locator("svg.main-svg").count() >= 2
@@ -137,3 +159,26 @@ def test_upload_fix_commit_and_see_the_dashboard(browser_page, live_server, tmp_
 
     elsewhere = [u for u in requested if not u.startswith(base + "/") and not u.startswith(("data:", "blob:"))]
     assert elsewhere == [], f"requests outside the app: {elsewhere}"
+
+
+def test_the_progress_page_follows_a_background_job_by_itself(browser_page, live_server, tmp_path: Path) -> None:
+    page, requested = browser_page
+    path = write_upload(tmp_path / "公交车购置.xlsx", [acquisition(9101)])
+    with live_server.app.app_context():
+        session = db.get_session()
+        uploader = session.scalar(sa.select(User).where(User.username == AGENCY_USER))
+        batch = stage_batch(session, path.read_bytes(), None, file_name=path.name, user=uploader,
+                            agency_id=uploader.agency_id)
+        session.commit()
+        batch_id = batch.id
+
+    log_in(page, live_server.url, AGENCY_USER, AGENCY_PASSWORD)
+    page.goto(f"{live_server.url}/uploads/{batch_id}")
+    assert page.get_attribute("[data-batch-status]", "data-batch-status") == "received"
+    assert page.locator("progress").count() == 1
+
+    with live_server.app.app_context():
+        assert jobs.run_import_job(batch_id) == "valid"
+    # No click: the page's script polls the status and reloads itself when the job is done.
+    page.wait_for_selector("[data-batch-status=valid]")
+    assert any(u.endswith(f"/uploads/{batch_id}/status") for u in requested)
