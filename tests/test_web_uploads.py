@@ -160,10 +160,15 @@ def test_a_reviewer_uploads_on_behalf_of_the_agency_it_chooses(client, session, 
     clean_id = batch_of(upload(client, clean, agency=str(agency_id(session, BUS_COMPANY))))
     client.post(f"/uploads/{clean_id}/commit")
     assert session.get(ImportBatch, clean_id).status == "committed"
+
+    police_only = client.get(f"/uploads/?agency={agency_id(session, POLICE)}").get_data(as_text=True)
+    assert f"#{clean_id}" not in police_only and f"#{batch_id}" not in police_only
+    assert f"#{clean_id}" in client.get(f"/uploads/?agency={agency_id(session, BUS_COMPANY)}").get_data(as_text=True)
     client.post("/logout")
 
-    login(client, "bus")  # the agency sees what the reviewer uploaded for it
+    login(client, "bus")  # the agency sees what the reviewer uploaded for it, and only its own
     assert f"#{clean_id}" in client.get("/uploads/").get_data(as_text=True)
+    assert f"#{clean_id}" in client.get(f"/uploads/?agency={agency_id(session, POLICE)}").get_data(as_text=True)
 
 
 def test_a_reviewer_must_choose_a_registered_agency(client, session, people, tmp_path):

@@ -104,9 +104,11 @@ def _visible_batch(batch_id: int) -> ImportBatch:
 
 def _index(form: UploadForm, error: str | None = None, status: int = 200):
     session = get_session()
-    history = upload_history(session, agency_id=agency_scope(), page=request.args.get("page", 1, type=int))
+    # Reviewers see every agency's uploads and may narrow them to one; agency users see their own.
+    shown_agency = agency_scope() if current_user.role == "agency" else request.args.get("agency", type=int)
+    history = upload_history(session, agency_id=shown_agency, page=request.args.get("page", 1, type=int))
     return render_template("uploads/index.html", form=form, history=history, error=error,
-                           status_labels=STATUS_LABELS), status
+                           status_labels=STATUS_LABELS, shown_agency=shown_agency), status
 
 
 @bp.get("/")
