@@ -174,8 +174,11 @@ def test_a_reviewer_uploads_on_behalf_of_the_agency_it_chooses(client, session, 
 def test_a_reviewer_must_choose_a_registered_agency(client, session, people, tmp_path):
     path = write_upload(tmp_path / "buses.xlsx", [acquisition(1)])
     login(client, "reviewer")
-    response = upload(client, path, agency="999999")
-    assert response.status_code == 400
+    assert upload(client, path, agency="999999").status_code == 400
+    unchosen = upload(client, path, agency="")
+    assert unchosen.status_code == 400
+    assert "请选择代哪个单位上传" in unchosen.get_data(as_text=True)
+    assert upload(client, path).status_code == 400
     assert count(session, ImportBatch) == 0
 
 

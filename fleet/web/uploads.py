@@ -19,6 +19,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from sqlalchemy.orm import Session
 from wtforms import SelectField, SubmitField
+from wtforms.validators import InputRequired
 
 from fleet import jobs
 from fleet.db import get_session
@@ -63,7 +64,12 @@ STATUS_LABELS = {
 
 class UploadForm(FlaskForm):
     file = FileField(_l("Excel 文件（.xlsx）"), validators=[FileRequired(_l("请选择要上传的文件。"))])
-    agency = SelectField(_l("代哪个单位上传"), coerce=int, choices=[])
+    agency = SelectField(
+        _l("代哪个单位上传"),
+        coerce=lambda value: int(value) if value not in (None, "") else None,
+        choices=[],
+        validators=[InputRequired(_l("请选择代哪个单位上传。"))],
+    )
     submit = SubmitField(_l("上传并核查"))
 
 
@@ -90,7 +96,8 @@ def _upload_form(session: Session) -> UploadForm:
     if current_user.role == "agency":
         del form.agency
     else:
-        form.agency.choices = _agency_choices(session)
+        # No agency preselected: a reviewer picks the one the file is for, never the first by chance.
+        form.agency.choices = [("", _("请选择单位"))] + _agency_choices(session)
     return form
 
 
