@@ -5,28 +5,21 @@ User errors print a message on stderr and exit non-zero; with --json the message
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
 
 import click
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
+import rules
 from fleet import agencies as registry
 from fleet import db, users
+from fleet.console import emit_json, fail
+from fleet.jobs import worker_command
+from fleet.mail.cli import summaries_cli
 from fleet.models import ROLES
-import rules
-
-
-def emit_json(payload: Any) -> None:
-    click.echo(json.dumps(payload, ensure_ascii=False, indent=2, default=str))
-
-
-def fail(message: str, exit_code: int = 1) -> NoReturn:
-    click.echo(f"Error: {message}", err=True)
-    sys.exit(exit_code)
+from imports import cli as imports_cli
 
 
 @click.command("init-db")
@@ -105,15 +98,7 @@ def demo_command() -> None:
 
 
 def init_app(app: Flask) -> None:
-    for command in (init_db_command, agencies_cli, users_cli, demo_command):
+    for command in (init_db_command, agencies_cli, users_cli, demo_command, worker_command, summaries_cli):
         app.cli.add_command(command)
     rules.init_app(app)
-    from imports import cli as imports_cli
-
     imports_cli.init_app(app)
-    from fleet.jobs import worker_command
-
-    app.cli.add_command(worker_command)
-    from fleet.mail.cli import summaries_cli
-
-    app.cli.add_command(summaries_cli)

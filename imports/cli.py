@@ -14,7 +14,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 
 from fleet import db
-from fleet.cli import emit_json
+from fleet.console import emit_json
 from fleet.models import User
 from imports.package import UnusableFile
 from imports.pipeline import ImportFailed, import_file, validate_file

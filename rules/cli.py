@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 
 from fleet import db
 from fleet.agencies import agency_by_name
-from fleet.cli import emit_json, fail
+from fleet.console import emit_json, fail
 from fleet.vocab import ACQUISITION_KINDS, AGENCY_KINDS, CATEGORIES, POWER_TYPES, Vocabulary
 from rules.engine import RuleResult, compliance_json, evaluate
 from rules.packs import PACKS_DIR, PackError, RulePack, active_pack_id, check_packs, get_pack, load_pack, threshold_text

@@ -10,7 +10,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from fleet import db
-from fleet.cli import emit_json, fail
+from fleet.console import emit_json, fail
 from fleet.mail.send import SendReport, SmtpSettings, send_summaries
 from rules.packs import active_pack
 from rules.periods import Period
