@@ -9,7 +9,6 @@ are exact fractions: 60% of 5 needs 3, and exactly at the threshold passes.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -19,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from fleet.models import Acquisition, Agency, ExemptionRequest
-from fleet.vocab import ACQUISITION_KINDS, NEV_POWER_TYPES
+from fleet.vocab import ACQUISITION_KINDS, NEV_POWER_TYPES, POWER_TYPES
 from rules.packs import Rule, RulePack
 from rules.periods import Period, months_touched
 
@@ -57,11 +56,14 @@ def make_result(rule: Rule, agency_id: int | None, agency: str | None, total: in
     """A result from raw counts: `total` is every in-scope acquisition before exemptions."""
     in_scope = total - exempt
     share = Fraction(meets, in_scope) if in_scope else None
+    # The same exact arithmetic in integers (p/q is the threshold): a city page makes some ten
+    # thousand results, and Fraction's operators took a third of evaluate()'s time.
+    p, q = rule.threshold.numerator, rule.threshold.denominator
     if share is None:
         status = "no_data"
     else:
-        status = "pass" if share >= rule.threshold else "fail"
-    shortfall = max(0, math.ceil(rule.threshold * in_scope) - meets)
+        status = "pass" if meets * q >= p * in_scope else "fail"
+    shortfall = max(0, -(-p * in_scope // q) - meets)
     return RuleResult(rule, agency_id, agency, in_scope, meets, exempt, pending, share, rule.threshold, status, shortfall)
 
 
@@ -124,12 +126,22 @@ def _count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
 
 
 def _agency_filter(agency_id: int | None, county: str | None) -> list[sa.ColumnElement[bool]]:
-    where: list[sa.ColumnElement[bool]] = []
+    """The acquisitions of the agencies selected. Without an agency, an IN over the agencies (all of
+    them for the city): it lets the database read ix_acquisitions_agency_compliance agency by agency,
+    so the rows come grouped by agency and GROUP BY agency_id needs no sort (0.6 s -> 0.2 s on a
+    million acquisitions with SQLite)."""
     if agency_id is not None:
-        where.append(Acquisition.agency_id == agency_id)
+        return [Acquisition.agency_id == agency_id]
+    return [Acquisition.agency_id.in_(_agency_ids(county))]
+
+
+def _agency_ids(county: str | None, kinds: Iterable[str] | None = None) -> sa.Select:
+    query = sa.select(Agency.id)
     if county is not None:
-        where.append(Acquisition.agency_id.in_(sa.select(Agency.id).where(Agency.county == county)))
-    return where
+        query = query.where(Agency.county == county)
+    if kinds is not None:
+        query = query.where(Agency.kind.in_(sorted(kinds)))
+    return query
 
 
 Window = tuple[Rule, dt.date, dt.date]
@@ -160,10 +172,10 @@ def _scan(
     session: Session, windows: list[Window], where: list[sa.ColumnElement[bool]], *, by_month: bool, totals_only: bool
 ) -> dict[Key, dict[str, Counts]]:
     """One SELECT … GROUP BY agency per rule (per rule and month for a series), sent as a single
-    UNION ALL: each part reads only its rule's categories and dates from the covering index
-    ix_acquisitions_compliance and counts what meets the measure, and what the no-NEV catalogue
-    exempts, with a SUM(CASE). Months are separate date ranges rather than a month computed per row,
-    which halves the work on SQLite."""
+    UNION ALL: each part reads only its rule's categories and dates of the agencies selected from
+    the covering index ix_acquisitions_agency_compliance, in agency order, and counts what meets the
+    measure, and what the no-NEV catalogue exempts, with a SUM(CASE). Months are separate date
+    ranges rather than a month computed per row, which halves the work on SQLite."""
     parts = []
     for index, (rule, first, last) in enumerate(windows):
         for start, end, month in _month_slices(first, last) if by_month else [(first, last, 0)]:
@@ -183,6 +195,33 @@ def _scan(
         rule = windows[row[0]][0]
         total, meets, catalogued = (list(row[3:]) + [0, 0])[:3]
         counts.setdefault((row[1], int(row[2])), {})[rule.id] = (int(total), int(meets), int(catalogued), 0)
+    return counts
+
+
+def _aggregate_months(session: Session, windows: list[Window], county: str | None) -> dict[int, dict[str, Counts]]:
+    """month -> rule id -> counts summed over the agencies selected that the rule can apply to.
+
+    One SELECT per rule and month without GROUP BY, sent as a single UNION ALL: the city's trend
+    needs no per-agency rows. Each part names the power types too, so the database reads
+    ix_acquisitions_compliance as one short range per category, power type and month; a rule
+    naming agency kinds keeps to the agencies of those kinds with an IN."""
+    parts = []
+    for index, (rule, first, last) in enumerate(windows):
+        agencies: list[sa.ColumnElement[bool]] = []
+        if county is not None or rule.scope.agency_kinds is not None:
+            agencies.append(Acquisition.agency_id.in_(_agency_ids(county, rule.scope.agency_kinds)))
+        powers = [] if rule.scope.power_types is not None else [Acquisition.power.in_(sorted(POWER_TYPES.values))]
+        for start, end, month in _month_slices(first, last):
+            c = rule_conditions(rule, start, end)
+            catalogued = _count(c.catalogued) if rule.exemptions_allowed else sa.literal(0, sa.Integer)
+            parts.append(
+                sa.select(sa.literal(index, sa.Integer), sa.literal(month, sa.Integer), sa.func.count(), _count(c.meets), catalogued)
+                .where(c.in_scope, *powers, *agencies)
+            )
+    counts: dict[int, dict[str, Counts]] = {}
+    for index, month, total, meets, catalogued in session.execute(sa.union_all(*parts)) if parts else []:
+        if total:
+            counts.setdefault(int(month), {})[windows[index][0].id] = (int(total), int(meets), int(catalogued), 0)
     return counts
 
 
@@ -331,7 +370,6 @@ def monthly_series(
     period = Period.year(year)
     windows = _windows(pack, period.start, period.end)
     where = _agency_filter(agency_id, county)
-    counts = _counts(session, windows, where, by_month=True)
     agencies = _agencies(session, agency_id, county)
     agency: Agency | None = None
     rule_ids = {rule.id for rule, _, _ in windows}
@@ -339,9 +377,19 @@ def monthly_series(
         if not agencies:
             return {}
         agency = agencies[0]
-        months = [counts.get((agency.id, m), {}) for m in range(1, 13)]
-        year_counts = {(agency.id, 0): {rule.id: _sum(m.get(rule.id, NO_COUNTS) for m in months) for rule, _, _ in windows}}
+        counts = _counts(session, windows, where, by_month=True)
+        by_month = {m: counts.get((agency.id, m), {}) for m in range(1, 13)}
+        year_counts = {(agency.id, 0): {rule.id: _sum(m.get(rule.id, NO_COUNTS) for m in by_month.values()) for rule, _, _ in windows}}
         rule_ids = _agency_rules(session, agencies, windows, (period.start, period.end), where, year_counts)[agency.id]
+    else:
+        by_month = _aggregate_months(session, windows, county) if windows else {}
+        kind_of = {a.id: a.kind for a in agencies}
+        rules = {rule.id: rule for rule, _, _ in windows}
+        for (agency_of, month_number), per_rule in _requested(session, windows, where, by_month=True).items():
+            for rule_id, (approved, pending) in per_rule.items():
+                if (approved or pending) and rules[rule_id].applies_to_kind(kind_of[agency_of]):
+                    total, meets, catalogued, waiting = by_month[month_number][rule_id]
+                    by_month[month_number][rule_id] = (total, meets, catalogued + approved, waiting + pending)
 
     series: dict[str, list[RuleResult]] = {}
     for month in period.months():
@@ -349,9 +397,7 @@ def monthly_series(
         for rule in pack.rules:
             if rule.id not in rule_ids or rule.effective_within(month.start, month.end) is None:
                 continue
-            total = _sum(
-                counts.get((a.id, month.start.month), {}).get(rule.id, NO_COUNTS) for a in agencies if rule.applies_to_kind(a.kind)
-            )
+            total = by_month.get(month.start.month, {}).get(rule.id, NO_COUNTS)
             results.append(make_result(rule, agency_id, agency.name if agency else None, *total))
         series[month.label] = results
     return series

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 13:08:42.883030
+Create Date: 2026-11-25 13:50:14.439060
 """
 
 from __future__ import annotations
@@ -161,8 +161,9 @@ def upgrade() -> None:
     with op.batch_alter_table('acquisitions', schema=None) as batch_op:
         batch_op.create_index('ix_acquisitions_acquired_category', ['acquired_on', 'category', 'power'], unique=False)
         batch_op.create_index('ix_acquisitions_agency_acquired', ['agency_id', 'acquired_on'], unique=False)
+        batch_op.create_index('ix_acquisitions_agency_compliance', ['agency_id', 'category', 'acquired_on', 'power', 'acquisition_kind', 'emission_standard', 'catalogue_entry_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_acquisitions_batch_id'), ['batch_id'], unique=False)
-        batch_op.create_index('ix_acquisitions_compliance', ['category', 'acquired_on', 'power', 'agency_id', 'acquisition_kind', 'emission_standard', 'catalogue_entry_id'], unique=False)
+        batch_op.create_index('ix_acquisitions_compliance', ['category', 'power', 'acquired_on', 'agency_id', 'acquisition_kind', 'emission_standard', 'catalogue_entry_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_acquisitions_plate'), ['plate'], unique=False)
         batch_op.create_index('ix_acquisitions_reported', ['reported_on', 'agency_id', 'acquired_on'], unique=False)
 
@@ -223,6 +224,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_acquisitions_plate'))
         batch_op.drop_index('ix_acquisitions_compliance')
         batch_op.drop_index(batch_op.f('ix_acquisitions_batch_id'))
+        batch_op.drop_index('ix_acquisitions_agency_compliance')
         batch_op.drop_index('ix_acquisitions_agency_acquired')
         batch_op.drop_index('ix_acquisitions_acquired_category')
 
