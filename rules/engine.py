@@ -114,7 +114,8 @@ def rule_conditions(
     catalogued = approved = pending = sa.false()
     if rule.exemptions_allowed:
         # Only a vehicle that does not count can be exempted; an exempted NEV would lower the share.
-        catalogued = sa.and_(sa.not_(meets), a.catalogue_entry_id.is_not(None))
+        # The rare catalogue match is tested first, so most rows skip the IN of `meets`.
+        catalogued = sa.and_(a.catalogue_entry_id.is_not(None), sa.not_(meets))
         if state is not None:
             approved = sa.and_(sa.not_(meets), a.catalogue_entry_id.is_(None), state == 2)
             pending = sa.and_(sa.not_(meets), a.catalogue_entry_id.is_(None), state == 1)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 13:50:14.439060
+Create Date: 2026-11-25 13:52:52.698894
 """
 
 from __future__ import annotations
@@ -165,7 +165,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_acquisitions_batch_id'), ['batch_id'], unique=False)
         batch_op.create_index('ix_acquisitions_compliance', ['category', 'power', 'acquired_on', 'agency_id', 'acquisition_kind', 'emission_standard', 'catalogue_entry_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_acquisitions_plate'), ['plate'], unique=False)
-        batch_op.create_index('ix_acquisitions_reported', ['reported_on', 'agency_id', 'acquired_on'], unique=False)
+        batch_op.create_index('ix_acquisitions_reported', ['agency_id', 'reported_on', 'acquired_on'], unique=False)
 
     op.create_table('acquisition_versions',
     sa.Column('id', sa.Integer(), nullable=False),
