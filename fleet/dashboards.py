@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from fleet.models import Acquisition, AcquisitionVersion, Agency, AuditEntry, ExemptionRequest, NoNevCatalogueEntry
 from fleet.timeliness import LateAcquisition, LateCount, agencies_not_reported, late_acquisitions, late_counts
 from fleet.vocab import CATEGORIES, NEV_POWER_TYPES, POWER_TYPES
-from rules.engine import RuleResult, evaluate, monthly_series
+from rules.engine import RuleResult, agencies_condition, evaluate, monthly_series
 from rules.explain import VehicleLine, explain
 from rules.packs import Rule, RulePack
 from rules.periods import Period
@@ -145,7 +145,7 @@ def acquisition_counts(
     Two GROUP BYs that read their index in the order they group, so neither sorts a million rows:
     category and power type from ix_acquisitions_compliance (category, power, acquired_on, …),
     naming every category and power type of the vocabularies so that it reads one date range for
-    each pair; and agency from ix_acquisitions_agency_compliance, through an IN over the agencies.
+    each pair; and agency from ix_acquisitions_agency_compliance (see agencies_condition).
     Counties are the agencies' counties, as the engine's county filter selects them; agencies are
     few, so their counties are looked up apart rather than joined into the scan of acquisitions."""
     in_year = [
@@ -166,7 +166,7 @@ def acquisition_counts(
     nev = sa.func.sum(sa.case((Acquisition.power.in_(sorted(NEV_POWER_TYPES)), 1), else_=0))
     by_agency = (
         sa.select(Acquisition.agency_id, sa.func.count(), nev)
-        .where(*(selected or [Acquisition.agency_id.in_(sa.select(Agency.id))]), *in_year)
+        .where(*(selected or agencies_condition(session)), *in_year)
         .group_by(Acquisition.agency_id)
     )
     by_category_power = {(category, power): count for category, power, count in session.execute(by_power)}

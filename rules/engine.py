@@ -126,14 +126,22 @@ def _count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
     return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
 
 
-def _agency_filter(agency_id: int | None, county: str | None) -> list[sa.ColumnElement[bool]]:
-    """The acquisitions of the agencies selected. Without an agency, an IN over the agencies (all of
-    them for the city): it lets the database read ix_acquisitions_agency_compliance agency by agency,
-    so the rows come grouped by agency and GROUP BY agency_id needs no sort (0.6 s -> 0.2 s on a
-    million acquisitions with SQLite)."""
+def agencies_condition(session: Session, county: str | None = None) -> list[sa.ColumnElement[bool]]:
+    """Acquisitions of a county's agencies, or of every agency, for a query grouped by agency.
+
+    For every agency SQLite still gets an IN over them: it then reads the agency-first indexes
+    (ix_acquisitions_agency_compliance, ix_acquisitions_reported) agency by agency, so the rows come
+    in agency order and GROUP BY agency_id needs no sort (0.6 s -> 0.2 s for a year of a million
+    acquisitions). PostgreSQL groups by hashing and would only pay a join for it."""
+    if county is None and session.get_bind().dialect.name != "sqlite":
+        return []
+    return [Acquisition.agency_id.in_(_agency_ids(county))]
+
+
+def _agency_filter(session: Session, agency_id: int | None, county: str | None) -> list[sa.ColumnElement[bool]]:
     if agency_id is not None:
         return [Acquisition.agency_id == agency_id]
-    return [Acquisition.agency_id.in_(_agency_ids(county))]
+    return agencies_condition(session, county)
 
 
 def _agency_ids(county: str | None, kinds: Iterable[str] | None = None) -> sa.Select:
@@ -341,7 +349,7 @@ def evaluate(
     windows = _windows(pack, period.start, period.end)
     if not windows:
         return []
-    where = _agency_filter(agency_id, county)
+    where = _agency_filter(session, agency_id, county)
     counts = _counts(session, windows, where)
     agencies = _agencies(session, agency_id, county)
     year = (dt.date(period.start.year, 1, 1), dt.date(period.end.year, 12, 31))
@@ -370,7 +378,7 @@ def monthly_series(
     agency's when agency_id is given (only rules that can apply to it), from the same two queries as evaluate."""
     period = Period.year(year)
     windows = _windows(pack, period.start, period.end)
-    where = _agency_filter(agency_id, county)
+    where = _agency_filter(session, agency_id, county)
     agencies = _agencies(session, agency_id, county)
     agency: Agency | None = None
     rule_ids = {rule.id for rule, _, _ in windows}
