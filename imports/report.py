@@ -179,7 +179,9 @@ class Messages:
             return self._text(_AT_SHEET) % {"sheet": sheet, "problem": problem}
         if header is None:
             return self._text(_AT_ROW) % {"sheet": sheet, "row": row, "problem": problem}
-        return self._text(_AT_CELL) % {"sheet": sheet, "row": row, "header": header, "problem": problem}
+        # A header written over several lines ("购车价格\n（万元）") reads as one in a sentence.
+        shown_header = " ".join(header.split())
+        return self._text(_AT_CELL) % {"sheet": sheet, "row": row, "header": shown_header, "problem": problem}
 
     def finding(
         self,

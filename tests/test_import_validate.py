@@ -176,3 +176,11 @@ def test_every_code_is_documented():
     }
     assert issue_codes <= documented
     assert all(str(code.description) for code in CODES.values())
+
+
+def test_a_header_on_two_lines_reads_as_one_in_messages():
+    from imports.report import Messages
+
+    found = Messages().finding("price_invalid", sheet="车辆", row=8, column="price", header="购车价格\n（万元）", value=-3)
+    assert "购车价格 （万元）" in found.message and "\n" not in found.message
+    assert found.header == "购车价格\n（万元）"  # the report keeps the header as written
