@@ -210,10 +210,12 @@ def _scan(
 def _aggregate_months(session: Session, windows: list[Window], county: str | None) -> dict[int, dict[str, Counts]]:
     """month -> rule id -> counts summed over the agencies selected that the rule can apply to.
 
-    One SELECT per rule and month without GROUP BY, sent as a single UNION ALL: the city's trend
-    needs no per-agency rows. Each part names the power types too, so the database reads
-    ix_acquisitions_compliance as one short range per category, power type and month; a rule
-    naming agency kinds keeps to the agencies of those kinds with an IN."""
+    One SELECT per rule and month without per-agency rows, sent as a single UNION ALL. Each part
+    names the power types too, so the database reads ix_acquisitions_compliance as one short range
+    per category, power type and month; a rule naming agency kinds keeps to the agencies of those
+    kinds with an IN. Whether a vehicle is an NEV is a matter of its power type, so an nev_share
+    rule's part is grouped by category and power type — the index's own order, no sort — and
+    counts NEVs and catalogue matches here, instead of a CASE on every row."""
     parts = []
     for index, (rule, first, last) in enumerate(windows):
         agencies: list[sa.ColumnElement[bool]] = []
@@ -222,15 +224,24 @@ def _aggregate_months(session: Session, windows: list[Window], county: str | Non
         powers = [] if rule.scope.power_types is not None else [Acquisition.power.in_(sorted(POWER_TYPES.values))]
         for start, end, month in _month_slices(first, last):
             c = rule_conditions(rule, start, end)
-            catalogued = _count(c.catalogued) if rule.exemptions_allowed else sa.literal(0, sa.Integer)
-            parts.append(
-                sa.select(sa.literal(index, sa.Integer), sa.literal(month, sa.Integer), sa.func.count(), _count(c.meets), catalogued)
-                .where(c.in_scope, *powers, *agencies)
-            )
+            head = [sa.literal(index, sa.Integer), sa.literal(month, sa.Integer)]
+            if rule.measure == "nev_share":
+                part = sa.select(
+                    *head, Acquisition.power, sa.func.count(), sa.literal(0, sa.Integer), sa.func.count(Acquisition.catalogue_entry_id)
+                ).group_by(Acquisition.category, Acquisition.power)
+            else:
+                catalogued = _count(c.catalogued) if rule.exemptions_allowed else sa.literal(0, sa.Integer)
+                part = sa.select(*head, sa.cast(sa.null(), Acquisition.power.type), sa.func.count(), _count(c.meets), catalogued)
+            parts.append(part.where(c.in_scope, *powers, *agencies))
     counts: dict[int, dict[str, Counts]] = {}
-    for index, month, total, meets, catalogued in session.execute(sa.union_all(*parts)) if parts else []:
-        if total:
-            counts.setdefault(int(month), {})[windows[index][0].id] = (int(total), int(meets), int(catalogued), 0)
+    for index, month, power, total, meets, catalogued in session.execute(sa.union_all(*parts)) if parts else []:
+        if not total:
+            continue
+        rule = windows[index][0]
+        if power is not None:  # a power type's group of an nev_share rule: `catalogued` is every catalogue match
+            meets, catalogued = (total, 0) if power in NEV_POWER_TYPES else (0, catalogued if rule.exemptions_allowed else 0)
+        before = counts.setdefault(int(month), {}).get(rule.id, NO_COUNTS)
+        counts[int(month)][rule.id] = (before[0] + int(total), before[1] + int(meets), before[2] + int(catalogued), 0)
     return counts
 
 
@@ -289,13 +300,17 @@ def _counts(
     return counts
 
 
-def _agencies(session: Session, agency_id: int | None, county: str | None) -> list[Agency]:
-    query = sa.select(Agency).order_by(Agency.name)
+AgencyRow = sa.Row[tuple[int, str, str]]  # id, name, kind
+
+
+def _agencies(session: Session, agency_id: int | None, county: str | None) -> list[AgencyRow]:
+    # Plain rows rather than ORM objects: a province has thousands of agencies.
+    query = sa.select(Agency.id, Agency.name, Agency.kind).order_by(Agency.name)
     if agency_id is not None:
         query = query.where(Agency.id == agency_id)
     if county is not None:
         query = query.where(Agency.county == county)
-    return list(session.scalars(query))
+    return list(session.execute(query))
 
 
 def _sum(counts: Iterable[Counts]) -> Counts:
@@ -307,7 +322,7 @@ def _sum(counts: Iterable[Counts]) -> Counts:
 
 def _agency_rules(
     session: Session,
-    agencies: list[Agency],
+    agencies: list[AgencyRow],
     windows: list[Window],
     year: tuple[dt.date, dt.date],
     where: list[sa.ColumnElement[bool]],
@@ -380,7 +395,7 @@ def monthly_series(
     windows = _windows(pack, period.start, period.end)
     where = _agency_filter(session, agency_id, county)
     agencies = _agencies(session, agency_id, county)
-    agency: Agency | None = None
+    agency: AgencyRow | None = None
     rule_ids = {rule.id for rule, _, _ in windows}
     if agency_id is not None:
         if not agencies:
