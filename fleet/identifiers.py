@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from enum import Enum
 
+import numpy as np
 from stdnum.cn import uscc
 
 from fleet.vocab import NEV_POWER_TYPES, PLATES, PURE_ELECTRIC
@@ -20,6 +22,9 @@ _VIN_VALUES = {
 }
 _VIN_WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
 VIN_PATTERN = re.compile(r"^[A-HJ-NPR-Z0-9]{17}$")
+# The same transliteration indexed by ASCII code, for checking many VINs at once.
+_VIN_VALUE_BY_CODE = np.zeros(128, dtype=np.int64)
+_VIN_VALUE_BY_CODE[[ord(c) for c in _VIN_VALUES]] = list(_VIN_VALUES.values())
 
 
 def clean_code(text: str) -> str:
@@ -40,6 +45,16 @@ def vin_is_well_formed(vin: str) -> bool:
 
 def vin_check_digit_ok(vin: str) -> bool:
     return vin_is_well_formed(vin) and vin[8] == vin_check_digit(vin)
+
+
+def vin_check_digits_ok(vins: Sequence[str]) -> np.ndarray:
+    """vin_check_digit_ok for many well-formed VINs at once (vin_is_well_formed must hold for each)."""
+    if not vins:
+        return np.zeros(0, dtype=bool)
+    codes = np.frombuffer("".join(vins).encode("ascii"), dtype=np.uint8).reshape(len(vins), len(_VIN_WEIGHTS))
+    remainder = _VIN_VALUE_BY_CODE[codes] @ np.array(_VIN_WEIGHTS) % 11
+    expected = np.where(remainder == 10, ord("X"), remainder + ord("0"))
+    return codes[:, 8] == expected
 
 
 def vin_check_digit_mandatory(vin: str) -> bool:

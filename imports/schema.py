@@ -1,7 +1,8 @@
 """Validation step, value checks: the pandera schema of a normalised upload; each check's name is its error code.
 
 Checks are vectorised: identifier and vocabulary logic comes from fleet.identifiers and fleet.vocab and
-is applied once per distinct value (Series.map), never once per row. Each check passes the values it
+is applied once per distinct value (pd.factorize), never once per row; VINs, nearly all distinct, are
+checked with a regular expression and numpy instead. Each check passes the values it
 is not about (blank, or already wrong for another check), so a bad value gives its own error only.
 """
 
@@ -15,19 +16,20 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
 from fleet.identifiers import (
+    VIN_PATTERN,
     PlateKind,
     clean_code,
     credit_code_ok,
     plate_is_local,
     plate_kind,
     plate_matches_power,
-    vin_check_digit_ok,
-    vin_is_well_formed,
+    vin_check_digits_ok,
 )
 from fleet.vocab import (
     ACQUISITION_KINDS,
@@ -70,37 +72,49 @@ class ImportPolicy:
 
 def _mapped(series: pd.Series, function: Callable[[Any], Any]) -> pd.Series:
     """function applied once per distinct value; blanks (None, NaN) stay NaN."""
-    return series.map({value: function(value) for value in series.dropna().unique()})
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    answers = np.empty(len(uniques) + 1, dtype=object)
+    answers[:-1] = [function(value) for value in uniques]
+    answers[-1] = np.nan
+    return pd.Series(answers[codes], index=series.index, dtype=object)
 
 
 def _holds(series: pd.Series, test: Callable[[Any], bool]) -> pd.Series:
     """True where test holds for the value; False for blanks."""
-    return _mapped(series, test).eq(True)
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    answers = np.zeros(len(uniques) + 1, dtype=bool)
+    answers[:-1] = [bool(test(value)) for value in uniques]
+    return pd.Series(answers[codes], index=series.index)
+
+
+def _blank_text(value: Any) -> bool:
+    return value.__class__ is str and not value.strip()
 
 
 def blank(series: pd.Series) -> pd.Series:
-    return series.isna() | _holds(series, lambda v: isinstance(v, str) and not v.strip())
+    return series.isna() | _holds(series, _blank_text)
 
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-# Several checks ask the same of each VIN and plate; remembering the answers saves the repeated work.
-@lru_cache(maxsize=1 << 18)
-def _vin_state(value: Any) -> tuple[bool, bool]:
-    """(well formed, check digit right) for a written VIN."""
-    text = _text(value)
-    return vin_is_well_formed(text), vin_check_digit_ok(text)
+def _well_formed_vin(series: pd.Series) -> pd.Series:
+    return series.astype(str).str.fullmatch(VIN_PATTERN.pattern).fillna(False).astype(bool)
 
 
+def _wrong_check_digit(series: pd.Series) -> pd.Series:
+    """True where a well-formed VIN has a check digit that does not match (ISO 3779)."""
+    well_formed = _well_formed_vin(series).to_numpy()
+    wrong = np.zeros(len(series), dtype=bool)
+    wrong[well_formed] = ~vin_check_digits_ok(series.to_numpy()[well_formed].astype(str).tolist())
+    return pd.Series(wrong, index=series.index)
+
+
+# Several checks ask the same of each plate; remembering the answers saves the repeated work.
 @lru_cache(maxsize=1 << 18)
 def _plate_kind(value: Any) -> PlateKind | None:
     return plate_kind(_text(value))
-
-
-def _well_formed_vin(series: pd.Series) -> pd.Series:
-    return _holds(series, lambda v: _vin_state(v)[0])
 
 
 def _is_date(value: Any) -> bool:
@@ -158,7 +172,7 @@ class AcquisitionSchema(pa.DataFrameModel):
 
     @pa.check("vin", name="vin_check_digit")
     def _vin_check_digit(cls, values: Series[object]) -> Series[bool]:
-        return ~_holds(values, lambda v: _vin_state(v) == (True, False))
+        return ~_wrong_check_digit(values)
 
     @pa.check("vin", name="duplicate_vin")
     def _duplicate_vin(cls, values: Series[object]) -> Series[bool]:

@@ -1,5 +1,7 @@
 """Identifier checks of SPEC §3.3: VIN check digit, GA 36 plates and their power, credit codes."""
 
+import random
+
 import pytest
 
 from fleet.identifiers import (
@@ -12,6 +14,7 @@ from fleet.identifiers import (
     vin_check_digit,
     vin_check_digit_mandatory,
     vin_check_digit_ok,
+    vin_check_digits_ok,
     vin_is_well_formed,
     with_check_digit,
 )
@@ -28,6 +31,23 @@ def test_a_chinese_vin_with_a_wrong_check_digit_fails_and_is_mandatory():
     assert vin_check_digit_ok(vin) and not vin_check_digit_ok(wrong)
     assert vin_check_digit_mandatory(wrong)
     assert not vin_check_digit_mandatory("KMTG341ABRU123456")
+
+
+def test_many_vins_checked_at_once_agree_with_one_at_a_time():
+    alphabet = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"
+    rng = random.Random(7)
+    written = ["".join(rng.choices(alphabet, k=17)) for _ in range(3000)]
+    right = [with_check_digit(vin) for vin in written]
+    vins = written + right + ["1M8GDM9AXKP042788", "1M8GDM9A0KP042788"]
+    expected = [vin_check_digit_ok(vin) for vin in vins]
+    assert vin_check_digits_ok(vins).tolist() == expected
+    # Both outcomes and the X check digit are among the cases compared.
+    assert sum(expected) >= 3000 and not all(expected)
+    assert any(vin[8] == "X" for vin in right) and any(vin[8] == "X" and not ok for vin, ok in zip(written, expected))
+
+
+def test_no_vins_checked_at_once_is_an_empty_answer():
+    assert vin_check_digits_ok([]).tolist() == []
 
 
 @pytest.mark.parametrize("vin", ["LGXCE4CB0S012345", "LGXCE4CB0S01234567", "LGXCE4CB0S012345I", "LGXCE4CB0S01234O6"])
