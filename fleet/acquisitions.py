@@ -78,7 +78,9 @@ def record_acquisitions(
         }
         current = existing.get(record["vin"])
         if current is None:
-            inserts.append({**fields, **source, "reported_on": reported_on, "created_at": now, "updated_at": now})
+            inserts.append(
+                {**fields, **source, "reported_on": reported_on, "version": 1, "created_at": now, "updated_at": now}
+            )
             continue
         if current["agency_id"] != record["agency_id"]:
             raise VinOwnedElsewhere(record["vin"])
@@ -98,9 +100,27 @@ def record_acquisitions(
         updates.append({**fields, **source, "id": current["id"], "version": current["version"] + 1, "updated_at": now})
 
     if inserts:
-        session.execute(Acquisition.__table__.insert(), inserts)
+        _insert_new(session, inserts)
     if history:
         session.execute(AcquisitionVersion.__table__.insert(), history)
     if updates:
         session.execute(sa.update(Acquisition), updates)
     return RecordCounts(inserted=len(inserts), updated=len(updates), unchanged=unchanged)
+
+
+def _insert_new(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert new acquisitions (every row with the same keys, every column without a server default given)."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql" or connection.dialect.driver != "psycopg":
+        session.execute(Acquisition.__table__.insert(), rows)
+        return
+    # COPY takes a 100k-row upload in a fraction of the time of INSERT batches, in the same transaction.
+    from psycopg import sql
+
+    names = list(rows[0])
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(Acquisition.__table__.name), sql.SQL(", ").join(map(sql.Identifier, names))
+    )
+    with connection.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row([row[name] for name in names])
