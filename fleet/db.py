@@ -30,6 +30,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=10000")
+    # 32 MiB of page cache instead of 2: a 100k-row import updates nine B-trees of acquisitions, and
+    # with the default cache their pages keep leaving it (insert 2.1 s -> 1.4 s).
+    cursor.execute("PRAGMA cache_size=-32768")
     cursor.close()
 
 
