@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
@@ -28,13 +29,22 @@ def _stored(value: Any) -> Any:
     return value
 
 
+def _stored_column(series: pd.Series) -> list[Any]:
+    """_stored applied once per distinct value of the column."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    stored = np.empty(len(uniques) + 1, dtype=object)
+    stored[:-1] = [_stored(value) for value in uniques]
+    stored[-1] = None
+    return stored[codes].tolist()
+
+
 def acquisition_records(validated: Validated) -> list[dict[str, Any]]:
     """The rows of a clean upload in the shape record_acquisitions takes."""
     frame = validated.frame.rename(columns=_FIELD_OF_KEY)
-    columns = {field: [_stored(v) for v in frame[field]] for field in ACQUISITION_FIELDS}
-    columns["agency_id"] = [int(i) for i in validated.agency_ids]
-    columns["source_sheet"] = list(frame["_sheet"])
-    columns["source_row"] = [int(r) for r in frame["_row"]]
+    columns = {field: _stored_column(frame[field]) for field in ACQUISITION_FIELDS}
+    columns["agency_id"] = validated.agency_ids.astype("int64").tolist()
+    columns["source_sheet"] = frame["_sheet"].tolist()
+    columns["source_row"] = frame["_row"].astype("int64").tolist()
     names = list(columns)
     return [dict(zip(names, values)) for values in zip(*columns.values())]
 
