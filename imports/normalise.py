@@ -49,6 +49,8 @@ _SPACE_BY_HAN = re.compile(r"(?<=[\u3000-\u30ff\u3400-\u9fff]) | (?=[\u3000-\u30
 _EXPLANATION = re.compile(r"[(\[【][^)\]】]*[)\]】]")
 _BRACKETS = re.compile(r"[(\[【（［]")
 _ALTERNATIVES = re.compile(r"[/／、,;|]")
+# Text that clean_code leaves as it is: upper-case letters, digits and CJK ideographs (NFKC keeps all three).
+_CLEAN_CODE = re.compile(r"[0-9A-Z\u4e00-\u9fff]+")
 _CURRENCY = re.compile(r"^(¥|￥|rmb|cny|人民币)|(rmb|cny)$", re.IGNORECASE)
 _UNIT_FACTORS = {"万元": 1.0, "万": 1.0, "千元": 0.1, "元": 0.0001}
 
@@ -113,6 +115,9 @@ def _content(value: Any) -> str | None:
 
 
 def _code(value: Any) -> str | None:
+    if value.__class__ is str and _CLEAN_CODE.fullmatch(value):
+        # Nearly every code is written clean already: clean_code would return it unchanged.
+        return None if says_no_value(value) else value
     text = value if isinstance(value, str) else to_text(value)
     if text is None or says_no_value(text):
         return None

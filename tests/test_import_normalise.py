@@ -73,6 +73,12 @@ def test_price_that_is_no_number_stays_as_text(written: str) -> None:
         ("plate", "豫j12345", "豫J12345"),
         ("credit_code", "91410900 MA44ABCD1X", "91410900MA44ABCD1X"),
         ("plate", "豫JD12345（绿牌）", "豫JD12345"),
+        # Written clean already: kept as written, unless it says there is no value.
+        ("vin", "LZYBEV0A9R0000001", "LZYBEV0A9R0000001"),
+        ("plate", "豫J1234警", "豫J1234警"),
+        ("plate", "NONE", None),
+        ("plate", "无", None),
+        ("vin", "N/A", None),
     ],
 )
 def test_codes_are_folded_upper_cased_and_without_separators(key: str, written: str, clean: str) -> None:
