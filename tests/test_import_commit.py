@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 
 import pytest
@@ -45,6 +46,32 @@ def test_a_clean_file_is_committed_with_its_original(session, tmp_path, bus_comp
         ("车辆购置", 2, "新增", bus_company.id, batch.id),
         ("车辆购置", 3, "新增", bus_company.id, batch.id),
     ]
+
+
+def test_every_field_reads_back_as_written(session, tmp_path, bus_company):
+    # New vehicles go in by the driver's executemany (SQLite) or COPY (PostgreSQL): both must store
+    # the same values as SQLAlchemy would.
+    written = [
+        acquisition(1),
+        acquisition(2, category="公务用车", power="汽油", plate="豫J12345", price=18, emission_standard="国六",
+                    credit_code="91110000600037341L", acquired_on=dt.date(2024, 12, 31),
+                    exemption_reason="执法执勤特殊需要", remark="O'Brien \\N"),
+    ]
+    outcome = import_file(session, write_upload(tmp_path / "buses.xlsx", written), reported_on=dt.date(2025, 4, 1))
+    assert [(e.code, e.column) for e in outcome.report.errors] == [] and outcome.inserted == 2
+    stored = session.scalars(sa.select(Acquisition).order_by(Acquisition.source_row)).all()
+    assert [
+        (a.vin, a.plate, a.category, a.power, a.acquired_on, float(a.price), a.credit_code, a.emission_standard,
+         a.exemption_reason, a.remark, a.brand_model, a.county, a.version, a.catalogue_entry_id)
+        for a in stored
+    ] == [
+        (written[0]["vin"], "豫JD00001", "公交车", "纯电动", dt.date(2025, 3, 5), 120.5, None, None,
+         None, None, "宇通牌ZK6105BEVG", "华龙区", 1, None),
+        (written[1]["vin"], "豫J12345", "公务用车", "汽油", dt.date(2024, 12, 31), 18.0, "91110000600037341L", "国六",
+         "执法执勤特殊需要", "O'Brien \\N", "宇通牌ZK6105BEVG", "华龙区", 1, None),
+    ]
+    assert all(a.reported_on == dt.date(2025, 4, 1) for a in stored)
+    assert all(isinstance(a.created_at, dt.datetime) and a.created_at == a.updated_at for a in stored)
 
 
 def test_a_file_with_errors_is_kept_but_never_committed(session, tmp_path, bus_company):
