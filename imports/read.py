@@ -7,7 +7,10 @@ keeps the data rows up to a totals row. The values stay as written: normalising 
 
 from __future__ import annotations
 
+import gc
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,13 +87,27 @@ def read_table(path: Path) -> RawTable:
     path = Path(path)
     check_contents(path)
     try:
-        return _read_workbook(path)
+        with _no_cycle_collection():
+            return _read_workbook(path)
     except UnusableFile:
         raise
     except PasswordError:
         raise UnusableFile("encrypted", _("工作簿设有打开密码（已加密），无法读取。请取消密码后重新保存上传。")) from None
     except (CalamineError, OSError, ValueError, KeyError, IndexError, UnicodeError):
         raise UnusableFile("corrupt", _("文件已损坏或不完整（可能下载或复制中断），无法打开。请重新保存后上传。")) from None
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Pause Python's cycle collector: a sheet's cells are a million new objects without cycles, and the
+    collector, set off by the allocations, would walk them again and again (0.17 s of a 1.7 s read)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _read_workbook(path: Path) -> RawTable:

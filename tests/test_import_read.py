@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import zipfile
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from openpyxl import Workbook, load_workbook
 
 from imports.headers import KEYS
 from imports.normalise import normalise
+from imports.package import UnusableFile
 from imports.read import RawTable, read_table
 from tests.xlsx_factory import HEADERS, acquisition, sheet_rows, vin, write_upload, write_workbook
 
@@ -541,3 +543,21 @@ def test_ditto_marks_repeat_the_value_above(tmp_path: Path) -> None:
     assert result["county"].tolist() == ["华龙区"] * 3
     assert result["category"].tolist() == ["公交车"] * 3
     assert result["acquired_on"].tolist() == [dt.date(2025, 3, 5)] * 3
+
+
+def test_reading_leaves_the_cycle_collector_as_it_found_it(tmp_path: Path) -> None:
+    # read_table pauses Python's cycle collector while it builds the cells.
+    good = write_upload(tmp_path / "good.xlsx", [acquisition(1)])
+    empty = write_upload(tmp_path / "header-only.xlsx", [])
+    assert gc.isenabled()
+    read_table(good)
+    assert gc.isenabled()
+    with pytest.raises(UnusableFile):
+        read_table(empty)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        read_table(good)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
