@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -42,6 +42,18 @@ def _as_json(value: Any) -> Any:
     return value
 
 
+def vin_conditions(session: Session, vins: Sequence[str]) -> list[sa.ColumnElement[bool]]:
+    """Conditions that together select the acquisitions holding any of vins, one query each.
+
+    PostgreSQL takes the VINs as one array parameter; elsewhere they go in IN lists of _CHUNK, under
+    SQLite's limit of bound parameters. (On PostgreSQL, 100k VINs in IN lists took 1.2 s to select,
+    most of it building and parsing 100k placeholders.)
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return [Acquisition.vin == sa.any_(sa.bindparam("vins", list(vins), type_=sa.ARRAY(sa.String)))]
+    return [Acquisition.vin.in_(vins[start : start + _CHUNK]) for start in range(0, len(vins), _CHUNK)]
+
+
 def record_acquisitions(
     session: Session,
     records: Iterable[Mapping[str, Any]],
@@ -58,9 +70,8 @@ def record_acquisitions(
     columns = [Acquisition.id, Acquisition.agency_id, Acquisition.version, Acquisition.batch_id] + [
         getattr(Acquisition, f) for f in ACQUISITION_FIELDS
     ]
-    for start in range(0, len(vins), _CHUNK):
-        chunk = vins[start : start + _CHUNK]
-        for row in session.execute(sa.select(*columns).where(Acquisition.vin.in_(chunk))).mappings():
+    for condition in vin_conditions(session, vins):
+        for row in session.execute(sa.select(*columns).where(condition)).mappings():
             existing[row["vin"]] = dict(row)
 
     now = utcnow()

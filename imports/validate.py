@@ -14,6 +14,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from fleet.acquisitions import vin_conditions
 from fleet.identifiers import vin_check_digit, vin_check_digit_mandatory
 from fleet.models import Acquisition, Agency, User
 from fleet.vocab import ACQUISITION_KINDS, CATEGORIES, COUNTIES, POWER_TYPES, fold
@@ -34,8 +35,6 @@ from imports.schema import ImportPolicy, blank, failures
 
 # Codes that make a whole sheet unusable: its rows are not valid, and its columns' value checks are moot.
 SHEET_ERRORS = ("missing_column", "ambiguous_header")
-# SQLite allows 32766 bound parameters; stay well below for IN lists.
-_CHUNK = 5000
 
 _CHOICES = {
     "unknown_category": CATEGORIES,
@@ -63,11 +62,10 @@ def _agency_ids(session: Session, names: pd.Series) -> tuple[pd.Series, dict[int
 
 
 def _owners(session: Session, vins: list[str]) -> dict[str, int]:
-    """The agency already holding each VIN, one query per chunk of VINs."""
+    """The agency already holding each VIN."""
     owners: dict[str, int] = {}
-    for start in range(0, len(vins), _CHUNK):
-        chunk = vins[start : start + _CHUNK]
-        query = sa.select(Acquisition.vin, Acquisition.agency_id).where(Acquisition.vin.in_(chunk))
+    for condition in vin_conditions(session, vins):
+        query = sa.select(Acquisition.vin, Acquisition.agency_id).where(condition)
         owners.update({vin: agency_id for vin, agency_id in session.execute(query)})
     return owners
 
