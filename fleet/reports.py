@@ -24,6 +24,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy.orm import Session
 
+from fleet.labels import result_status_label
 from fleet.models import Acquisition, Agency
 from fleet.vocab import VOCABULARIES
 from rules.engine import RuleResult, evaluate
@@ -126,7 +127,7 @@ class _Labels:
         return VOCABULARIES[vocabulary].english(value)
 
     def status(self, status: str) -> str:
-        return {"pass": _("达标"), "fail": _("未达标"), "no_data": _("无数据")}.get(status, status)
+        return result_status_label(status)
 
     def level(self, level: str) -> str:
         return {"mandatory": _("强制"), "in_principle": _("原则上")}.get(level, level)

@@ -13,6 +13,7 @@ from flask.cli import AppGroup, with_appcontext
 from flask_babel import gettext as _
 
 from fleet import db
+from fleet.labels import result_status_label
 from fleet.agencies import agency_by_name
 from fleet.console import emit_json, fail
 from fleet.vocab import ACQUISITION_KINDS, AGENCY_KINDS, CATEGORIES, POWER_TYPES, Vocabulary
@@ -41,10 +42,6 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _status_text(status: str) -> str:
-    return {"pass": _("达标"), "fail": _("未达标"), "no_data": _("无数据")}[status]
-
-
 def _result_rows(results: list[RuleResult]) -> list[list[str]]:
     rows = []
     for r in results:
@@ -58,7 +55,7 @@ def _result_rows(results: list[RuleResult]) -> list[list[str]]:
                 str(r.pending),
                 "-" if r.share is None else f"{float(r.share) * 100:.1f}%",
                 threshold_text(r.threshold),
-                _status_text(r.status),
+                result_status_label(r.status),
                 str(r.shortfall),
             ]
         )

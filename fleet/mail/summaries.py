@@ -23,6 +23,7 @@ from flask_babel import gettext as _
 from sqlalchemy.orm import Session, selectinload
 
 from fleet.i18n import LOCALES
+from fleet.labels import batch_status_label, result_status_label
 from fleet.models import Acquisition, Agency, ExemptionRequest, ImportBatch, SentSummary, User, utcnow
 from fleet.reports import compliance_workbook
 from fleet.vocab import VOCABULARIES
@@ -313,23 +314,6 @@ def need_text(rule: Rule, count: int) -> str:
     return _("还需 %(count)s 辆达到排放标准的车辆", count=count)
 
 
-def status_label(status: str) -> str:
-    return {"pass": _("达标"), "fail": _("未达标"), "no_data": _("无数据")}.get(status, status)
-
-
-def batch_status(status: str) -> str:
-    labels = {
-        "received": _("已接收"),
-        "validating": _("校验中"),
-        "invalid": _("有错误"),
-        "valid": _("校验通过"),
-        "importing": _("导入中"),
-        "committed": _("已导入"),
-        "failed": _("失败"),
-    }
-    return labels.get(status, status)
-
-
 def month_label(period: Period) -> str:
     return format_skeleton("yMMMM", period.start, locale=str(get_locale()))
 
@@ -346,9 +330,9 @@ def _template_helpers(locale: str) -> dict[str, Callable[..., Any] | str]:
         "bar_width": bar_width,
         "text_bar": text_bar,
         "text_count_bar": text_count_bar,
-        "status_label": status_label,
+        "status_label": result_status_label,
         "need_text": need_text,
-        "batch_status": batch_status,
+        "batch_status": batch_status_label,
         "colour": lambda status: {"pass": "#2e7d32", "fail": "#c62828"}.get(status, "#757575"),
         "vocab": lambda name, value: VOCABULARIES[name].english(value) if locale == "en" else value,
     }

@@ -14,6 +14,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from fleet import charts
+from fleet.labels import RESULT_STATUSES
 from fleet.dashboards import (
     AcquisitionCounts,
     FigureCache,
@@ -67,7 +68,7 @@ def chart_text() -> charts.ChartText:
         short_by=_("还差 %(count)s 辆"),
         lowest_shown=_("仅显示占比最低的 %(count)s 个单位（共 %(total)s 个）；全部单位见规则页。"),
         status=_("状态"),
-        statuses={"pass": _("达标"), "fail": _("未达标"), "no_data": _("无数据")},
+        statuses={status: str(label) for status, label in RESULT_STATUSES.items()},
         month=_("月份"),
         count=_("购置数量（辆）"),
         total=_("合计"),

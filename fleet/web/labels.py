@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Flask
 from flask_babel import get_locale
-from flask_babel import lazy_gettext as _l
 
+from fleet.labels import batch_status_label, exemption_status_label, result_status_label
 from fleet.vocab import EXEMPTION_REASONS, VOCABULARIES
 from imports.headers import COLUMN_BY_KEY
 
@@ -36,14 +36,8 @@ def field_label(key: str) -> str:
     return column.en if _english() else column.header
 
 
-_EXEMPTION_STATUSES = {"pending": _l("待审核"), "approved": _l("已批准"), "rejected": _l("已驳回")}
-
-
-def exemption_status_label(status: str) -> str:
-    return str(_EXEMPTION_STATUSES.get(status, status))
-
-
 def init_app(app: Flask) -> None:
     app.add_template_filter(term_label, "term")
     app.add_template_filter(field_label, "field_label")
-    app.add_template_global(exemption_status_label)
+    for label in (exemption_status_label, result_status_label, batch_status_label):
+        app.add_template_global(label)

@@ -24,6 +24,7 @@ from wtforms.validators import InputRequired
 from fleet import jobs
 from fleet.db import get_session
 from fleet.models import Agency, ImportBatch, UploadFile
+from fleet.labels import batch_status_label
 from fleet.pagination import Page, paginate
 from fleet.web.auth import agency_scope, can_see_agency, role_required
 from imports.annotate import annotate_workbook
@@ -50,15 +51,6 @@ STEP_LABELS = {
     "stage": _l("正在保存…"),
     "commit": _l("正在写入数据库…"),
     "done": _l("即将完成…"),
-}
-STATUS_LABELS = {
-    "received": _l("排队中"),
-    "validating": _l("核查中"),
-    "invalid": _l("有错误"),
-    "valid": _l("待确认导入"),
-    "importing": _l("导入中"),
-    "committed": _l("已导入"),
-    "failed": _l("导入失败"),
 }
 
 
@@ -115,7 +107,7 @@ def _index(form: UploadForm, error: str | None = None, status: int = 200):
     shown_agency = agency_scope() if current_user.role == "agency" else request.args.get("agency", type=int)
     history = upload_history(session, agency_id=shown_agency, page=request.args.get("page", 1, type=int))
     return render_template("uploads/index.html", form=form, history=history, error=error,
-                           status_labels=STATUS_LABELS, shown_agency=shown_agency), status
+                           shown_agency=shown_agency), status
 
 
 @bp.get("/")
@@ -166,7 +158,6 @@ def show(batch_id: int):
         report=report,
         running=batch.status in jobs.UNFINISHED,
         commit_form=CommitForm(),
-        status_labels=STATUS_LABELS,
         step_label=STEP_LABELS.get(batch.message or ""),
         preview_limit=PREVIEW_LIMIT,
     )
@@ -181,7 +172,7 @@ def status(batch_id: int):
     return jsonify(
         id=batch.id,
         status=batch.status,
-        status_label=str(STATUS_LABELS.get(batch.status, batch.status)),
+        status_label=batch_status_label(batch.status),
         running=running,
         progress=batch.progress,
         step=batch.message if running else None,
