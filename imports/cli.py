@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -48,6 +49,13 @@ def _print_report(report: ValidationReport) -> None:
     )
 
 
+def _objects_loaded_for_good() -> None:
+    """Keep what is loaded by now (modules, the app) out of the cycle collector's way: it lives until the
+    process ends, and walking it at every collection and once more on the way out took 0.4 s of a
+    100k-row validate."""
+    gc.freeze()
+
+
 def _existing(path: Path, as_json: bool) -> None:
     if not path.is_file():
         _unusable(path, "not_found", _("找不到文件：%(path)s", path=str(path)), as_json)
@@ -60,6 +68,7 @@ def _existing(path: Path, as_json: bool) -> None:
 @with_appcontext
 def validate_command(path: Path, as_json: bool, lang: str) -> None:
     """Check an upload against the template and the agency registry; nothing is stored."""
+    _objects_loaded_for_good()
     with force_locale(lang):
         _existing(path, as_json)
         try:
@@ -80,6 +89,7 @@ def validate_command(path: Path, as_json: bool, lang: str) -> None:
 @with_appcontext
 def import_command(path: Path, as_json: bool, username: str | None) -> None:
     """Validate an upload, keep the original, and commit it when it has no errors."""
+    _objects_loaded_for_good()
     _existing(path, as_json)
     session = db.get_session()
     user = None

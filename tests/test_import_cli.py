@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 
 import pytest
@@ -151,3 +152,17 @@ def test_template_writes_the_template(runner, tmp_path):
     assert code == 0
     headers = [c.value for c in next(s for s in load_workbook(path).worksheets if s.max_column >= len(HEADERS))[1]]
     assert any(h and "单位名称" in str(h) for h in headers)
+
+
+@pytest.mark.parametrize("command", ["validate", "import"])
+def test_the_commands_keep_what_is_loaded_out_of_the_cycle_collectors_way(runner, tmp_path, bus_company, command):
+    # Modules and the app live until the process ends: frozen, the collector neither walks them at
+    # every collection nor once more on the way out.
+    path = write_upload(tmp_path / "buses.xlsx", [acquisition(1)])
+    gc.unfreeze()
+    try:
+        assert gc.get_freeze_count() == 0
+        assert run(runner, command, path)[0] == 0
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
