@@ -79,6 +79,7 @@ def test_price_that_is_no_number_stays_as_text(written: str) -> None:
         ("plate", "NONE", None),
         ("plate", "无", None),
         ("vin", "N/A", None),
+        ("plate", "NULL", None),
     ],
 )
 def test_codes_are_folded_upper_cased_and_without_separators(key: str, written: str, clean: str) -> None:
