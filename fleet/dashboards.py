@@ -1,13 +1,11 @@
 """Dashboard figures: what the city, agency and rule pages show, gathered from the engine and SQL aggregates.
 
-Everything is counted by the database (the rule engine's aggregates and GROUP BY queries here); no
-function loads a year's acquisitions into Python. The one exception is on purpose: an agency page
-lists the vehicles behind its own figures.
+Everything is counted by the database (the rule engine's aggregates and GROUP BY queries here, over
+the monthly acquisition tallies); no function loads a year's acquisitions into Python. The one
+exception is on purpose: an agency page lists the vehicles behind its own figures.
 
-Counting the city page over a year of a million acquisitions still takes about a second (every
-query reads its covering index in the order it groups, without a sort), and the figures only change
-when data does, so pages keep them in a FigureCache keyed by data_version(): a page is counted once
-per change and then served from memory.
+The figures only change when data does, so pages also keep them in a FigureCache keyed by
+data_version(): a page is counted once per change and then served from memory.
 """
 
 from __future__ import annotations
@@ -25,10 +23,10 @@ from typing import TypeVar
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from fleet.models import Acquisition, AcquisitionVersion, Agency, AuditEntry, ExemptionRequest, NoNevCatalogueEntry
+from fleet.models import Acquisition, AcquisitionTally, AcquisitionVersion, Agency, AuditEntry, ExemptionRequest, NoNevCatalogueEntry
 from fleet.timeliness import LateAcquisition, LateCount, agencies_not_reported, late_acquisitions, late_counts
-from fleet.vocab import CATEGORIES, NEV_POWER_TYPES, POWER_TYPES
-from rules.engine import RuleResult, agencies_condition, evaluate, monthly_series
+from fleet.vocab import NEV_POWER_TYPES
+from rules.engine import RuleResult, evaluate, monthly_series, selected_agencies
 from rules.explain import VehicleLine, explain
 from rules.packs import Rule, RulePack
 from rules.periods import Period
@@ -134,46 +132,26 @@ def still_needed(result: RuleResult) -> int | None:
     return max(0, math.ceil((threshold * result.in_scope - result.nev) / (1 - threshold)))
 
 
-def _agencies_of(county: str | None) -> sa.Select:
-    return sa.select(Agency.id).where(Agency.county == county)
-
-
 def acquisition_counts(
     session: Session, year: int, *, county: str | None = None, agency_id: int | None = None
 ) -> AcquisitionCounts:
     """A calendar year's acquisitions by category and power type, and by the agency's county.
 
-    Two GROUP BYs that read their index in the order they group, so neither sorts a million rows:
-    category and power type from ix_acquisitions_compliance (category, power, acquired_on, …),
-    naming every category and power type of the vocabularies so that it reads one date range for
-    each pair; and agency from ix_acquisitions_agency_compliance (see agencies_condition).
-    Counties are the agencies' counties, as the engine's county filter selects them; agencies are
-    few, so their counties are looked up apart rather than joined into the scan of acquisitions."""
-    in_year = [
-        Acquisition.category.in_(CATEGORIES.values),
-        Acquisition.power.in_(POWER_TYPES.values),
-        Acquisition.acquired_on.between(dt.date(year, 1, 1), dt.date(year, 12, 31)),
-    ]
-    selected = []
-    if agency_id is not None:
-        selected.append(Acquisition.agency_id == agency_id)
-    if county is not None:
-        selected.append(Acquisition.agency_id.in_(_agencies_of(county)))
-    by_power = (
-        sa.select(Acquisition.category, Acquisition.power, sa.func.count())
-        .where(*in_year, *selected)
-        .group_by(Acquisition.category, Acquisition.power)
-    )
-    nev = sa.func.sum(sa.case((Acquisition.power.in_(sorted(NEV_POWER_TYPES)), 1), else_=0))
-    by_agency = (
-        sa.select(Acquisition.agency_id, sa.func.count(), nev)
-        .where(*(selected or agencies_condition(session)), *in_year)
-        .group_by(Acquisition.agency_id)
-    )
-    by_category_power = {(category, power): count for category, power, count in session.execute(by_power)}
+    Summed from the year's tallies. Counties are the agencies' counties, as the engine's county
+    filter selects them; agencies are few, so their counties are looked up apart rather than joined."""
+    t = AcquisitionTally
+    where = [t.month.between(dt.date(year, 1, 1), dt.date(year, 12, 1)), *selected_agencies(t.agency_id, agency_id, county)]
+    by_category_power: dict[tuple[str, str], int] = {}
+    by_agency: dict[int, tuple[int, int]] = {}
+    query = sa.select(t.agency_id, t.category, t.power, sa.func.sum(t.acquisitions)).where(*where)
+    for agency, category, power, count in session.execute(query.group_by(t.agency_id, t.category, t.power)):
+        count = int(count)
+        by_category_power[(category, power)] = by_category_power.get((category, power), 0) + count
+        total, nevs = by_agency.get(agency, (0, 0))
+        by_agency[agency] = (total + count, nevs + (count if power in NEV_POWER_TYPES else 0))
     county_of = {agency: place for agency, place in session.execute(sa.select(Agency.id, Agency.county))}
     by_county: dict[str, tuple[int, int]] = {}
-    for agency, count, nev_count in session.execute(by_agency):
+    for agency, (count, nev_count) in by_agency.items():
         total, nevs = by_county.get(county_of[agency], (0, 0))
         by_county[county_of[agency]] = (total + count, nevs + nev_count)
     return AcquisitionCounts(by_category_power, by_county)
@@ -185,12 +163,8 @@ def pending_exemptions(session: Session, *, county: str | None = None, agency_id
         sa.select(sa.func.count())
         .select_from(ExemptionRequest)
         .join(Acquisition, Acquisition.id == ExemptionRequest.acquisition_id)
-        .where(ExemptionRequest.status == "pending")
+        .where(ExemptionRequest.status == "pending", *selected_agencies(Acquisition.agency_id, agency_id, county))
     )
-    if county is not None:
-        query = query.where(Acquisition.agency_id.in_(_agencies_of(county)))
-    if agency_id is not None:
-        query = query.where(Acquisition.agency_id == agency_id)
     return session.scalar(query) or 0
 
 

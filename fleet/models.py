@@ -152,20 +152,37 @@ class Acquisition(Base):
     __table_args__ = (
         sa.Index("ix_acquisitions_agency_acquired", "agency_id", "acquired_on"),
         sa.Index("ix_acquisitions_acquired_category", "acquired_on", "category", "power"),
-        # The compliance engine (rules/engine.py) and the dashboards count from these two indexes
-        # alone, and timeliness its report dates from the next: a year of a million acquisitions is
-        # counted without touching the table. Per agency: agency first, so GROUP BY agency_id needs
-        # no sort. Over the city: category and power first, so GROUP BY category, power needs none.
-        sa.Index(
-            "ix_acquisitions_agency_compliance",
-            "agency_id", "category", "acquired_on", "power", "acquisition_kind", "emission_standard", "catalogue_entry_id",
-        ),
-        sa.Index(
-            "ix_acquisitions_compliance",
-            "category", "power", "acquired_on", "agency_id", "acquisition_kind", "emission_standard", "catalogue_entry_id",
-        ),
-        # Agency first for the same reason: timeliness counts per agency without a sort.
+        # Agency first: the not-reported list reads one short range per agency, without a sort.
         sa.Index("ix_acquisitions_reported", "agency_id", "reported_on", "acquired_on"),
+    )
+
+
+class AcquisitionTally(Base):
+    """How many acquisitions share an agency, a month and everything a rule can ask of a vehicle.
+
+    Kept by database triggers on `acquisitions` (migration 0002), so every writer keeps it exact,
+    in the writer's own transaction. The compliance engine, the dashboards and the timeliness counts
+    sum these rows for whole months instead of reading a million acquisitions: fleets buy in lots of
+    identical vehicles, so a year of a province's acquisitions is some tens of thousands of tallies."""
+
+    __tablename__ = "acquisition_tallies"
+
+    agency_id: Mapped[int] = mapped_column(sa.ForeignKey("agencies.id"), primary_key=True)
+    month: Mapped[dt.date] = mapped_column(primary_key=True)  # the first day of the month acquired
+    category: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
+    power: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
+    acquisition_kind: Mapped[str] = mapped_column(sa.String(4), primary_key=True)
+    # '' for none: a key column cannot be NULL.
+    emission_standard: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
+    catalogued: Mapped[bool] = mapped_column(primary_key=True)  # matches the no-NEV catalogue
+    reported_month: Mapped[dt.date] = mapped_column(primary_key=True)  # the first day of the month first reported
+    report_delay: Mapped[int] = mapped_column(primary_key=True)  # days from acquisition to first report
+    acquisitions: Mapped[int]
+
+    __table_args__ = (
+        # Over the city: a year's tallies without going through every agency's.
+        sa.Index("ix_acquisition_tallies_month", "month", "category"),
+        sa.Index("ix_acquisition_tallies_reported", "reported_month", "agency_id"),
     )
 
 

@@ -16,9 +16,9 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
-from fleet.models import Acquisition, Agency, ImportBatch
-from rules.engine import agencies_condition
-from rules.periods import Period
+from fleet.models import Acquisition, AcquisitionTally, Agency, ImportBatch
+from rules.engine import selected_agencies
+from rules.periods import Period, split_at_whole_months
 
 
 class days_between(FunctionElement[int]):
@@ -69,17 +69,9 @@ def _delay() -> sa.ColumnElement[int]:
     return days_between(Acquisition.reported_on, Acquisition.acquired_on)
 
 
-def _filters(
-    session: Session, period: Period, agency_id: int | None = None, county: str | None = None
-) -> list[sa.ColumnElement[bool]]:
-    """Acquisitions first reported in the period by the agencies selected, in a form that reads
-    ix_acquisitions_reported (agency_id, reported_on, …) agency by agency."""
-    where = [Acquisition.reported_on.between(period.start, period.end)]
-    if agency_id is not None:
-        where.append(Acquisition.agency_id == agency_id)
-    if county is not None or agency_id is None:
-        where += agencies_condition(session, county)
-    return where
+def _filters(first: dt.date, last: dt.date, agency_id: int | None, county: str | None) -> list[sa.ColumnElement[bool]]:
+    """Acquisitions first reported from first to last by the agencies selected."""
+    return [Acquisition.reported_on.between(first, last), *selected_agencies(Acquisition.agency_id, agency_id, county)]
 
 
 def late_acquisitions(
@@ -100,7 +92,7 @@ def late_acquisitions(
             delay,
         )
         .join(Agency, Agency.id == Acquisition.agency_id)
-        .where(delay > deadline_days, *_filters(session, period, agency_id, county))
+        .where(delay > deadline_days, *_filters(period.start, period.end, agency_id, county))
         .order_by(delay.desc(), Agency.name, Acquisition.vin)
     )
     return [LateAcquisition(*row, days_late=row[-1] - deadline_days) for row in session.execute(query)]
@@ -110,17 +102,28 @@ def late_counts(
     session: Session, period: Period, *, deadline_days: int, agency_id: int | None = None, county: str | None = None
 ) -> list[LateCount]:
     """Per agency that reported anything in the period: how many acquisitions, and how many late.
-    Counted from the report-date index alone; agency names are looked up once afterwards."""
-    query = (
-        sa.select(
-            Acquisition.agency_id,
-            sa.func.count(),
-            sa.func.coalesce(sa.func.sum(sa.case((_delay() > deadline_days, 1), else_=0)), 0),
+    Whole months of report dates are summed from the tallies, which keep each vehicle's days from
+    acquisition to report; the days of a month cut short are counted from acquisitions. Agency names
+    are looked up once afterwards."""
+    t = AcquisitionTally
+    whole, edges = split_at_whole_months(period.start, period.end)
+    parts = []
+    if whole:
+        parts.append(
+            sa.select(t.agency_id, sa.func.sum(t.acquisitions), sa.func.sum(sa.case((t.report_delay > deadline_days, t.acquisitions), else_=0)))
+            .where(t.reported_month.between(*whole), *selected_agencies(t.agency_id, agency_id, county))
+            .group_by(t.agency_id)
         )
-        .where(*_filters(session, period, agency_id, county))
-        .group_by(Acquisition.agency_id)
-    )
-    counts = {agency_id: (int(reported), int(late)) for agency_id, reported, late in session.execute(query)}
+    for first, last in edges:
+        parts.append(
+            sa.select(Acquisition.agency_id, sa.func.count(), sa.func.sum(sa.case((_delay() > deadline_days, 1), else_=0)))
+            .where(*_filters(first, last, agency_id, county))
+            .group_by(Acquisition.agency_id)
+        )
+    counts: dict[int, tuple[int, int]] = {}
+    for agency, reported, late in session.execute(sa.union_all(*parts)):
+        before = counts.get(agency, (0, 0))
+        counts[agency] = (before[0] + int(reported), before[1] + int(late))
     names = session.execute(sa.select(Agency.id, Agency.name).where(Agency.id.in_(list(counts))).order_by(Agency.name))
     return [LateCount(agency_id, name, *counts[agency_id]) for agency_id, name in names]
 
@@ -129,13 +132,9 @@ def agencies_not_reported(session: Session, month: Period, *, county: str | None
     """Agencies with neither an acquisition first reported in the month nor a committed upload of
     their own in it (an upload that only confirmed known vehicles still counts as reporting).
 
-    The agencies that did report are read once, one index range per agency, rather than checked by
-    a correlated EXISTS, for which SQLite picked ix_acquisitions_agency_acquired and read every
-    acquisition of every agency (1.7 s on a million)."""
-    # The IN over the agencies makes both databases read one short index range per agency.
-    reported = sa.select(Acquisition.agency_id).where(
-        Acquisition.agency_id.in_(sa.select(Agency.id)), Acquisition.reported_on.between(month.start, month.end)
-    )
+    The agencies that did report come from the month's tallies rather than from a correlated EXISTS
+    over acquisitions."""
+    reported = sa.select(AcquisitionTally.agency_id).where(AcquisitionTally.reported_month.between(month.start, month.end))
     uploaded = sa.select(ImportBatch.agency_id).where(
         # NOT IN over a NULL would exclude every agency; an upload without an agency reports for none.
         ImportBatch.agency_id.is_not(None),

@@ -1,11 +1,12 @@
 """The compliance engine: for each rule × agency × period, in-scope and NEV counts, share, status and shortfall.
 
 Counting happens in SQL — one GROUP BY agency (or agency and month) per rule, sent as a single
-UNION ALL and read from a covering index in the order it groups (the city's trend: one aggregate
-per rule and month, without per-agency rows), plus one small query over the exemption requests —
-never a query per vehicle or agency, so a year of a million acquisitions is counted in a few
-hundred milliseconds. Shares and shortfalls are exact fractions: 60% of 5 needs 3, and exactly at
-the threshold passes.
+UNION ALL (the city's trend: one aggregate per rule and month, without per-agency rows), plus one
+small query over the exemption requests — never a query per vehicle or agency. Whole months are
+summed from acquisition_tallies, which the database keeps as acquisitions are written, so a year of
+a million acquisitions is tens of thousands of rows; only the days of a month cut short are read
+from acquisitions. Shares and shortfalls are exact fractions: 60% of 5 needs 3, and exactly at the
+threshold passes.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from fleet.models import Acquisition, Agency, ExemptionRequest
-from fleet.vocab import ACQUISITION_KINDS, NEV_POWER_TYPES, POWER_TYPES
+from fleet.models import Acquisition, AcquisitionTally, Agency, ExemptionRequest
+from fleet.vocab import ACQUISITION_KINDS, NEV_POWER_TYPES
 from rules.packs import Rule, RulePack
-from rules.periods import Period, months_touched
+from rules.periods import Period, months_touched, split_at_whole_months
 
 @dataclass(frozen=True)
 class RuleResult:
@@ -69,6 +70,54 @@ def make_result(rule: Rule, agency_id: int | None, agency: str | None, total: in
     return RuleResult(rule, agency_id, agency, in_scope, meets, exempt, pending, share, rule.threshold, status, shortfall)
 
 
+# --- Where vehicles are counted from -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Source:
+    """The columns a rule asks about, in one of the two places vehicles are counted from: the
+    acquisitions themselves, or their monthly tallies (fleet.models.AcquisitionTally), which stand
+    for `weight` vehicles each and answer only for whole months."""
+
+    agency_id: sa.ColumnElement[int]
+    category: sa.ColumnElement[str]
+    power: sa.ColumnElement[str]
+    acquisition_kind: sa.ColumnElement[str]
+    emission_standard: sa.ColumnElement[str]  # '' for none
+    catalogued: sa.ColumnElement[bool]
+    acquired: sa.ColumnElement[dt.date]  # the acquisition date, or the first day of its month
+    weight: sa.ColumnElement[int]
+
+
+ACQUISITIONS = Source(
+    Acquisition.agency_id,
+    Acquisition.category,
+    Acquisition.power,
+    Acquisition.acquisition_kind,
+    sa.func.coalesce(Acquisition.emission_standard, ""),
+    Acquisition.catalogue_entry_id.is_not(None),
+    Acquisition.acquired_on,
+    sa.literal(1, sa.Integer),
+)
+TALLIES = Source(
+    AcquisitionTally.agency_id,
+    AcquisitionTally.category,
+    AcquisitionTally.power,
+    AcquisitionTally.acquisition_kind,
+    AcquisitionTally.emission_standard,
+    AcquisitionTally.catalogued,
+    AcquisitionTally.month,
+    AcquisitionTally.acquisitions,
+)
+
+
+def _sources(first: dt.date, last: dt.date) -> list[tuple[Source, dt.date, dt.date]]:
+    """Where to count [first, last] from: the tallies for its whole months, acquisitions for the days
+    of a month cut short (a rule taking effect mid-month, a year to date)."""
+    whole, edges = split_at_whole_months(first, last)
+    return ([(TALLIES, *whole)] if whole else []) + [(ACQUISITIONS, *edge) for edge in edges]
+
+
 # --- The SQL conditions of a rule, shared with explain ------------------------------------------------
 
 
@@ -97,53 +146,45 @@ def rule_conditions(
     first: dt.date,
     last: dt.date,
     state: sa.ColumnElement[int] | None = None,
+    source: Source = ACQUISITIONS,
 ) -> RuleConditions:
-    """The rule as SQL over acquisitions acquired between first and last (inclusive).
+    """The rule as SQL over what was acquired between first and last (inclusive): acquisitions, or
+    tallies when first and last bound whole months.
 
     `state` is the exemption_states() column of a query that joins it; without it, approved and
     pending are false. A scope naming every acquisition kind is left out of the SQL: it holds anyway."""
-    a = Acquisition
-    scope = [a.category.in_(sorted(rule.scope.categories)), a.acquired_on.between(first, last)]
+    scope = [source.category.in_(sorted(rule.scope.categories)), source.acquired.between(first, last)]
     if rule.scope.acquisition_kinds != set(ACQUISITION_KINDS.values):
-        scope.append(a.acquisition_kind.in_(sorted(rule.scope.acquisition_kinds)))
+        scope.append(source.acquisition_kind.in_(sorted(rule.scope.acquisition_kinds)))
     if rule.scope.power_types is not None:
-        scope.append(a.power.in_(sorted(rule.scope.power_types)))
+        scope.append(source.power.in_(sorted(rule.scope.power_types)))
     if rule.measure == "nev_share":
-        meets = a.power.in_(sorted(NEV_POWER_TYPES))
+        meets = source.power.in_(sorted(NEV_POWER_TYPES))
     else:
-        # A missing standard is not a met standard; coalesce keeps NULL out of the NOT below.
-        meets = sa.func.coalesce(a.emission_standard, "").in_(sorted(rule.standards))
+        meets = source.emission_standard.in_(sorted(rule.standards))
     catalogued = approved = pending = sa.false()
     if rule.exemptions_allowed:
         # Only a vehicle that does not count can be exempted; an exempted NEV would lower the share.
-        # The rare catalogue match is tested first, so most rows skip the IN of `meets`.
-        catalogued = sa.and_(a.catalogue_entry_id.is_not(None), sa.not_(meets))
+        catalogued = sa.and_(source.catalogued, sa.not_(meets))
         if state is not None:
-            approved = sa.and_(sa.not_(meets), a.catalogue_entry_id.is_(None), state == 2)
-            pending = sa.and_(sa.not_(meets), a.catalogue_entry_id.is_(None), state == 1)
+            approved = sa.and_(sa.not_(meets), sa.not_(source.catalogued), state == 2)
+            pending = sa.and_(sa.not_(meets), sa.not_(source.catalogued), state == 1)
     return RuleConditions(sa.and_(*scope), meets, catalogued, approved, pending)
 
 
-def _count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
-    return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+def _count(condition: sa.ColumnElement[bool], weight: sa.ColumnElement[int] = ACQUISITIONS.weight) -> sa.ColumnElement[int]:
+    return sa.func.coalesce(sa.func.sum(sa.case((condition, weight), else_=0)), 0)
 
 
-def agencies_condition(session: Session, county: str | None = None) -> list[sa.ColumnElement[bool]]:
-    """Acquisitions of a county's agencies, or of every agency, for a query grouped by agency.
-
-    For every agency SQLite still gets an IN over them: it then reads the agency-first indexes
-    (ix_acquisitions_agency_compliance, ix_acquisitions_reported) agency by agency, so the rows come
-    in agency order and GROUP BY agency_id needs no sort (0.6 s -> 0.2 s for a year of a million
-    acquisitions). PostgreSQL groups by hashing and would only pay a join for it."""
-    if county is None and session.get_bind().dialect.name != "sqlite":
-        return []
-    return [Acquisition.agency_id.in_(_agency_ids(county))]
-
-
-def _agency_filter(session: Session, agency_id: int | None, county: str | None) -> list[sa.ColumnElement[bool]]:
+def selected_agencies(
+    agency_column: sa.ColumnElement[int], agency_id: int | None, county: str | None
+) -> list[sa.ColumnElement[bool]]:
+    """Conditions keeping rows to one agency, to a county's agencies, or (none) to every agency."""
     if agency_id is not None:
-        return [Acquisition.agency_id == agency_id]
-    return agencies_condition(session, county)
+        return [agency_column == agency_id]
+    if county is not None:
+        return [agency_column.in_(_agency_ids(county))]
+    return []
 
 
 def _agency_ids(county: str | None, kinds: Iterable[str] | None = None) -> sa.Select:
@@ -159,6 +200,7 @@ Window = tuple[Rule, dt.date, dt.date]
 Counts = tuple[int, int, int, int]  # total (before exemptions), meets, exempt, pending
 NO_COUNTS: Counts = (0, 0, 0, 0)
 Key = tuple[int, int]  # agency id, month (0 when not by month)
+Selection = tuple[int | None, str | None]  # agency id, county: the agencies counted (None, None: all)
 
 
 def _windows(pack: RulePack, start: dt.date, end: dt.date) -> list[Window]:
@@ -179,76 +221,69 @@ def _month_slices(first: dt.date, last: dt.date) -> list[tuple[dt.date, dt.date,
     return slices
 
 
+def _add(counts: dict[Any, dict[str, Counts]], key: Any, rule_id: str, more: Counts) -> None:
+    before = counts.setdefault(key, {}).get(rule_id, NO_COUNTS)
+    counts[key][rule_id] = (before[0] + more[0], before[1] + more[1], before[2] + more[2], before[3] + more[3])
+
+
 def _scan(
-    session: Session, windows: list[Window], where: list[sa.ColumnElement[bool]], *, by_month: bool, totals_only: bool
+    session: Session, windows: list[Window], selection: Selection, *, by_month: bool, totals_only: bool
 ) -> dict[Key, dict[str, Counts]]:
-    """One SELECT … GROUP BY agency per rule (per rule and month for a series), sent as a single
-    UNION ALL: each part reads only its rule's categories and dates of the agencies selected from
-    the covering index ix_acquisitions_agency_compliance, in agency order, and counts what meets the
-    measure, and what the no-NEV catalogue exempts, with a SUM(CASE). Months are separate date
-    ranges rather than a month computed per row, which halves the work on SQLite."""
+    """One SELECT … GROUP BY agency per rule (per rule and month for a series) and source, sent as a
+    single UNION ALL: each part sums its rule's categories and dates over the tallies of the agencies
+    selected (or reads the acquisitions of a month cut short), counting what meets the measure, and
+    what the no-NEV catalogue exempts, with a SUM(CASE)."""
     parts = []
     for index, (rule, first, last) in enumerate(windows):
         for start, end, month in _month_slices(first, last) if by_month else [(first, last, 0)]:
-            c = rule_conditions(rule, start, end)
-            counted = [sa.func.count()]
-            if not totals_only:
-                counted.append(_count(c.meets))
-                counted.append(_count(c.catalogued) if rule.exemptions_allowed else sa.literal(0, sa.Integer))
-            parts.append(
-                sa.select(sa.literal(index, sa.Integer), Acquisition.agency_id, sa.literal(month, sa.Integer), *counted)
-                .where(c.in_scope, *where)
-                .group_by(Acquisition.agency_id)
-            )
+            for source, piece_start, piece_end in _sources(start, end):
+                c = rule_conditions(rule, piece_start, piece_end, source=source)
+                counted = [sa.func.sum(source.weight)]
+                if not totals_only:
+                    counted.append(_count(c.meets, source.weight))
+                    counted.append(_count(c.catalogued, source.weight) if rule.exemptions_allowed else sa.literal(0, sa.Integer))
+                parts.append(
+                    sa.select(sa.literal(index, sa.Integer), source.agency_id, sa.literal(month, sa.Integer), *counted)
+                    .where(c.in_scope, *selected_agencies(source.agency_id, *selection))
+                    .group_by(source.agency_id)
+                )
     query = parts[0] if len(parts) == 1 else sa.union_all(*parts)
     counts: dict[Key, dict[str, Counts]] = {}
     for row in session.execute(query):
         rule = windows[row[0]][0]
         total, meets, catalogued = (list(row[3:]) + [0, 0])[:3]
-        counts.setdefault((row[1], int(row[2])), {})[rule.id] = (int(total), int(meets), int(catalogued), 0)
+        _add(counts, (row[1], int(row[2])), rule.id, (int(total), int(meets), int(catalogued), 0))
     return counts
 
 
 def _aggregate_months(session: Session, windows: list[Window], county: str | None) -> dict[int, dict[str, Counts]]:
     """month -> rule id -> counts summed over the agencies selected that the rule can apply to.
 
-    One SELECT per rule and month without per-agency rows, sent as a single UNION ALL. Each part
-    names the power types too, so the database reads ix_acquisitions_compliance as one short range
-    per category, power type and month; a rule naming agency kinds keeps to the agencies of those
-    kinds with an IN. Whether a vehicle is an NEV is a matter of its power type, so an nev_share
-    rule's part is grouped by category and power type — the index's own order, no sort — and
-    counts NEVs and catalogue matches here, instead of a CASE on every row."""
+    One SELECT per rule, month and source without per-agency rows, sent as a single UNION ALL; a
+    rule naming agency kinds keeps to the agencies of those kinds with an IN."""
     parts = []
     for index, (rule, first, last) in enumerate(windows):
-        agencies: list[sa.ColumnElement[bool]] = []
-        if county is not None or rule.scope.agency_kinds is not None:
-            agencies.append(Acquisition.agency_id.in_(_agency_ids(county, rule.scope.agency_kinds)))
-        powers = [] if rule.scope.power_types is not None else [Acquisition.power.in_(sorted(POWER_TYPES.values))]
         for start, end, month in _month_slices(first, last):
-            c = rule_conditions(rule, start, end)
-            head = [sa.literal(index, sa.Integer), sa.literal(month, sa.Integer)]
-            if rule.measure == "nev_share":
-                part = sa.select(
-                    *head, Acquisition.power, sa.func.count(), sa.literal(0, sa.Integer), sa.func.count(Acquisition.catalogue_entry_id)
-                ).group_by(Acquisition.category, Acquisition.power)
-            else:
-                catalogued = _count(c.catalogued) if rule.exemptions_allowed else sa.literal(0, sa.Integer)
-                part = sa.select(*head, sa.cast(sa.null(), Acquisition.power.type), sa.func.count(), _count(c.meets), catalogued)
-            parts.append(part.where(c.in_scope, *powers, *agencies))
+            for source, piece_start, piece_end in _sources(start, end):
+                agencies: list[sa.ColumnElement[bool]] = []
+                if county is not None or rule.scope.agency_kinds is not None:
+                    agencies.append(source.agency_id.in_(_agency_ids(county, rule.scope.agency_kinds)))
+                c = rule_conditions(rule, piece_start, piece_end, source=source)
+                catalogued = _count(c.catalogued, source.weight) if rule.exemptions_allowed else sa.literal(0, sa.Integer)
+                head = [sa.literal(index, sa.Integer), sa.literal(month, sa.Integer)]
+                parts.append(
+                    sa.select(*head, sa.func.sum(source.weight), _count(c.meets, source.weight), catalogued)
+                    .where(c.in_scope, *agencies)
+                )
     counts: dict[int, dict[str, Counts]] = {}
-    for index, month, power, total, meets, catalogued in session.execute(sa.union_all(*parts)) if parts else []:
-        if not total:
-            continue
-        rule = windows[index][0]
-        if power is not None:  # a power type's group of an nev_share rule: `catalogued` is every catalogue match
-            meets, catalogued = (total, 0) if power in NEV_POWER_TYPES else (0, catalogued if rule.exemptions_allowed else 0)
-        before = counts.setdefault(int(month), {}).get(rule.id, NO_COUNTS)
-        counts[int(month)][rule.id] = (before[0] + int(total), before[1] + int(meets), before[2] + int(catalogued), 0)
+    for index, month, total, meets, catalogued in session.execute(sa.union_all(*parts)) if parts else []:
+        if total:
+            _add(counts, int(month), windows[index][0].id, (int(total), int(meets), int(catalogued), 0))
     return counts
 
 
 def _requested(
-    session: Session, windows: list[Window], where: list[sa.ColumnElement[bool]], *, by_month: bool
+    session: Session, windows: list[Window], selection: Selection, *, by_month: bool
 ) -> dict[Key, dict[str, tuple[int, int]]]:
     """Approved and pending exemption requests per rule, read from the few requests outward."""
     exemptable = [w for w in windows if w[0].exemptions_allowed]
@@ -266,7 +301,7 @@ def _requested(
         sa.select(Acquisition.agency_id, month, *columns)
         .select_from(states)
         .join(Acquisition, Acquisition.id == states.c.acquisition_id)
-        .where(states.c.state > 0, *where)
+        .where(states.c.state > 0, *selected_agencies(Acquisition.agency_id, *selection))
         .group_by(*group)
     )
     found: dict[Key, dict[str, tuple[int, int]]] = {}
@@ -279,22 +314,22 @@ def _requested(
 def _counts(
     session: Session,
     windows: list[Window],
-    where: list[sa.ColumnElement[bool]],
+    selection: Selection,
     *,
     by_month: bool = False,
     totals_only: bool = False,
 ) -> dict[Key, dict[str, Counts]]:
     """(agency id, month or 0) -> rule id -> (total, meets, exempt, pending).
 
-    Two queries: the scan of acquisitions, and one driven by the exemption requests — joining the
-    requests into the scan would make SQLite and PostgreSQL give up the index. Agency kinds are
-    applied by the caller, from the registry, to keep a lookup per row out of the scan."""
+    Two queries: the scan of the tallies, and one driven by the exemption requests, which are kept
+    per vehicle. Agency kinds are applied by the caller, from the registry, to keep a lookup per row
+    out of the scan."""
     if not windows:
         return {}
-    counts = _scan(session, windows, where, by_month=by_month, totals_only=totals_only)
+    counts = _scan(session, windows, selection, by_month=by_month, totals_only=totals_only)
     if totals_only:
         return counts
-    for key, per_rule in _requested(session, windows, where, by_month=by_month).items():
+    for key, per_rule in _requested(session, windows, selection, by_month=by_month).items():
         for rule_id, (approved, pending) in per_rule.items():
             total, meets, catalogued, _ = counts.get(key, {}).get(rule_id, NO_COUNTS)
             if total:
@@ -327,7 +362,7 @@ def _agency_rules(
     agencies: list[AgencyRow],
     windows: list[Window],
     year: tuple[dt.date, dt.date],
-    where: list[sa.ColumnElement[bool]],
+    selection: Selection,
     year_counts: dict[Key, dict[str, Counts]] | None,
 ) -> dict[int, set[str]]:
     """Which rules each agency gets a result for: a rule naming agency kinds applies to every agency of
@@ -338,7 +373,7 @@ def _agency_rules(
     present = year_counts
     if present is None and open_rules and agencies:
         year_windows = [(rule, *w) for rule in open_rules if (w := rule.effective_within(*year)) is not None]
-        present = _counts(session, year_windows, where, totals_only=True)
+        present = _counts(session, year_windows, selection, totals_only=True)
     applicable: dict[int, set[str]] = {}
     for agency in agencies:
         ids = set()
@@ -366,11 +401,11 @@ def evaluate(
     windows = _windows(pack, period.start, period.end)
     if not windows:
         return []
-    where = _agency_filter(session, agency_id, county)
-    counts = _counts(session, windows, where)
+    selection = (agency_id, county)
+    counts = _counts(session, windows, selection)
     agencies = _agencies(session, agency_id, county)
     year = (dt.date(period.start.year, 1, 1), dt.date(period.end.year, 12, 31))
-    applicable = _agency_rules(session, agencies, windows, year, where, counts if (period.start, period.end) == year else None)
+    applicable = _agency_rules(session, agencies, windows, year, selection, counts if (period.start, period.end) == year else None)
 
     results: list[RuleResult] = []
     for rule, _, _ in windows:
@@ -395,7 +430,7 @@ def monthly_series(
     agency's when agency_id is given (only rules that can apply to it), from the same two queries as evaluate."""
     period = Period.year(year)
     windows = _windows(pack, period.start, period.end)
-    where = _agency_filter(session, agency_id, county)
+    selection = (agency_id, county)
     agencies = _agencies(session, agency_id, county)
     agency: AgencyRow | None = None
     rule_ids = {rule.id for rule, _, _ in windows}
@@ -403,15 +438,15 @@ def monthly_series(
         if not agencies:
             return {}
         agency = agencies[0]
-        counts = _counts(session, windows, where, by_month=True)
+        counts = _counts(session, windows, selection, by_month=True)
         by_month = {m: counts.get((agency.id, m), {}) for m in range(1, 13)}
         year_counts = {(agency.id, 0): {rule.id: _sum(m.get(rule.id, NO_COUNTS) for m in by_month.values()) for rule, _, _ in windows}}
-        rule_ids = _agency_rules(session, agencies, windows, (period.start, period.end), where, year_counts)[agency.id]
+        rule_ids = _agency_rules(session, agencies, windows, (period.start, period.end), selection, year_counts)[agency.id]
     else:
         by_month = _aggregate_months(session, windows, county) if windows else {}
         kind_of = {a.id: a.kind for a in agencies}
         rules = {rule.id: rule for rule, _, _ in windows}
-        for (agency_of, month_number), per_rule in _requested(session, windows, where, by_month=True).items():
+        for (agency_of, month_number), per_rule in _requested(session, windows, selection, by_month=True).items():
             for rule_id, (approved, pending) in per_rule.items():
                 if (approved or pending) and rules[rule_id].applies_to_kind(kind_of[agency_of]):
                     total, meets, catalogued, waiting = by_month[month_number][rule_id]

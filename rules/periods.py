@@ -45,6 +45,25 @@ class Period:
         return months_touched(self.start, self.end)
 
 
+def split_at_whole_months(first: dt.date, last: dt.date) -> tuple[tuple[dt.date, dt.date] | None, list[tuple[dt.date, dt.date]]]:
+    """[first, last] as the run of whole months inside it (None when there is none) and the days
+    outside that run, at either end: monthly tallies count the first, single rows the second."""
+    start = first if first.day == 1 else _next_month(first)
+    end = last if last.day == calendar.monthrange(last.year, last.month)[1] else last.replace(day=1) - dt.timedelta(days=1)
+    if start > end:
+        return None, [(first, last)]
+    edges = []
+    if first < start:
+        edges.append((first, start - dt.timedelta(days=1)))
+    if end < last:
+        edges.append((end + dt.timedelta(days=1), last))
+    return (start, end), edges
+
+
+def _next_month(day: dt.date) -> dt.date:
+    return dt.date(day.year + 1, 1, 1) if day.month == 12 else dt.date(day.year, day.month + 1, 1)
+
+
 def months_touched(start: dt.date, end: dt.date) -> list[Period]:
     """The whole months that dates from start to end (inclusive) fall in."""
     months = []

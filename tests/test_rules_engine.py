@@ -226,6 +226,22 @@ def test_rules_start_on_their_effective_date(session, puyang, bus_company):
     assert evaluate(session, puyang, Period.year(2023)) == []
 
 
+def test_a_window_of_whole_months_and_cut_months_counts_each_vehicle_once(session, puyang, bus_company):
+    # Whole months come from the tallies, the days of a cut month from acquisitions.
+    buy(session, bus_company, 1, category="公交车", power="柴油", acquired_on=dt.date(2024, 1, 9))
+    buy(session, bus_company, 2, category="公交车", power="纯电动", acquired_on=dt.date(2024, 1, 10))
+    buy(session, bus_company, 3, category="公交车", power="柴油", acquired_on=dt.date(2024, 2, 1))
+    buy(session, bus_company, 1, category="公交车", power="纯电动", acquired_on=dt.date(2024, 12, 31))
+    r = find(evaluate(session, puyang, Period.year(2024)), "bus", bus_company.name)
+    assert (r.in_scope, r.nev, r.shortfall) == (6, 3, 3)
+    series = monthly_series(session, puyang, 2024)
+    assert [(find(series[m], "bus").in_scope, find(series[m], "bus").nev) for m in ("2024-01", "2024-02", "2024-12")] == [
+        (2, 2), (3, 0), (1, 1),
+    ]  # fmt: skip
+    mine = monthly_series(session, puyang, 2024, agency_id=bus_company.id)
+    assert find(mine["2024-01"], "bus", bus_company.name).in_scope == 2
+
+
 def test_year_to_date_stops_at_its_day(session, puyang, bus_company):
     buy(session, bus_company, 1, category="公交车", power="纯电动", acquired_on=dt.date(2025, 3, 5))
     buy(session, bus_company, 1, category="公交车", power="柴油", acquired_on=dt.date(2025, 3, 6))

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from rules.packs import PACKS_DIR, PackError, available_packs, check_packs, full_nev_categories, get_pack, load_pack, parse_threshold, threshold_text
-from rules.periods import Period
+from rules.periods import Period, split_at_whole_months
 
 
 def test_puyang_pack_encodes_items_eleven_and_twelve():
@@ -227,3 +227,21 @@ def test_periods():
     for bad in ("2025-13", "2025/03", "March", ""):
         with pytest.raises(ValueError):
             Period.parse_month(bad)
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "whole", "edges"),
+    [
+        ("2025-01-01", "2025-12-31", ("2025-01-01", "2025-12-31"), []),
+        ("2024-01-10", "2024-12-31", ("2024-02-01", "2024-12-31"), [("2024-01-10", "2024-01-31")]),
+        ("2025-01-01", "2025-03-05", ("2025-01-01", "2025-02-28"), [("2025-03-01", "2025-03-05")]),
+        ("2025-01-10", "2025-03-05", ("2025-02-01", "2025-02-28"), [("2025-01-10", "2025-01-31"), ("2025-03-01", "2025-03-05")]),
+        ("2025-01-10", "2025-02-20", None, [("2025-01-10", "2025-02-20")]),
+        ("2024-02-01", "2024-02-29", ("2024-02-01", "2024-02-29"), []),
+    ],
+)
+def test_split_at_whole_months(first, last, whole, edges):
+    day = dt.date.fromisoformat
+    found_whole, found_edges = split_at_whole_months(day(first), day(last))
+    assert found_whole == (tuple(map(day, whole)) if whole else None)
+    assert found_edges == [tuple(map(day, edge)) for edge in edges]

@@ -37,6 +37,18 @@ def test_late_counts_per_agency_in_the_month_of_report(session):
     assert late_acquisitions(session, MARCH, deadline_days=30, agency_id=bureau.id) == []
 
 
+def test_late_counts_over_whole_months_and_a_month_cut_short(session):
+    police = factories.agency(session, "濮阳市公安局")
+    factories.acquisition(session, police, acquired_on=dt.date(2025, 1, 2), reported_on=dt.date(2025, 3, 1))
+    factories.acquisition(session, police, acquired_on=dt.date(2025, 3, 1), reported_on=dt.date(2025, 4, 2))
+    factories.acquisition(session, police, acquired_on=dt.date(2025, 4, 1), reported_on=dt.date(2025, 4, 20))
+    factories.acquisition(session, police, acquired_on=dt.date(2025, 1, 1), reported_on=dt.date(2025, 4, 21))
+    to_date = late_counts(session, Period.year_to_date(dt.date(2025, 4, 20)), deadline_days=30)
+    assert [(c.reported, c.late) for c in to_date] == [(3, 2)]
+    year = late_counts(session, Period.year(2025), deadline_days=30)
+    assert [(c.reported, c.late) for c in year] == [(4, 3)]
+
+
 def test_agencies_not_reported_in_a_month(session):
     police = factories.agency(session, "濮阳市公安局")
     bureau = factories.agency(session, "华龙区城市管理局", sector="城市管理", county="华龙区")

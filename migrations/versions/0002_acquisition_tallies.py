@@ -1,0 +1,161 @@
+"""acquisition tallies kept by triggers; the engine's covering indexes dropped
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-25 15:50:00
+
+The compliance engine and the dashboards counted a year's acquisitions from two seven-column
+covering indexes: every query read a million index entries, and every import paid for both indexes.
+They now sum `acquisition_tallies`, which triggers keep in the writing transaction — row triggers on
+SQLite (an UPSERT per row), statement triggers with transition tables on PostgreSQL (one grouped
+UPSERT per statement, COPY included). A later migration that rebuilds `acquisitions` (SQLite's
+batch mode copies the table) must create the triggers again.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+KEYS = (
+    "agency_id", "month", "category", "power", "acquisition_kind", "emission_standard", "catalogued",
+    "reported_month", "report_delay",
+)  # fmt: skip
+KEY_LIST = ", ".join(KEYS)
+# The columns of acquisitions whose change moves a vehicle from one tally to another.
+COUNTED = ("agency_id", "acquired_on", "category", "power", "acquisition_kind", "emission_standard", "catalogue_entry_id", "reported_on")
+
+
+def _keys(row: str, dialect: str) -> list[str]:
+    """The tally key of an acquisition row (NEW, OLD, or a table alias), in KEYS order."""
+    if dialect == "sqlite":
+        month = f"date({row}.acquired_on, 'start of month')"
+        reported_month = f"date({row}.reported_on, 'start of month')"
+        delay = f"CAST(julianday({row}.reported_on) - julianday({row}.acquired_on) AS INTEGER)"
+    else:
+        month = f"date_trunc('month', {row}.acquired_on)::date"
+        reported_month = f"date_trunc('month', {row}.reported_on)::date"
+        delay = f"({row}.reported_on - {row}.acquired_on)"
+    return [
+        f"{row}.agency_id", month, f"{row}.category", f"{row}.power", f"{row}.acquisition_kind",
+        f"coalesce({row}.emission_standard, '')", f"({row}.catalogue_entry_id IS NOT NULL)", reported_month, delay,
+    ]  # fmt: skip
+
+
+def _grouped(row: str, dialect: str, source: str, sign: str) -> str:
+    keys = _keys(row, dialect)
+    positions = ", ".join(str(i) for i in range(1, len(keys) + 1))
+    return f"SELECT {', '.join(keys)}, {sign}count(*) FROM {source} {row} GROUP BY {positions}"
+
+
+UPSERT = (
+    f"INSERT INTO acquisition_tallies ({KEY_LIST}, acquisitions) {{rows}} "
+    f"ON CONFLICT ({KEY_LIST}) DO UPDATE SET acquisitions = acquisition_tallies.acquisitions + excluded.acquisitions"
+)
+
+
+def _sqlite_triggers() -> list[str]:
+    def add(row: str, n: str) -> str:
+        # "WHERE true" tells SQLite's parser that ON CONFLICT belongs to the INSERT, not to a join.
+        return UPSERT.format(rows=f"SELECT {', '.join(_keys(row, 'sqlite'))}, {n} WHERE true") + ";"
+
+    def drop_empty(row: str) -> str:
+        match = " AND ".join(f"{key} = {value}" for key, value in zip(KEYS, _keys(row, "sqlite"), strict=True))
+        return f"DELETE FROM acquisition_tallies WHERE {match} AND acquisitions <= 0;"
+
+    changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in COUNTED)
+    return [
+        f"CREATE TRIGGER acquisition_tallies_insert AFTER INSERT ON acquisitions BEGIN {add('NEW', '1')} END",
+        f"CREATE TRIGGER acquisition_tallies_delete AFTER DELETE ON acquisitions BEGIN {add('OLD', '-1')} {drop_empty('OLD')} END",
+        f"CREATE TRIGGER acquisition_tallies_update AFTER UPDATE ON acquisitions WHEN {changed} "
+        f"BEGIN {add('OLD', '-1')} {drop_empty('OLD')} {add('NEW', '1')} END",
+    ]
+
+
+def _postgresql_triggers() -> list[str]:
+    old_keys = ", ".join(_keys("o", "postgresql"))
+    changes = (
+        f"SELECT {KEY_LIST}, sum(n) FROM ("
+        f"{_grouped('o', 'postgresql', 'old_rows', '-')} UNION ALL {_grouped('n', 'postgresql', 'new_rows', '')}"
+        f") AS d ({KEY_LIST}, n) GROUP BY {KEY_LIST} HAVING sum(n) <> 0"
+    )
+    # Keys in order, so that two imports touching the same tallies lock them in the same order.
+    ordered = f"ORDER BY {', '.join(str(i) for i in range(1, len(KEYS) + 1))}"
+    drop_empty = (
+        f"DELETE FROM acquisition_tallies t WHERE t.acquisitions <= 0 "
+        f"AND ({', '.join('t.' + k for k in KEYS)}) IN (SELECT {old_keys} FROM old_rows o);"
+    )
+    function = f"""
+CREATE OR REPLACE FUNCTION acquisition_tallies_count() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        {UPSERT.format(rows=_grouped('n', 'postgresql', 'new_rows', '') + ' ' + ordered)};
+    ELSIF TG_OP = 'DELETE' THEN
+        {UPSERT.format(rows=_grouped('o', 'postgresql', 'old_rows', '-') + ' ' + ordered)};
+        {drop_empty}
+    ELSE
+        {UPSERT.format(rows=changes + ' ' + ordered)};
+        {drop_empty}
+    END IF;
+    RETURN NULL;
+END
+$$"""
+    return [
+        function,
+        "CREATE TRIGGER acquisition_tallies_insert AFTER INSERT ON acquisitions REFERENCING NEW TABLE AS new_rows "
+        "FOR EACH STATEMENT EXECUTE FUNCTION acquisition_tallies_count()",
+        "CREATE TRIGGER acquisition_tallies_delete AFTER DELETE ON acquisitions REFERENCING OLD TABLE AS old_rows "
+        "FOR EACH STATEMENT EXECUTE FUNCTION acquisition_tallies_count()",
+        "CREATE TRIGGER acquisition_tallies_update AFTER UPDATE ON acquisitions "
+        "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION acquisition_tallies_count()",
+    ]
+
+
+def upgrade() -> None:
+    op.create_table(
+        "acquisition_tallies",
+        sa.Column("agency_id", sa.Integer(), nullable=False),
+        sa.Column("month", sa.Date(), nullable=False),
+        sa.Column("category", sa.String(length=20), nullable=False),
+        sa.Column("power", sa.String(length=20), nullable=False),
+        sa.Column("acquisition_kind", sa.String(length=4), nullable=False),
+        sa.Column("emission_standard", sa.String(length=20), nullable=False),
+        sa.Column("catalogued", sa.Boolean(), nullable=False),
+        sa.Column("reported_month", sa.Date(), nullable=False),
+        sa.Column("report_delay", sa.Integer(), nullable=False),
+        sa.Column("acquisitions", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["agency_id"], ["agencies.id"], name=op.f("fk_acquisition_tallies_agency_id_agencies")),
+        sa.PrimaryKeyConstraint(*KEYS, name=op.f("pk_acquisition_tallies")),
+    )
+    op.create_index("ix_acquisition_tallies_month", "acquisition_tallies", ["month", "category"])
+    op.create_index("ix_acquisition_tallies_reported", "acquisition_tallies", ["reported_month", "agency_id"])
+    op.drop_index("ix_acquisitions_compliance", table_name="acquisitions")
+    op.drop_index("ix_acquisitions_agency_compliance", table_name="acquisitions")
+
+    dialect = op.get_bind().dialect.name
+    op.execute(f"INSERT INTO acquisition_tallies ({KEY_LIST}, acquisitions) {_grouped('a', dialect, 'acquisitions', '')}")
+    for statement in _sqlite_triggers() if dialect == "sqlite" else _postgresql_triggers():
+        op.execute(statement)
+
+
+def downgrade() -> None:
+    for event in ("insert", "delete", "update"):
+        op.execute(f"DROP TRIGGER IF EXISTS acquisition_tallies_{event}" + ("" if op.get_bind().dialect.name == "sqlite" else " ON acquisitions"))
+    if op.get_bind().dialect.name != "sqlite":
+        op.execute("DROP FUNCTION IF EXISTS acquisition_tallies_count()")
+    op.create_index(
+        "ix_acquisitions_agency_compliance",
+        "acquisitions",
+        ["agency_id", "category", "acquired_on", "power", "acquisition_kind", "emission_standard", "catalogue_entry_id"],
+    )
+    op.create_index(
+        "ix_acquisitions_compliance",
+        "acquisitions",
+        ["category", "power", "acquired_on", "agency_id", "acquisition_kind", "emission_standard", "catalogue_entry_id"],
+    )
+    op.drop_table("acquisition_tallies")
