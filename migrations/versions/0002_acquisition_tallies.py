@@ -6,10 +6,11 @@ Create Date: 2026-11-25 15:50:00
 
 The compliance engine and the dashboards counted a year's acquisitions from two seven-column
 covering indexes: every query read a million index entries, and every import paid for both indexes.
-They now sum `acquisition_tallies`, which triggers keep in the writing transaction — row triggers on
-SQLite (an UPSERT per row), statement triggers with transition tables on PostgreSQL (one grouped
-UPSERT per statement, COPY included). A later migration that rebuilds `acquisitions` (SQLite's
-batch mode copies the table) must create the triggers again.
+They now sum `acquisition_tallies`, which triggers keep in the writing transaction: row triggers on
+SQLite (an UPSERT per row); on PostgreSQL statement triggers with transition tables for inserts and
+deletes (one grouped UPSERT per statement, COPY included) and a row trigger for updates. A later
+migration that rebuilds `acquisitions` (SQLite's batch mode copies the table) must create the
+triggers again.
 """
 
 from __future__ import annotations
@@ -59,60 +60,68 @@ UPSERT = (
 )
 
 
-def _sqlite_triggers() -> list[str]:
+def _moved(dialect: str) -> tuple[str, str]:
+    """A row trigger's condition and statements for an UPDATE that moves a vehicle between tallies."""
+
     def add(row: str, n: str) -> str:
         # "WHERE true" tells SQLite's parser that ON CONFLICT belongs to the INSERT, not to a join.
+        return UPSERT.format(rows=f"SELECT {', '.join(_keys(row, dialect))}, {n} WHERE true") + ";"
+
+    match = " AND ".join(f"{key} = {value}" for key, value in zip(KEYS, _keys("OLD", dialect), strict=True))
+    distinct = "IS NOT" if dialect == "sqlite" else "IS DISTINCT FROM"
+    changed = " OR ".join(f"OLD.{c} {distinct} NEW.{c}" for c in COUNTED)
+    return changed, f"{add('OLD', '-1')} DELETE FROM acquisition_tallies WHERE {match} AND acquisitions <= 0; {add('NEW', '1')}"
+
+
+def _sqlite_triggers() -> list[str]:
+    def add(row: str, n: str) -> str:
         return UPSERT.format(rows=f"SELECT {', '.join(_keys(row, 'sqlite'))}, {n} WHERE true") + ";"
 
-    def drop_empty(row: str) -> str:
-        match = " AND ".join(f"{key} = {value}" for key, value in zip(KEYS, _keys(row, "sqlite"), strict=True))
-        return f"DELETE FROM acquisition_tallies WHERE {match} AND acquisitions <= 0;"
-
-    changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in COUNTED)
+    match = " AND ".join(f"{key} = {value}" for key, value in zip(KEYS, _keys("OLD", "sqlite"), strict=True))
+    changed, move = _moved("sqlite")
     return [
         f"CREATE TRIGGER acquisition_tallies_insert AFTER INSERT ON acquisitions BEGIN {add('NEW', '1')} END",
-        f"CREATE TRIGGER acquisition_tallies_delete AFTER DELETE ON acquisitions BEGIN {add('OLD', '-1')} {drop_empty('OLD')} END",
-        f"CREATE TRIGGER acquisition_tallies_update AFTER UPDATE ON acquisitions WHEN {changed} "
-        f"BEGIN {add('OLD', '-1')} {drop_empty('OLD')} {add('NEW', '1')} END",
+        f"CREATE TRIGGER acquisition_tallies_delete AFTER DELETE ON acquisitions BEGIN {add('OLD', '-1')} "
+        f"DELETE FROM acquisition_tallies WHERE {match} AND acquisitions <= 0; END",
+        f"CREATE TRIGGER acquisition_tallies_update AFTER UPDATE ON acquisitions WHEN {changed} BEGIN {move} END",
     ]
 
 
 def _postgresql_triggers() -> list[str]:
+    """Inserts and deletes by statement, through transition tables: a COPY of 100k rows is one grouped
+    UPSERT. Updates by row, behind a WHEN that PostgreSQL tests without calling the function: an
+    import's UPDATEs come one row per statement, and most change no tally (a price, a plate)."""
     old_keys = ", ".join(_keys("o", "postgresql"))
-    changes = (
-        f"SELECT {KEY_LIST}, sum(n) FROM ("
-        f"{_grouped('o', 'postgresql', 'old_rows', '-')} UNION ALL {_grouped('n', 'postgresql', 'new_rows', '')}"
-        f") AS d ({KEY_LIST}, n) GROUP BY {KEY_LIST} HAVING sum(n) <> 0"
-    )
     # Keys in order, so that two imports touching the same tallies lock them in the same order.
     ordered = f"ORDER BY {', '.join(str(i) for i in range(1, len(KEYS) + 1))}"
-    drop_empty = (
-        f"DELETE FROM acquisition_tallies t WHERE t.acquisitions <= 0 "
-        f"AND ({', '.join('t.' + k for k in KEYS)}) IN (SELECT {old_keys} FROM old_rows o);"
-    )
-    function = f"""
+    changed, move = _moved("postgresql")
+    return [
+        f"""
 CREATE OR REPLACE FUNCTION acquisition_tallies_count() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
         {UPSERT.format(rows=_grouped('n', 'postgresql', 'new_rows', '') + ' ' + ordered)};
-    ELSIF TG_OP = 'DELETE' THEN
-        {UPSERT.format(rows=_grouped('o', 'postgresql', 'old_rows', '-') + ' ' + ordered)};
-        {drop_empty}
     ELSE
-        {UPSERT.format(rows=changes + ' ' + ordered)};
-        {drop_empty}
+        {UPSERT.format(rows=_grouped('o', 'postgresql', 'old_rows', '-') + ' ' + ordered)};
+        DELETE FROM acquisition_tallies t WHERE t.acquisitions <= 0
+            AND ({', '.join('t.' + k for k in KEYS)}) IN (SELECT {old_keys} FROM old_rows o);
     END IF;
     RETURN NULL;
 END
-$$"""
-    return [
-        function,
+$$""",
+        f"""
+CREATE OR REPLACE FUNCTION acquisition_tallies_move() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    {move}
+    RETURN NULL;
+END
+$$""",
         "CREATE TRIGGER acquisition_tallies_insert AFTER INSERT ON acquisitions REFERENCING NEW TABLE AS new_rows "
         "FOR EACH STATEMENT EXECUTE FUNCTION acquisition_tallies_count()",
         "CREATE TRIGGER acquisition_tallies_delete AFTER DELETE ON acquisitions REFERENCING OLD TABLE AS old_rows "
         "FOR EACH STATEMENT EXECUTE FUNCTION acquisition_tallies_count()",
-        "CREATE TRIGGER acquisition_tallies_update AFTER UPDATE ON acquisitions "
-        "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION acquisition_tallies_count()",
+        f"CREATE TRIGGER acquisition_tallies_update AFTER UPDATE ON acquisitions FOR EACH ROW WHEN ({changed}) "
+        "EXECUTE FUNCTION acquisition_tallies_move()",
     ]
 
 
@@ -148,6 +157,7 @@ def downgrade() -> None:
         op.execute(f"DROP TRIGGER IF EXISTS acquisition_tallies_{event}" + ("" if op.get_bind().dialect.name == "sqlite" else " ON acquisitions"))
     if op.get_bind().dialect.name != "sqlite":
         op.execute("DROP FUNCTION IF EXISTS acquisition_tallies_count()")
+        op.execute("DROP FUNCTION IF EXISTS acquisition_tallies_move()")
     op.create_index(
         "ix_acquisitions_agency_compliance",
         "acquisitions",
