@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 
+import pytest
 import sqlalchemy as sa
 
 from fleet.acquisitions import record_acquisitions
@@ -90,6 +91,23 @@ def test_bulk_insert_and_update_keep_tallies_exact(session):
     record_acquisitions(session, changed, batch_id=None, reported_on=dt.date(2025, 7, 1))
     assert _tallies(session) == _recount(session)
     assert sum(_tallies(session).values()) == 40
+
+
+def test_a_failed_bulk_insert_leaves_the_tallies_and_their_trigger_as_they_were(session):
+    agency = factories.agency(session, "濮阳市公安局")
+    factories.acquisition(session, agency)
+    session.commit()
+    before = _tallies(session)
+    twice = factories.vin()
+    # The same new VIN twice: the insert fails on the unique VIN after SQLite's trigger was set aside.
+    with pytest.raises(Exception, match="uq_acquisitions_vin|UNIQUE constraint failed: acquisitions.vin"):
+        record_acquisitions(session, [_record(agency, twice), _record(agency, twice)], batch_id=None, reported_on=dt.date(2025, 5, 1))
+    session.rollback()
+    assert _tallies(session) == before
+    # The trigger is still there: a write outside the bulk path is counted.
+    session.add(Acquisition(**_record(agency, factories.vin()), reported_on=dt.date(2025, 5, 1)))
+    assert _tallies(session) == _recount(session)
+    assert sum(_tallies(session).values()) == 2
 
 
 def test_catalogue_matches_orm_writes_and_deletes_keep_tallies_exact(session):
