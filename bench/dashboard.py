@@ -205,7 +205,7 @@ def main() -> None:
 
     from fleet import db
     from fleet.dashboards import FigureCache
-    from fleet.models import Acquisition
+    from fleet.models import Acquisition, AcquisitionTally
     from fleet.web.dashboard import CACHE as FIGURE_CACHE
     from rules.engine import evaluate
     from rules.packs import active_pack
@@ -217,6 +217,7 @@ def main() -> None:
     assert response.status_code == 302, "the reviewer could not log in"
     with app.app_context():
         session = db.get_session()
+        tallies = session.scalar(sa.select(sa.func.count()).select_from(AcquisitionTally))
         busiest = session.scalar(
             sa.select(Acquisition.agency_id).group_by(Acquisition.agency_id).order_by(sa.func.count().desc()).limit(1)
         )
@@ -257,7 +258,7 @@ def main() -> None:
     # A first pass of everything warms the connection pool, templates and the pack.
     for _, function, _ in measured:
         function()
-    print(f"{args.acquisitions:,} acquisitions in {year}, {args.agencies:,} agencies; median of {args.runs} runs")
+    print(f"{args.acquisitions:,} acquisitions in {year}, {args.agencies:,} agencies, {tallies:,} tallies; median of {args.runs} runs")
     print(f"{'':<56}{'computed':>9}{'cached':>9}   target {TARGET_SECONDS * 1000:.0f} ms (computed)")
     for name, function, cached in measured:
         computed = median_time(function, args.runs, forget_figures if cached else None)

@@ -25,13 +25,17 @@ from sqlalchemy.orm import Session
 
 from fleet.models import Acquisition, AcquisitionTally, AcquisitionVersion, Agency, AuditEntry, ExemptionRequest, NoNevCatalogueEntry
 from fleet.timeliness import LateAcquisition, LateCount, agencies_not_reported, late_acquisitions, late_counts
-from fleet.vocab import NEV_POWER_TYPES
+from fleet.vocab import CATEGORIES, NEV_POWER_TYPES
 from rules.engine import RuleResult, evaluate, monthly_series, selected_agencies
 from rules.explain import VehicleLine, explain
 from rules.packs import Rule, RulePack
 from rules.periods import Period
 
 T = TypeVar("T")
+
+# Vehicles an agency page lists under each rule and under late reports: an operator buys tens of
+# thousands a year, and the page says how many there are in all.
+LISTED = 500
 
 
 @dataclass(frozen=True)
@@ -98,11 +102,12 @@ class AgencyDashboard:
     month: Period
     results: list[RuleResult]  # the rules that apply to the agency
     trend: dict[str, list[RuleResult]]
-    vehicles: dict[str, list[VehicleLine]]  # rule qualified id -> the vehicles behind its result
+    vehicles: dict[str, list[VehicleLine]]  # rule qualified id -> the first LISTED vehicles behind its result
     counts: AcquisitionCounts
     pending_exemptions: int
     reported_this_month: bool
-    late: list[LateAcquisition]
+    late: list[LateAcquisition]  # the first LISTED of them
+    late_total: int
 
 
 @dataclass(frozen=True)
@@ -140,7 +145,12 @@ def acquisition_counts(
     Summed from the year's tallies. Counties are the agencies' counties, as the engine's county
     filter selects them; agencies are few, so their counties are looked up apart rather than joined."""
     t = AcquisitionTally
-    where = [t.month.between(dt.date(year, 1, 1), dt.date(year, 12, 1)), *selected_agencies(t.agency_id, agency_id, county)]
+    # Every category named: the tallies' key begins with category and month, so each is one range.
+    where = [
+        t.category.in_(CATEGORIES.values),
+        t.month.between(dt.date(year, 1, 1), dt.date(year, 12, 1)),
+        *selected_agencies(t.agency_id, agency_id, county),
+    ]
     by_category_power: dict[tuple[str, str], int] = {}
     by_agency: dict[int, tuple[int, int]] = {}
     query = sa.select(t.agency_id, t.category, t.power, sa.func.sum(t.acquisitions)).where(*where)
@@ -220,12 +230,13 @@ def agency_dashboard(
         results=results,
         trend=monthly_series(session, pack, year, agency_id=agency.id),
         vehicles={
-            r.rule.qualified_id: explain(session, pack, r.rule.qualified_id, period, agency.id) for r in results
+            r.rule.qualified_id: explain(session, pack, r.rule.qualified_id, period, agency.id, limit=LISTED) for r in results
         },
         counts=acquisition_counts(session, year, agency_id=agency.id),
         pending_exemptions=pending_exemptions(session, agency_id=agency.id),
         reported_this_month=all(a.id != agency.id for a in not_reported),
-        late=late_acquisitions(session, period, deadline_days=deadline_days, agency_id=agency.id),
+        late=late_acquisitions(session, period, deadline_days=deadline_days, agency_id=agency.id, limit=LISTED),
+        late_total=sum(c.late for c in late_counts(session, period, deadline_days=deadline_days, agency_id=agency.id)),
     )
 
 

@@ -167,9 +167,9 @@ class AcquisitionTally(Base):
 
     __tablename__ = "acquisition_tallies"
 
-    agency_id: Mapped[int] = mapped_column(sa.ForeignKey("agencies.id"), primary_key=True)
-    month: Mapped[dt.date] = mapped_column(primary_key=True)  # the first day of the month acquired
     category: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
+    month: Mapped[dt.date] = mapped_column(primary_key=True)  # the first day of the month acquired
+    agency_id: Mapped[int] = mapped_column(sa.ForeignKey("agencies.id"), primary_key=True)
     power: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
     acquisition_kind: Mapped[str] = mapped_column(sa.String(4), primary_key=True)
     # '' for none: a key column cannot be NULL.
@@ -180,9 +180,13 @@ class AcquisitionTally(Base):
     acquisitions: Mapped[int]
 
     __table_args__ = (
-        # Over the city: a year's tallies without going through every agency's.
-        sa.Index("ix_acquisition_tallies_month", "month", "category"),
-        sa.Index("ix_acquisition_tallies_reported", "reported_month", "agency_id"),
+        # One agency's tallies, for its own page.
+        sa.Index("ix_acquisition_tallies_agency", "agency_id", "month"),
+        # Timeliness: the months of report, read from the index alone.
+        sa.Index("ix_acquisition_tallies_reported", "reported_month", "agency_id", "report_delay", "acquisitions"),
+        # Category first in the key, and on SQLite the table is its key (no rowid): a rule reads the
+        # tallies of its own categories and months as one range each, without a lookup per row.
+        {"sqlite_with_rowid": False},
     )
 
 

@@ -75,9 +75,16 @@ def _filters(first: dt.date, last: dt.date, agency_id: int | None, county: str |
 
 
 def late_acquisitions(
-    session: Session, period: Period, *, deadline_days: int, agency_id: int | None = None, county: str | None = None
+    session: Session,
+    period: Period,
+    *,
+    deadline_days: int,
+    agency_id: int | None = None,
+    county: str | None = None,
+    limit: int | None = None,
 ) -> list[LateAcquisition]:
-    """Acquisitions reported in the period more than deadline_days after their date, latest first."""
+    """Acquisitions reported in the period more than deadline_days after their date, latest first;
+    the first `limit` of them when given (late_counts counts them all)."""
     delay = _delay()
     query = (
         sa.select(
@@ -94,6 +101,7 @@ def late_acquisitions(
         .join(Agency, Agency.id == Acquisition.agency_id)
         .where(delay > deadline_days, *_filters(period.start, period.end, agency_id, county))
         .order_by(delay.desc(), Agency.name, Acquisition.vin)
+        .limit(limit)
     )
     return [LateAcquisition(*row, days_late=row[-1] - deadline_days) for row in session.execute(query)]
 

@@ -59,9 +59,11 @@ def explain(
     agency_id: int | None = None,
     *,
     county: str | None = None,
+    limit: int | None = None,
 ) -> list[VehicleLine]:
     """Every acquisition in the rule's scope in the period (of one agency, a county's agencies or the
-    whole city), exempt ones included, by agency name, date and VIN. An unknown rule raises PackError."""
+    whole city), exempt ones included, by agency name, date and VIN; the first `limit` of them when
+    given (there are result.in_scope + result.exempt in all). An unknown rule raises PackError."""
     rule = pack.rule(rule_qualified_id)
     window = rule.effective_within(period.start, period.end)
     if window is None:
@@ -98,7 +100,7 @@ def explain(
         query = query.where(a.agency_id == agency_id)
     if county is not None:
         query = query.where(Agency.county == county)
-    rows = session.execute(query).all()
+    rows = session.execute(query.limit(limit)).all()
 
     flagged = [row[0] for row in rows if row[13] or row[14]]
     requests = _requests(session, flagged)

@@ -75,6 +75,15 @@ def test_city_wide_explanation_lists_every_agency_in_scope(session, puyang):
     assert [(line.agency, line.mark) for line in lines] == [("濮阳市公安局", "nev")]
 
 
+def test_a_limit_gives_the_first_lines_in_order(session, puyang):
+    police = factories.agency(session, "濮阳市公安局")
+    for day in (9, 3, 6):
+        factories.acquisition(session, police, category="公务用车", power="纯电动", acquired_on=dt.date(2025, 3, day))
+    lines = explain(session, puyang, "official-car", Y2025, police.id, limit=2)
+    assert [line.acquired_on.day for line in lines] == [3, 6]
+    assert len(explain(session, puyang, "official-car", Y2025, police.id)) == 3
+
+
 def test_explaining_outside_the_effective_period_or_an_unknown_rule(session, puyang):
     assert explain(session, puyang, "bus", Period.year(2023)) == []
     with pytest.raises(PackError):

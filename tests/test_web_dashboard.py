@@ -102,6 +102,20 @@ def test_agency_page_says_how_many_nevs_must_still_be_bought(client, city):
     assert 'data-chart="chart-rules"' in html and 'data-chart="chart-trend"' in html
 
 
+def test_agency_page_lists_the_first_vehicles_and_says_how_many_in_all(client, city, session, monkeypatch):
+    monkeypatch.setattr("fleet.dashboards.LISTED", 2)
+    police = city["police"]
+    for day in (3, 4, 5):
+        factories.acquisition(session, police, category="执法执勤用车", power="汽油", acquired_on=ON, reported_on=ON + dt.timedelta(days=40 + day))
+    session.commit()
+    factories.login(client, "police")
+    html = _page(client, f"/agencies/{police.id}")
+    assert "查看这 8 辆车" in html  # 5 enforcement cars and 3 more, under each rule
+    assert "仅列出前 2 辆（共 8 辆）" in html
+    assert "仅列出前 2 辆（共 3 辆）" in html  # the three late reports
+    assert html.count('class="mark-') == 4  # two lines under each of the two rules
+
+
 def test_agency_users_get_404_for_another_agency(client, city):
     factories.login(client, "police")
     response = client.get(f"/agencies/{city['market'].id}")

@@ -16,6 +16,7 @@ from flask_login import current_user
 from fleet import charts
 from fleet.labels import RESULT_STATUSES
 from fleet.dashboards import (
+    LISTED,
     AcquisitionCounts,
     FigureCache,
     agency_dashboard,
@@ -39,7 +40,6 @@ bp = Blueprint("dashboard", __name__)
 T = TypeVar("T")
 
 # Vehicle lists on a page stop here; the vehicle list page has the rest, with filters and pages.
-MAX_LINES = 500
 # Lists of agencies on the city page (late reports, not reported) stop here; the count says how many.
 MAX_AGENCIES = 50
 CACHE = "fleet.figure_cache"
@@ -238,7 +238,7 @@ def agency(agency_id: int):
         **_figures(pack, ("agency", agency_id, year, today, deadline), page),
         years=years,
         rule_title=rule_title,
-        max_lines=MAX_LINES,
+        listed=LISTED,
         deadline_days=deadline,
     )
 

@@ -23,8 +23,9 @@ down_revision = "0001"
 branch_labels = None
 depends_on = None
 
+# The key, category first: a rule reads its categories' tallies as one range each.
 KEYS = (
-    "agency_id", "month", "category", "power", "acquisition_kind", "emission_standard", "catalogued",
+    "category", "month", "agency_id", "power", "acquisition_kind", "emission_standard", "catalogued",
     "reported_month", "report_delay",
 )  # fmt: skip
 KEY_LIST = ", ".join(KEYS)
@@ -43,7 +44,7 @@ def _keys(row: str, dialect: str) -> list[str]:
         reported_month = f"date_trunc('month', {row}.reported_on)::date"
         delay = f"({row}.reported_on - {row}.acquired_on)"
     return [
-        f"{row}.agency_id", month, f"{row}.category", f"{row}.power", f"{row}.acquisition_kind",
+        f"{row}.category", month, f"{row}.agency_id", f"{row}.power", f"{row}.acquisition_kind",
         f"coalesce({row}.emission_standard, '')", f"({row}.catalogue_entry_id IS NOT NULL)", reported_month, delay,
     ]  # fmt: skip
 
@@ -128,9 +129,9 @@ $$""",
 def upgrade() -> None:
     op.create_table(
         "acquisition_tallies",
-        sa.Column("agency_id", sa.Integer(), nullable=False),
-        sa.Column("month", sa.Date(), nullable=False),
         sa.Column("category", sa.String(length=20), nullable=False),
+        sa.Column("month", sa.Date(), nullable=False),
+        sa.Column("agency_id", sa.Integer(), nullable=False),
         sa.Column("power", sa.String(length=20), nullable=False),
         sa.Column("acquisition_kind", sa.String(length=4), nullable=False),
         sa.Column("emission_standard", sa.String(length=20), nullable=False),
@@ -140,9 +141,12 @@ def upgrade() -> None:
         sa.Column("acquisitions", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(["agency_id"], ["agencies.id"], name=op.f("fk_acquisition_tallies_agency_id_agencies")),
         sa.PrimaryKeyConstraint(*KEYS, name=op.f("pk_acquisition_tallies")),
+        sqlite_with_rowid=False,
     )
-    op.create_index("ix_acquisition_tallies_month", "acquisition_tallies", ["month", "category"])
-    op.create_index("ix_acquisition_tallies_reported", "acquisition_tallies", ["reported_month", "agency_id"])
+    op.create_index("ix_acquisition_tallies_agency", "acquisition_tallies", ["agency_id", "month"])
+    op.create_index(
+        "ix_acquisition_tallies_reported", "acquisition_tallies", ["reported_month", "agency_id", "report_delay", "acquisitions"]
+    )
     op.drop_index("ix_acquisitions_compliance", table_name="acquisitions")
     op.drop_index("ix_acquisitions_agency_compliance", table_name="acquisitions")
 
