@@ -213,12 +213,20 @@ def _windows(pack: RulePack, start: dt.date, end: dt.date) -> list[Window]:
     return windows
 
 
-def _month_slices(first: dt.date, last: dt.date) -> list[tuple[dt.date, dt.date, int]]:
-    """[first, last] cut at month ends, each piece with its month number."""
-    slices = []
-    for month in months_touched(first, last):
-        slices.append((max(first, month.start), min(last, month.end), month.start.month))
-    return slices
+def _pieces(first: dt.date, last: dt.date, *, by_month: bool) -> list[tuple[Source, dt.date, dt.date, sa.ColumnElement[int]]]:
+    """[first, last] as the parts a query sums, each with its source and the month number it falls
+    in (0 when not by month): the tallies' whole months in one part, grouped by their own month, and
+    the days of a month cut short from acquisitions, one part per month."""
+    pieces = []
+    for source, start, end in _sources(first, last):
+        if not by_month:
+            pieces.append((source, start, end, sa.literal(0, sa.Integer)))
+        elif source is TALLIES:
+            pieces.append((source, start, end, sa.cast(sa.extract("month", source.acquired), sa.Integer)))
+        else:
+            for month in months_touched(start, end):
+                pieces.append((source, max(start, month.start), min(end, month.end), sa.literal(month.start.month, sa.Integer)))
+    return pieces
 
 
 def _add(counts: dict[Any, dict[str, Counts]], key: Any, rule_id: str, more: Counts) -> None:
@@ -229,24 +237,23 @@ def _add(counts: dict[Any, dict[str, Counts]], key: Any, rule_id: str, more: Cou
 def _scan(
     session: Session, windows: list[Window], selection: Selection, *, by_month: bool, totals_only: bool
 ) -> dict[Key, dict[str, Counts]]:
-    """One SELECT … GROUP BY agency per rule (per rule and month for a series) and source, sent as a
-    single UNION ALL: each part sums its rule's categories and dates over the tallies of the agencies
+    """One SELECT … GROUP BY agency (and month, for a series) per rule and source, sent as a single
+    UNION ALL: each part sums its rule's categories and dates over the tallies of the agencies
     selected (or reads the acquisitions of a month cut short), counting what meets the measure, and
     what the no-NEV catalogue exempts, with a SUM(CASE)."""
     parts = []
     for index, (rule, first, last) in enumerate(windows):
-        for start, end, month in _month_slices(first, last) if by_month else [(first, last, 0)]:
-            for source, piece_start, piece_end in _sources(start, end):
-                c = rule_conditions(rule, piece_start, piece_end, source=source)
-                counted = [sa.func.sum(source.weight)]
-                if not totals_only:
-                    counted.append(_count(c.meets, source.weight))
-                    counted.append(_count(c.catalogued, source.weight) if rule.exemptions_allowed else sa.literal(0, sa.Integer))
-                parts.append(
-                    sa.select(sa.literal(index, sa.Integer), source.agency_id, sa.literal(month, sa.Integer), *counted)
-                    .where(c.in_scope, *selected_agencies(source.agency_id, *selection))
-                    .group_by(source.agency_id)
-                )
+        for source, start, end, month in _pieces(first, last, by_month=by_month):
+            c = rule_conditions(rule, start, end, source=source)
+            counted = [sa.func.sum(source.weight)]
+            if not totals_only:
+                counted.append(_count(c.meets, source.weight))
+                counted.append(_count(c.catalogued, source.weight) if rule.exemptions_allowed else sa.literal(0, sa.Integer))
+            parts.append(
+                sa.select(sa.literal(index, sa.Integer), source.agency_id, month, *counted)
+                .where(c.in_scope, *selected_agencies(source.agency_id, *selection))
+                .group_by(source.agency_id, month)
+            )
     query = parts[0] if len(parts) == 1 else sa.union_all(*parts)
     counts: dict[Key, dict[str, Counts]] = {}
     for row in session.execute(query):
@@ -259,22 +266,21 @@ def _scan(
 def _aggregate_months(session: Session, windows: list[Window], county: str | None) -> dict[int, dict[str, Counts]]:
     """month -> rule id -> counts summed over the agencies selected that the rule can apply to.
 
-    One SELECT per rule, month and source without per-agency rows, sent as a single UNION ALL; a
-    rule naming agency kinds keeps to the agencies of those kinds with an IN."""
+    One SELECT … GROUP BY month per rule and source, without per-agency rows, sent as a single UNION
+    ALL; a rule naming agency kinds keeps to the agencies of those kinds with an IN."""
     parts = []
     for index, (rule, first, last) in enumerate(windows):
-        for start, end, month in _month_slices(first, last):
-            for source, piece_start, piece_end in _sources(start, end):
-                agencies: list[sa.ColumnElement[bool]] = []
-                if county is not None or rule.scope.agency_kinds is not None:
-                    agencies.append(source.agency_id.in_(_agency_ids(county, rule.scope.agency_kinds)))
-                c = rule_conditions(rule, piece_start, piece_end, source=source)
-                catalogued = _count(c.catalogued, source.weight) if rule.exemptions_allowed else sa.literal(0, sa.Integer)
-                head = [sa.literal(index, sa.Integer), sa.literal(month, sa.Integer)]
-                parts.append(
-                    sa.select(*head, sa.func.sum(source.weight), _count(c.meets, source.weight), catalogued)
-                    .where(c.in_scope, *agencies)
-                )
+        for source, start, end, month in _pieces(first, last, by_month=True):
+            agencies: list[sa.ColumnElement[bool]] = []
+            if county is not None or rule.scope.agency_kinds is not None:
+                agencies.append(source.agency_id.in_(_agency_ids(county, rule.scope.agency_kinds)))
+            c = rule_conditions(rule, start, end, source=source)
+            catalogued = _count(c.catalogued, source.weight) if rule.exemptions_allowed else sa.literal(0, sa.Integer)
+            parts.append(
+                sa.select(sa.literal(index, sa.Integer), month, sa.func.sum(source.weight), _count(c.meets, source.weight), catalogued)
+                .where(c.in_scope, *agencies)
+                .group_by(month)
+            )
     counts: dict[int, dict[str, Counts]] = {}
     for index, month, total, meets, catalogued in session.execute(sa.union_all(*parts)) if parts else []:
         if total:
