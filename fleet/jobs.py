@@ -8,9 +8,11 @@ environment. Either way the batch's status and progress live in the database (Im
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +27,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from fleet import db
-from fleet.models import ImportBatch, UploadFile, User
+from fleet.models import ImportBatch, UploadFile, User, utcnow
 from imports.package import UnusableFile
 from imports.pipeline import ImportFailed, Progress, commit_staged, validate_file
 from imports.stage import record_report
@@ -38,6 +40,14 @@ RUNNING = ("validating", "importing")
 UNFINISHED = ("received", *RUNNING)
 # Generous: a 100,000-row import takes well under a minute, but a worker may share a busy machine.
 JOB_TIMEOUT_SECONDS = 1800
+# A running job writes its heartbeat this often, and is taken for dead when it has been silent this
+# long: its process was killed or lost its machine, and its transaction went with it. The heartbeat
+# cannot be written while SQLite's single writer lock is held by the import's own commit, which
+# takes seconds, not minutes.
+HEARTBEAT_SECONDS = 10.0
+STALLED_AFTER = dt.timedelta(minutes=5)
+# ImportBatch.message of a batch whose job died.
+INTERRUPTED = "interrupted"
 
 
 def launch_import(batch_id: int, *, commit: bool = False) -> None:
@@ -150,6 +160,7 @@ def _run(batch_id: int, commit: bool) -> str:
         log.warning("import job for batch %s skipped (status %s)", batch_id, batch.status if batch else None)
         return batch.status if batch else "missing"
     batch.status, batch.progress, batch.message = ("importing" if commit else "validating"), 0, None
+    batch.heartbeat_at = utcnow()
     session.commit()
     message = None
     try:
@@ -191,12 +202,16 @@ class ProgressWriter:
     if it has to wait, the import does not. An update only touches a batch still running, so a late
     write never undoes the final status."""
 
-    def __init__(self, engine: sa.Engine, batch_id: int, *, interval: float = 0.5) -> None:
+    def __init__(
+        self, engine: sa.Engine, batch_id: int, *, interval: float = 0.5, heartbeat: float = HEARTBEAT_SECONDS
+    ) -> None:
         self.engine = engine
         self.batch_id = batch_id
         self.interval = interval
+        self.heartbeat = heartbeat
         self._latest: tuple[str, int] | None = None
         self._written: tuple[str, int] | None = None
+        self._beat = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"progress-batch-{batch_id}", daemon=True)
 
@@ -217,21 +232,52 @@ class ProgressWriter:
 
     def flush(self) -> None:
         latest = self._latest
-        if latest is None or latest == self._written:
+        due = time.monotonic() - self._beat >= self.heartbeat
+        if (latest is None or latest == self._written) and not due:
             return
-        step, percent = latest
+        values: dict[str, object] = {"heartbeat_at": utcnow()}
+        if latest is not None:
+            values.update(progress=latest[1], message=latest[0])
         try:
             with self.engine.begin() as connection:
                 connection.execute(
                     sa.update(ImportBatch)
                     .where(ImportBatch.id == self.batch_id, ImportBatch.status.in_(RUNNING))
-                    .values(progress=percent, message=step)
+                    .values(**values)
                 )
         except OperationalError:
             # The database was busy (SQLite's writer lock held by the import): the next tick retries.
             log.debug("progress of batch %s not written this time", self.batch_id)
             return
         self._written = latest
+        self._beat = time.monotonic()
+
+
+def fail_stalled(session: Session, *, now: dt.datetime | None = None) -> int:
+    """Mark failed every running batch whose job has been silent for STALLED_AFTER; returns how many.
+
+    Called where batches are shown, so a job whose process died is reported instead of running for
+    ever. A batch row locked by a live job is skipped (PostgreSQL); on SQLite a busy database leaves
+    the check to the next page."""
+    cutoff = (now or utcnow()) - STALLED_AFTER
+    silent = sa.func.coalesce(ImportBatch.heartbeat_at, ImportBatch.uploaded_at) < cutoff
+    try:
+        stalled = session.scalars(
+            sa.select(ImportBatch.id).where(ImportBatch.status.in_(RUNNING), silent).with_for_update(skip_locked=True)
+        ).all()
+        if stalled:
+            session.execute(
+                sa.update(ImportBatch)
+                .where(ImportBatch.id.in_(stalled), ImportBatch.status.in_(RUNNING), silent)
+                .values(status="failed", message=INTERRUPTED)
+                .execution_options(synchronize_session="fetch")
+            )
+            log.warning("import batches %s failed: their jobs stopped answering", stalled)
+        session.commit()
+    except OperationalError:
+        session.rollback()
+        return 0
+    return len(stalled)
 
 
 @click.command("worker")

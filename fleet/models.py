@@ -102,6 +102,9 @@ class ImportBatch(Base):
     updated: Mapped[int] = mapped_column(default=0)
     unchanged: Mapped[int] = mapped_column(default=0)
     progress: Mapped[int] = mapped_column(default=0)
+    # Written by a background job while it runs: a running batch whose job has gone quiet for
+    # fleet.jobs.STALLED_AFTER is failed, since its process died (its transaction with it).
+    heartbeat_at: Mapped[dt.datetime | None]
     # The validation report (errors and warnings as data), kept for the preview and annotated workbook.
     report: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, deferred=True)
     message: Mapped[str | None] = mapped_column(sa.Text)

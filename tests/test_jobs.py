@@ -3,8 +3,10 @@ progress kept in the database; a batch is committed once, and a bad stored file 
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import threading
+import time
 import uuid
 
 import pytest
@@ -12,7 +14,7 @@ import sqlalchemy as sa
 
 from factories import agency, login, user
 from fleet import db, jobs
-from fleet.models import Acquisition, ImportBatch, UploadFile
+from fleet.models import Acquisition, ImportBatch, UploadFile, utcnow
 from imports.stage import stage_batch
 from xlsx_factory import acquisition, write_upload
 
@@ -96,6 +98,42 @@ def test_the_progress_writer_keeps_the_batch_current_but_never_undoes_the_end(se
     writer("done", 1.0)
     writer.flush()
     assert (fresh(session, batch_id).progress, fresh(session, batch_id).message) == (50, "validate")
+
+
+def test_the_progress_writer_beats_while_the_step_stays_the_same(session, manager, tmp_path):
+    batch_id = received_batch(session, manager, write_upload(tmp_path / "buses.xlsx", [acquisition(1)]))
+    session.execute(sa.update(ImportBatch).where(ImportBatch.id == batch_id).values(status="importing"))
+    session.commit()
+    writer = jobs.ProgressWriter(db.engine(), batch_id, heartbeat=0.0)
+    writer("commit", 0.8)
+    writer.flush()
+    first = fresh(session, batch_id).heartbeat_at
+    assert first is not None
+    time.sleep(0.01)
+    writer.flush()  # nothing new to say, but the job is alive
+    assert fresh(session, batch_id).heartbeat_at > first
+
+
+def test_a_running_batch_whose_job_went_silent_is_failed_when_shown(app, client, session, manager, tmp_path):
+    dead = received_batch(session, manager, write_upload(tmp_path / "dead.xlsx", [acquisition(1)]))
+    alive = received_batch(session, manager, write_upload(tmp_path / "alive.xlsx", [acquisition(2)]))
+    now = utcnow()
+    session.execute(
+        sa.update(ImportBatch).where(ImportBatch.id == dead).values(status="importing", heartbeat_at=now - dt.timedelta(minutes=6))
+    )
+    session.execute(
+        sa.update(ImportBatch).where(ImportBatch.id == alive).values(status="validating", heartbeat_at=now - dt.timedelta(minutes=1))
+    )
+    session.commit()
+    login(client, "bus")
+    status = client.get(f"/uploads/{dead}/status").get_json()
+    assert (status["status"], status["running"]) == ("failed", False)
+    assert "意外中断" in status["message"]
+    assert "意外中断" in client.get(f"/uploads/{dead}").get_data(as_text=True)
+    assert client.get(f"/uploads/{alive}/status").get_json()["status"] == "validating"
+    # A job that was only slow and comes back finds its batch failed and leaves it so.
+    assert jobs.run_import_job(dead, True) == "failed"
+    assert acquisitions(session) == 0
 
 
 def join_job_thread(batch_id: int) -> None:

@@ -103,6 +103,7 @@ def _visible_batch(batch_id: int) -> ImportBatch:
 
 def _index(form: UploadForm, error: str | None = None, status: int = 200):
     session = get_session()
+    jobs.fail_stalled(session)
     # Reviewers see every agency's uploads and may narrow them to one; agency users see their own.
     shown_agency = agency_scope() if current_user.role == "agency" else request.args.get("agency", type=int)
     history = upload_history(session, agency_id=shown_agency, page=request.args.get("page", 1, type=int))
@@ -147,14 +148,23 @@ def _start(batch: ImportBatch, *, commit: bool, size: int) -> None:
         jobs.run_import_job(batch.id, commit)
 
 
+def _message(batch: ImportBatch) -> str | None:
+    """What the batch's message tells the user once it is finished."""
+    if batch.message == jobs.INTERRUPTED:
+        return _("后台处理意外中断（处理进程已退出）。")
+    return batch.message
+
+
 @bp.get("/<int:batch_id>")
 @role_required(*UPLOADERS)
 def show(batch_id: int):
+    jobs.fail_stalled(get_session())
     batch = _visible_batch(batch_id)
     report = ValidationReport.from_record(batch.report) if batch.report else None
     return render_template(
         "uploads/show.html",
         batch=batch,
+        message=_message(batch),
         report=report,
         running=batch.status in jobs.UNFINISHED,
         commit_form=CommitForm(),
@@ -167,6 +177,7 @@ def show(batch_id: int):
 @role_required(*UPLOADERS)
 def status(batch_id: int):
     """The batch's status for the progress page's script (and for scripts generally)."""
+    jobs.fail_stalled(get_session())
     batch = _visible_batch(batch_id)
     running = batch.status in jobs.UNFINISHED
     return jsonify(
@@ -177,7 +188,7 @@ def status(batch_id: int):
         progress=batch.progress,
         step=batch.message if running else None,
         step_label=str(STEP_LABELS.get(batch.message or "", "")) if running else None,
-        message=None if running else batch.message,
+        message=None if running else _message(batch),
         rows=batch.rows,
         errors=batch.error_count,
         warnings=batch.warning_count,
