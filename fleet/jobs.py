@@ -28,8 +28,10 @@ from sqlalchemy.orm import Session
 
 from fleet import db
 from fleet.models import ImportBatch, UploadFile, User, utcnow
+from imports.annotate import annotate_workbook
 from imports.package import UnusableFile
 from imports.pipeline import ImportFailed, Progress, commit_staged, validate_file
+from imports.report import ValidationReport
 from imports.stage import record_report
 
 log = logging.getLogger(__name__)
@@ -141,14 +143,26 @@ def _validate(session: Session, batch: ImportBatch, progress: Progress) -> str |
         except UnusableFile as exc:
             batch.status = "invalid"
             return exc.message
-    record_report(batch, report)
+        record_report(batch, report)
+        _annotate(batch, path, report, progress)
     return None
 
 
 def _commit(session: Session, batch: ImportBatch, progress: Progress) -> None:
     """Validate a valid batch again and commit it: it ends committed, or invalid when no longer clean."""
     with _stored_file(session, batch) as path:
-        commit_staged(session, batch, path, user=_upload_scope(batch), progress=progress)
+        outcome = commit_staged(session, batch, path, user=_upload_scope(batch), progress=progress)
+        if not outcome.report.ok:
+            _annotate(batch, path, outcome.report, progress)
+            session.commit()
+
+
+def _annotate(batch: ImportBatch, path: Path, report: ValidationReport, progress: Progress) -> None:
+    """Make the annotated workbook of a large file with findings now, off the request that will
+    download it; a small file's is made on download."""
+    if (report.errors or report.warnings) and path.stat().st_size > current_app.config["IMPORT_BACKGROUND_BYTES"]:
+        progress("annotate", 0.95)
+        batch.annotated_workbook = annotate_workbook(path, report)
 
 
 def _run(batch_id: int, commit: bool) -> str:

@@ -107,6 +107,9 @@ class ImportBatch(Base):
     heartbeat_at: Mapped[dt.datetime | None]
     # The validation report (errors and warnings as data), kept for the preview and annotated workbook.
     report: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, deferred=True)
+    # The annotated workbook, made by the background job for a large file with findings (openpyxl
+    # takes a minute over 100k rows); a small file's is made when it is downloaded.
+    annotated_workbook: Mapped[bytes | None] = mapped_column(sa.LargeBinary, deferred=True)
     message: Mapped[str | None] = mapped_column(sa.Text)
     committed_at: Mapped[dt.datetime | None]
 

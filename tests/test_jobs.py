@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+from openpyxl import load_workbook
 
 from factories import agency, login, user
 from fleet import db, jobs
@@ -64,6 +65,28 @@ def test_a_job_validates_then_commits_a_batch(session, manager, tmp_path):
     # A second run (a retried job, another worker) finds nothing left to do.
     assert jobs.run_import_job(batch_id, commit=True) == "committed"
     assert acquisitions(session) == 5
+
+
+def test_the_job_annotates_a_large_file_with_findings_and_the_download_serves_it(app, client, session, manager, tmp_path):
+    app.config["IMPORT_BACKGROUND_BYTES"] = 1  # every file counts as large here
+    path = write_upload(tmp_path / "buses.xlsx", [acquisition(1), acquisition(2, vin="LZYBEV0A0R000000X")])
+    batch_id = received_batch(session, manager, path)
+    assert jobs.run_import_job(batch_id) == "invalid"
+    session.rollback()
+    stored = session.scalar(sa.select(ImportBatch.annotated_workbook).where(ImportBatch.id == batch_id))
+    assert stored is not None
+    login(client, "bus")
+    response = client.get(f"/uploads/{batch_id}/annotated")
+    assert response.status_code == 200 and response.data == stored
+    workbook = load_workbook(io.BytesIO(response.data))
+    assert workbook.sheetnames[0] == "错误清单"
+    findings = [[cell.value for cell in row] for row in workbook["错误清单"].iter_rows(min_row=2)]
+    assert [(f[0], f[1], f[4], f[5]) for f in findings] == [("车辆购置", 3, "LZYBEV0A0R000000X", "vin_check_digit")]
+
+    clean = received_batch(session, manager, write_upload(tmp_path / "clean.xlsx", [acquisition(3)]))
+    assert jobs.run_import_job(clean) == "valid"
+    session.rollback()
+    assert session.scalar(sa.select(ImportBatch.annotated_workbook).where(ImportBatch.id == clean)) is None
 
 
 def test_a_batch_is_not_committed_before_it_is_validated(session, manager, tmp_path):

@@ -50,6 +50,7 @@ STEP_LABELS = {
     "validated": _l("核查完成"),
     "stage": _l("正在保存…"),
     "commit": _l("正在写入数据库…"),
+    "annotate": _l("正在标注工作簿…"),
     "done": _l("即将完成…"),
 }
 
@@ -223,8 +224,10 @@ def annotated(batch_id: int):
     batch = _visible_batch(batch_id)
     if not batch.report:
         abort(404)
-    content = get_session().scalar(sa.select(UploadFile.content).where(UploadFile.sha256 == batch.sha256))
-    data = annotate_workbook(content, ValidationReport.from_record(batch.report))
+    data = batch.annotated_workbook
+    if data is None:
+        content = get_session().scalar(sa.select(UploadFile.content).where(UploadFile.sha256 == batch.sha256))
+        data = annotate_workbook(content, ValidationReport.from_record(batch.report))
     name = f"{Path(batch.file_name).stem}-{_('核查结果')}.xlsx"
     return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name=name)
 

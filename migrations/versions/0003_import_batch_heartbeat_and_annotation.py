@@ -1,4 +1,4 @@
-"""import batches: a heartbeat written by the background job
+"""import batches: a heartbeat written by the background job, and the annotated workbook it makes
 
 Revision ID: 0003
 Revises: 0002
@@ -18,8 +18,10 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column("import_batches", sa.Column("heartbeat_at", sa.DateTime(), nullable=True))
+    op.add_column("import_batches", sa.Column("annotated_workbook", sa.LargeBinary(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("import_batches") as batch_op:
+        batch_op.drop_column("annotated_workbook")
         batch_op.drop_column("heartbeat_at")
