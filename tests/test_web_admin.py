@@ -131,6 +131,14 @@ def test_admin_cannot_deactivate_itself(admin_client, session):
     assert session.get(User, me.id).active
 
 
+def test_the_rule_pack_choice_names_packs_in_the_users_language(client, session):
+    factories.user(session, "admin-en", "admin", locale="en")
+    session.commit()
+    factories.login(client, "admin-en")
+    page = client.get("/admin/rule-pack").get_data(as_text=True)
+    assert "puyang-2024 — Puyang pollution and carbon reduction plan (items 11 and 12)" in page
+
+
 def test_choose_the_active_rule_pack(admin_client, session):
     page = admin_client.get("/admin/rule-pack").get_data(as_text=True)
     assert "puyang-2024" in page and "example-province" in page

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -288,7 +289,10 @@ def rule_pack():
     session = get_session()
     packs, broken = check_packs()
     form = RulePackForm()
-    form.pack.choices = [SelectChoice(pack.id, f"{pack.id} — {pack.title.get('zh', pack.id)}") for pack in packs.values()]
+    locale = str(get_locale())
+    form.pack.choices = [
+        SelectChoice(pack.id, f"{pack.id} — {pack.title.get(locale) or pack.title.get('zh', pack.id)}") for pack in packs.values()
+    ]
     active = active_pack_id(session)
     if form.validate_on_submit():
         try:

@@ -76,7 +76,7 @@ def _term(name: str, vocabulary: Vocabulary) -> str | None:
         return None
     value = vocabulary.lookup(raw)
     if value is None:
-        raise BadParameter(_("参数 %(name)s 的值 %(value)s 无效；可选：%(values)s。", name=name, value=raw, values="、".join(vocabulary.values)))
+        raise BadParameter(_("参数 %(name)s 的值 %(value)s 无效；可选：%(values)s。", name=name, value=raw, values=_("、").join(vocabulary.values)))
     return value
 
 
