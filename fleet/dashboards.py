@@ -35,7 +35,7 @@ T = TypeVar("T")
 
 # Vehicles an agency page lists under each rule and under late reports: an operator buys tens of
 # thousands a year, and the page says how many there are in all.
-LISTED = 500
+LISTED = 100
 
 
 @dataclass(frozen=True)
