@@ -190,6 +190,7 @@ def _tally_sqlite(rows: sa.ColumnElement[bool]) -> sa.Insert:
         "acquisition_kind": a.acquisition_kind,
         "emission_standard": sa.func.coalesce(a.emission_standard, ""),
         "catalogued": a.catalogue_entry_id.is_not(None),
+        "exemption_state": a.exemption_state,
         "reported_month": sa.func.date(a.reported_on, "start of month"),
         "report_delay": sa.cast(sa.func.julianday(a.reported_on) - sa.func.julianday(a.acquired_on), sa.Integer),
     }

@@ -145,6 +145,9 @@ class Acquisition(Base):
     reported_on: Mapped[dt.date]
     version: Mapped[int] = mapped_column(default=1)
     catalogue_entry_id: Mapped[int | None] = mapped_column(sa.ForeignKey("no_nev_catalogue.id"))
+    # From the exemption requests, kept by database triggers (migration 0002): 2 when one was approved,
+    # 1 when one is pending, 0 when there is none or all were rejected.
+    exemption_state: Mapped[int] = mapped_column(sa.SmallInteger, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
@@ -181,6 +184,7 @@ class AcquisitionTally(Base):
     # '' for none: a key column cannot be NULL.
     emission_standard: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
     catalogued: Mapped[bool] = mapped_column(primary_key=True)  # matches the no-NEV catalogue
+    exemption_state: Mapped[int] = mapped_column(sa.SmallInteger, primary_key=True)  # as Acquisition.exemption_state
     reported_month: Mapped[dt.date] = mapped_column(primary_key=True)  # the first day of the month first reported
     report_delay: Mapped[int] = mapped_column(primary_key=True)  # days from acquisition to first report
     acquisitions: Mapped[int]

@@ -1,11 +1,11 @@
 """The compliance engine: for each rule × agency × period, in-scope and NEV counts, share, status and shortfall.
 
 Counting happens in SQL — one GROUP BY agency (or agency and month) per rule, sent as a single
-UNION ALL (the city's trend: one aggregate per rule and month, without per-agency rows), plus one
-small query over the exemption requests — never a query per vehicle or agency. Whole months are
-summed from acquisition_tallies, which the database keeps as acquisitions are written, so a year of
-a million acquisitions is tens of thousands of rows; only the days of a month cut short are read
-from acquisitions. Shares and shortfalls are exact fractions: 60% of 5 needs 3, and exactly at the
+UNION ALL (the city's trend: one aggregate per rule and month, without per-agency rows) — never a
+query per vehicle or agency. Whole months are summed from acquisition_tallies, which the database
+keeps as acquisitions are written and exemptions requested and decided, so a year of a million
+acquisitions bought in lots is about a hundred thousand rows; only the days of a month cut short
+are read from acquisitions. Shares and shortfalls are exact fractions: 60% of 5 needs 3, and exactly at the
 threshold passes.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from fleet.models import Acquisition, AcquisitionTally, Agency, ExemptionRequest
+from fleet.models import Acquisition, AcquisitionTally, Agency
 from fleet.vocab import ACQUISITION_KINDS, NEV_POWER_TYPES
 from rules.packs import Rule, RulePack
 from rules.periods import Period, months_touched, split_at_whole_months
@@ -85,6 +85,7 @@ class Source:
     acquisition_kind: sa.ColumnElement[str]
     emission_standard: sa.ColumnElement[str]  # '' for none
     catalogued: sa.ColumnElement[bool]
+    exemption_state: sa.ColumnElement[int]  # 2 approved request, 1 pending, 0 none (Acquisition.exemption_state)
     acquired: sa.ColumnElement[dt.date]  # the acquisition date, or the first day of its month
     weight: sa.ColumnElement[int]
 
@@ -96,6 +97,7 @@ ACQUISITIONS = Source(
     Acquisition.acquisition_kind,
     sa.func.coalesce(Acquisition.emission_standard, ""),
     Acquisition.catalogue_entry_id.is_not(None),
+    Acquisition.exemption_state,
     Acquisition.acquired_on,
     sa.literal(1, sa.Integer),
 )
@@ -106,6 +108,7 @@ TALLIES = Source(
     AcquisitionTally.acquisition_kind,
     AcquisitionTally.emission_standard,
     AcquisitionTally.catalogued,
+    AcquisitionTally.exemption_state,
     AcquisitionTally.month,
     AcquisitionTally.acquisitions,
 )
@@ -126,33 +129,18 @@ class RuleConditions:
     in_scope: sa.ColumnElement[bool]  # before exemptions; agency kinds are the caller's to apply
     meets: sa.ColumnElement[bool]  # NEV, or meets an accepted standard
     catalogued: sa.ColumnElement[bool]  # exempt by a no-NEV catalogue match
-    approved: sa.ColumnElement[bool]  # exempt by an approved request (needs the exemption state)
-    pending: sa.ColumnElement[bool]  # a request not yet decided (needs the exemption state)
+    approved: sa.ColumnElement[bool]  # exempt by an approved request
+    pending: sa.ColumnElement[bool]  # a request not yet decided
 
     @property
     def exempt(self) -> sa.ColumnElement[bool]:
         return sa.or_(self.catalogued, self.approved)
 
 
-def exemption_states() -> sa.Subquery:
-    """acquisition_id -> 2 when a request was approved, 1 when one is pending, 0 when all were rejected."""
-    r = ExemptionRequest
-    state = sa.func.max(sa.case((r.status == "approved", 2), (r.status == "pending", 1), else_=0))
-    return sa.select(r.acquisition_id, state.label("state")).group_by(r.acquisition_id).subquery("exemption_states")
-
-
-def rule_conditions(
-    rule: Rule,
-    first: dt.date,
-    last: dt.date,
-    state: sa.ColumnElement[int] | None = None,
-    source: Source = ACQUISITIONS,
-) -> RuleConditions:
+def rule_conditions(rule: Rule, first: dt.date, last: dt.date, source: Source = ACQUISITIONS) -> RuleConditions:
     """The rule as SQL over what was acquired between first and last (inclusive): acquisitions, or
-    tallies when first and last bound whole months.
-
-    `state` is the exemption_states() column of a query that joins it; without it, approved and
-    pending are false. A scope naming every acquisition kind is left out of the SQL: it holds anyway."""
+    tallies when first and last bound whole months. A scope naming every acquisition kind is left
+    out of the SQL: it holds anyway."""
     scope = [source.category.in_(sorted(rule.scope.categories)), source.acquired.between(first, last)]
     if rule.scope.acquisition_kinds != set(ACQUISITION_KINDS.values):
         scope.append(source.acquisition_kind.in_(sorted(rule.scope.acquisition_kinds)))
@@ -165,10 +153,11 @@ def rule_conditions(
     catalogued = approved = pending = sa.false()
     if rule.exemptions_allowed:
         # Only a vehicle that does not count can be exempted; an exempted NEV would lower the share.
+        # A catalogue match exempts whatever the requests say.
         catalogued = sa.and_(source.catalogued, sa.not_(meets))
-        if state is not None:
-            approved = sa.and_(sa.not_(meets), sa.not_(source.catalogued), state == 2)
-            pending = sa.and_(sa.not_(meets), sa.not_(source.catalogued), state == 1)
+        requested = [sa.not_(meets), sa.not_(source.catalogued)]
+        approved = sa.and_(*requested, source.exemption_state == 2)
+        pending = sa.and_(*requested, source.exemption_state == 1)
     return RuleConditions(sa.and_(*scope), meets, catalogued, approved, pending)
 
 
@@ -234,21 +223,31 @@ def _add(counts: dict[Any, dict[str, Counts]], key: Any, rule_id: str, more: Cou
     counts[key][rule_id] = (before[0] + more[0], before[1] + more[1], before[2] + more[2], before[3] + more[3])
 
 
-def _scan(
-    session: Session, windows: list[Window], selection: Selection, *, by_month: bool, totals_only: bool
+def _counted(rule: Rule, c: RuleConditions, source: Source) -> list[sa.ColumnElement[int]]:
+    """SUMs of a part: in scope (before exemptions), meeting the measure, exempt, pending."""
+    if not rule.exemptions_allowed:
+        zero = sa.literal(0, sa.Integer)
+        return [sa.func.sum(source.weight), _count(c.meets, source.weight), zero, zero]
+    return [sa.func.sum(source.weight), _count(c.meets, source.weight), _count(c.exempt, source.weight), _count(c.pending, source.weight)]
+
+
+def _counts(
+    session: Session, windows: list[Window], selection: Selection, *, by_month: bool = False, totals_only: bool = False
 ) -> dict[Key, dict[str, Counts]]:
-    """One SELECT … GROUP BY agency (and month, for a series) per rule and source, sent as a single
+    """(agency id, month or 0) -> rule id -> (total, meets, exempt, pending).
+
+    One SELECT … GROUP BY agency (and month, for a series) per rule and source, sent as a single
     UNION ALL: each part sums its rule's categories and dates over the tallies of the agencies
-    selected (or reads the acquisitions of a month cut short), counting what meets the measure, and
-    what the no-NEV catalogue exempts, with a SUM(CASE)."""
+    selected (or reads the acquisitions of a month cut short), counting what meets the measure, what
+    is exempt and what waits for a decision with a SUM(CASE). Agency kinds are applied by the
+    caller, from the registry, to keep a lookup per row out of the scan."""
+    if not windows:
+        return {}
     parts = []
     for index, (rule, first, last) in enumerate(windows):
         for source, start, end, month in _pieces(first, last, by_month=by_month):
-            c = rule_conditions(rule, start, end, source=source)
-            counted = [sa.func.sum(source.weight)]
-            if not totals_only:
-                counted.append(_count(c.meets, source.weight))
-                counted.append(_count(c.catalogued, source.weight) if rule.exemptions_allowed else sa.literal(0, sa.Integer))
+            c = rule_conditions(rule, start, end, source)
+            counted = [sa.func.sum(source.weight)] if totals_only else _counted(rule, c, source)
             parts.append(
                 sa.select(sa.literal(index, sa.Integer), source.agency_id, month, *counted)
                 .where(c.in_scope, *selected_agencies(source.agency_id, *selection))
@@ -258,8 +257,8 @@ def _scan(
     counts: dict[Key, dict[str, Counts]] = {}
     for row in session.execute(query):
         rule = windows[row[0]][0]
-        total, meets, catalogued = (list(row[3:]) + [0, 0])[:3]
-        _add(counts, (row[1], int(row[2])), rule.id, (int(total), int(meets), int(catalogued), 0))
+        total, meets, exempt, pending = (list(row[3:]) + [0, 0, 0])[:4]
+        _add(counts, (row[1], int(row[2])), rule.id, (int(total), int(meets), int(exempt), int(pending)))
     return counts
 
 
@@ -274,72 +273,16 @@ def _aggregate_months(session: Session, windows: list[Window], county: str | Non
             agencies: list[sa.ColumnElement[bool]] = []
             if county is not None or rule.scope.agency_kinds is not None:
                 agencies.append(source.agency_id.in_(_agency_ids(county, rule.scope.agency_kinds)))
-            c = rule_conditions(rule, start, end, source=source)
-            catalogued = _count(c.catalogued, source.weight) if rule.exemptions_allowed else sa.literal(0, sa.Integer)
+            c = rule_conditions(rule, start, end, source)
             parts.append(
-                sa.select(sa.literal(index, sa.Integer), month, sa.func.sum(source.weight), _count(c.meets, source.weight), catalogued)
+                sa.select(sa.literal(index, sa.Integer), month, *_counted(rule, c, source))
                 .where(c.in_scope, *agencies)
                 .group_by(month)
             )
     counts: dict[int, dict[str, Counts]] = {}
-    for index, month, total, meets, catalogued in session.execute(sa.union_all(*parts)) if parts else []:
+    for index, month, total, meets, exempt, pending in session.execute(sa.union_all(*parts)) if parts else []:
         if total:
-            _add(counts, int(month), windows[index][0].id, (int(total), int(meets), int(catalogued), 0))
-    return counts
-
-
-def _requested(
-    session: Session, windows: list[Window], selection: Selection, *, by_month: bool
-) -> dict[Key, dict[str, tuple[int, int]]]:
-    """Approved and pending exemption requests per rule, read from the few requests outward."""
-    exemptable = [w for w in windows if w[0].exemptions_allowed]
-    if not exemptable:
-        return {}
-    states = exemption_states()
-    # Few rows come here (only acquisitions with a request), so the month is computed per row.
-    month = sa.cast(sa.extract("month", Acquisition.acquired_on), sa.Integer) if by_month else sa.literal(0, sa.Integer)
-    group = [Acquisition.agency_id, month] if by_month else [Acquisition.agency_id]
-    columns: list[sa.ColumnElement[Any]] = []
-    for rule, first, last in exemptable:
-        c = rule_conditions(rule, first, last, states.c.state)
-        columns += [_count(sa.and_(c.in_scope, c.approved)), _count(sa.and_(c.in_scope, c.pending))]
-    query = (
-        sa.select(Acquisition.agency_id, month, *columns)
-        .select_from(states)
-        .join(Acquisition, Acquisition.id == states.c.acquisition_id)
-        .where(states.c.state > 0, *selected_agencies(Acquisition.agency_id, *selection))
-        .group_by(*group)
-    )
-    found: dict[Key, dict[str, tuple[int, int]]] = {}
-    for row in session.execute(query):
-        values = [int(v) for v in row[2:]]
-        found[(row[0], int(row[1]))] = {rule.id: (values[2 * i], values[2 * i + 1]) for i, (rule, _, _) in enumerate(exemptable)}
-    return found
-
-
-def _counts(
-    session: Session,
-    windows: list[Window],
-    selection: Selection,
-    *,
-    by_month: bool = False,
-    totals_only: bool = False,
-) -> dict[Key, dict[str, Counts]]:
-    """(agency id, month or 0) -> rule id -> (total, meets, exempt, pending).
-
-    Two queries: the scan of the tallies, and one driven by the exemption requests, which are kept
-    per vehicle. Agency kinds are applied by the caller, from the registry, to keep a lookup per row
-    out of the scan."""
-    if not windows:
-        return {}
-    counts = _scan(session, windows, selection, by_month=by_month, totals_only=totals_only)
-    if totals_only:
-        return counts
-    for key, per_rule in _requested(session, windows, selection, by_month=by_month).items():
-        for rule_id, (approved, pending) in per_rule.items():
-            total, meets, catalogued, _ = counts.get(key, {}).get(rule_id, NO_COUNTS)
-            if total:
-                counts[key][rule_id] = (total, meets, catalogued + approved, pending)
+            _add(counts, int(month), windows[index][0].id, (int(total), int(meets), int(exempt), int(pending)))
     return counts
 
 
@@ -433,7 +376,7 @@ def monthly_series(
     county: str | None = None,
 ) -> dict[str, list[RuleResult]]:
     """"YYYY-MM" -> one result per rule in force that month: the aggregate (city, or county), or the
-    agency's when agency_id is given (only rules that can apply to it), from the same two queries as evaluate."""
+    agency's when agency_id is given (only rules that can apply to it), counted as evaluate counts."""
     period = Period.year(year)
     windows = _windows(pack, period.start, period.end)
     selection = (agency_id, county)
@@ -450,13 +393,6 @@ def monthly_series(
         rule_ids = _agency_rules(session, agencies, windows, (period.start, period.end), selection, year_counts)[agency.id]
     else:
         by_month = _aggregate_months(session, windows, county) if windows else {}
-        kind_of = {a.id: a.kind for a in agencies}
-        rules = {rule.id: rule for rule, _, _ in windows}
-        for (agency_of, month_number), per_rule in _requested(session, windows, selection, by_month=True).items():
-            for rule_id, (approved, pending) in per_rule.items():
-                if (approved or pending) and rules[rule_id].applies_to_kind(kind_of[agency_of]):
-                    total, meets, catalogued, waiting = by_month[month_number][rule_id]
-                    by_month[month_number][rule_id] = (total, meets, catalogued + approved, waiting + pending)
 
     series: dict[str, list[RuleResult]] = {}
     for month in period.months():

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from fleet.models import Acquisition, Agency, ExemptionRequest, NoNevCatalogueEntry
-from rules.engine import exemption_states, rule_conditions
+from rules.engine import rule_conditions
 from rules.packs import RulePack
 from rules.periods import Period
 
@@ -68,8 +68,7 @@ def explain(
     window = rule.effective_within(period.start, period.end)
     if window is None:
         return []
-    states = exemption_states()
-    c = rule_conditions(rule, *window, states.c.state)
+    c = rule_conditions(rule, *window)
     a = Acquisition
     query = (
         sa.select(
@@ -90,7 +89,6 @@ def explain(
             sa.case((c.pending, True), else_=False),
         )
         .join(Agency, Agency.id == a.agency_id)
-        .outerjoin(states, states.c.acquisition_id == a.id)
         .where(c.in_scope)
         .order_by(Agency.name, a.acquired_on, a.vin)
     )

@@ -16,6 +16,8 @@ from tests import factories
 
 def _recount(session) -> Counter:
     """The tallies as they should be, counted in Python from every acquisition."""
+    session.flush()
+    session.expire_all()  # the triggers change acquisitions behind the ORM's back
     counts: Counter = Counter()
     for a in session.scalars(sa.select(Acquisition)):
         counts[
@@ -27,6 +29,7 @@ def _recount(session) -> Counter:
                 a.acquisition_kind,
                 a.emission_standard or "",
                 a.catalogue_entry_id is not None,
+                a.exemption_state,
                 a.reported_on.replace(day=1),
                 (a.reported_on - a.acquired_on).days,
             )
@@ -40,7 +43,7 @@ def _tallies(session) -> Counter:
     rows = session.execute(
         sa.select(
             t.agency_id, t.month, t.category, t.power, t.acquisition_kind, t.emission_standard,
-            t.catalogued, t.reported_month, t.report_delay, t.acquisitions,
+            t.catalogued, t.exemption_state, t.reported_month, t.report_delay, t.acquisitions,
         )
     )  # fmt: skip
     return Counter({tuple(row[:-1]): row[-1] for row in rows})
@@ -137,3 +140,33 @@ def test_catalogue_matches_orm_writes_and_deletes_keep_tallies_exact(session):
     assert _tallies(session) == _recount(session)
     session.execute(sa.delete(Acquisition))
     assert _tallies(session) == Counter()
+
+
+def _state(session, acquisition) -> int:
+    session.flush()
+    return session.scalar(sa.select(Acquisition.exemption_state).where(Acquisition.id == acquisition.id))
+
+
+def test_exemption_requests_set_the_vehicles_state_and_move_it_between_tallies(session):
+    agency = factories.agency(session, "濮阳市公共交通有限公司", kind="国有企业", sector="公交")
+    bus = factories.acquisition(session, agency, category="公交车", power="柴油")
+    other = factories.acquisition(session, agency, category="公交车", power="柴油")
+    assert (_state(session, bus), _state(session, other)) == (0, 0)
+
+    request = factories.exemption_request(session, bus, "pending")
+    assert _state(session, bus) == 1
+    assert _tallies(session) == _recount(session)
+    request.status = "approved"
+    assert _state(session, bus) == 2
+    # A rejected request beside an approved one changes nothing; the approved one decides.
+    factories.exemption_request(session, bus, "rejected")
+    assert _state(session, bus) == 2
+    rejected = factories.exemption_request(session, other, "pending")
+    rejected.status = "rejected"
+    assert _state(session, other) == 0
+    assert _tallies(session) == _recount(session)
+    assert sorted(key[7] for key, n in _tallies(session).items() for _ in range(n)) == [0, 2]
+
+    session.delete(request)
+    assert _state(session, bus) == 0
+    assert _tallies(session) == _recount(session)

@@ -1,4 +1,4 @@
-"""acquisition tallies kept by triggers; the engine's covering indexes dropped
+"""acquisition tallies kept by triggers; exemption states on acquisitions; the engine's covering indexes dropped
 
 Revision ID: 0002
 Revises: 0001
@@ -8,9 +8,10 @@ The compliance engine and the dashboards counted a year's acquisitions from two 
 covering indexes: every query read a million index entries, and every import paid for both indexes.
 They now sum `acquisition_tallies`, which triggers keep in the writing transaction: row triggers on
 SQLite (an UPSERT per row); on PostgreSQL statement triggers with transition tables for inserts and
-deletes (one grouped UPSERT per statement, COPY included) and a row trigger for updates. A later
-migration that rebuilds `acquisitions` (SQLite's batch mode copies the table) must create the
-triggers again.
+deletes (one grouped UPSERT per statement, COPY included) and a row trigger for updates. A vehicle's
+exemption state is kept on `acquisitions` by triggers on `exemption_requests` and counted in the
+tallies too, so no count joins the requests. A later migration that rebuilds `acquisitions`
+(SQLite's batch mode copies the table) must create the triggers again.
 """
 
 from __future__ import annotations
@@ -26,11 +27,20 @@ depends_on = None
 # The key, category first: a rule reads its categories' tallies as one range each.
 KEYS = (
     "category", "month", "agency_id", "power", "acquisition_kind", "emission_standard", "catalogued",
-    "reported_month", "report_delay",
+    "exemption_state", "reported_month", "report_delay",
 )  # fmt: skip
 KEY_LIST = ", ".join(KEYS)
 # The columns of acquisitions whose change moves a vehicle from one tally to another.
-COUNTED = ("agency_id", "acquired_on", "category", "power", "acquisition_kind", "emission_standard", "catalogue_entry_id", "reported_on")
+COUNTED = (
+    "agency_id", "acquired_on", "category", "power", "acquisition_kind", "emission_standard", "catalogue_entry_id",
+    "exemption_state", "reported_on",
+)  # fmt: skip
+# An acquisition's exemption state from its requests: 2 when one was approved, 1 when one is pending,
+# 0 when it has none or all were rejected.
+STATE_OF = (
+    "coalesce((SELECT max(CASE r.status WHEN 'approved' THEN 2 WHEN 'pending' THEN 1 ELSE 0 END) "
+    "FROM exemption_requests r WHERE r.acquisition_id = {id}), 0)"
+)
 
 
 def _keys(row: str, dialect: str) -> list[str]:
@@ -45,7 +55,8 @@ def _keys(row: str, dialect: str) -> list[str]:
         delay = f"({row}.reported_on - {row}.acquired_on)"
     return [
         f"{row}.category", month, f"{row}.agency_id", f"{row}.power", f"{row}.acquisition_kind",
-        f"coalesce({row}.emission_standard, '')", f"({row}.catalogue_entry_id IS NOT NULL)", reported_month, delay,
+        f"coalesce({row}.emission_standard, '')", f"({row}.catalogue_entry_id IS NOT NULL)", f"{row}.exemption_state",
+        reported_month, delay,
     ]  # fmt: skip
 
 
@@ -126,6 +137,43 @@ $$""",
     ]
 
 
+def _exemption_state_triggers(dialect: str) -> list[str]:
+    """Keep acquisitions.exemption_state as requests are made, decided and deleted; the acquisitions'
+    update trigger then moves the vehicle to the tally of its new state."""
+
+    def refresh(row: str) -> str:
+        state = STATE_OF.format(id=f"{row}.acquisition_id")
+        return f"UPDATE acquisitions SET exemption_state = {state} WHERE id = {row}.acquisition_id AND exemption_state <> {state};"
+
+    if dialect == "sqlite":
+        return [
+            f"CREATE TRIGGER exemption_state_insert AFTER INSERT ON exemption_requests BEGIN {refresh('NEW')} END",
+            f"CREATE TRIGGER exemption_state_update AFTER UPDATE OF status, acquisition_id ON exemption_requests "
+            f"BEGIN {refresh('OLD')} {refresh('NEW')} END",
+            f"CREATE TRIGGER exemption_state_delete AFTER DELETE ON exemption_requests BEGIN {refresh('OLD')} END",
+        ]
+    return [
+        f"""
+CREATE OR REPLACE FUNCTION acquisition_exemption_state() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP <> 'INSERT' THEN
+        {refresh('OLD')}
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        {refresh('NEW')}
+    END IF;
+    RETURN NULL;
+END
+$$""",
+        "CREATE TRIGGER exemption_state_insert AFTER INSERT ON exemption_requests FOR EACH ROW "
+        "EXECUTE FUNCTION acquisition_exemption_state()",
+        "CREATE TRIGGER exemption_state_update AFTER UPDATE OF status, acquisition_id ON exemption_requests FOR EACH ROW "
+        "EXECUTE FUNCTION acquisition_exemption_state()",
+        "CREATE TRIGGER exemption_state_delete AFTER DELETE ON exemption_requests FOR EACH ROW "
+        "EXECUTE FUNCTION acquisition_exemption_state()",
+    ]
+
+
 def upgrade() -> None:
     op.create_table(
         "acquisition_tallies",
@@ -136,6 +184,7 @@ def upgrade() -> None:
         sa.Column("acquisition_kind", sa.String(length=4), nullable=False),
         sa.Column("emission_standard", sa.String(length=20), nullable=False),
         sa.Column("catalogued", sa.Boolean(), nullable=False),
+        sa.Column("exemption_state", sa.SmallInteger(), nullable=False),
         sa.Column("reported_month", sa.Date(), nullable=False),
         sa.Column("report_delay", sa.Integer(), nullable=False),
         sa.Column("acquisitions", sa.Integer(), nullable=False),
@@ -149,19 +198,31 @@ def upgrade() -> None:
     )
     op.drop_index("ix_acquisitions_compliance", table_name="acquisitions")
     op.drop_index("ix_acquisitions_agency_compliance", table_name="acquisitions")
+    op.add_column("acquisitions", sa.Column("exemption_state", sa.SmallInteger(), nullable=False, server_default="0"))
 
     dialect = op.get_bind().dialect.name
+    op.execute(
+        f"UPDATE acquisitions SET exemption_state = {STATE_OF.format(id='acquisitions.id')} "
+        "WHERE id IN (SELECT acquisition_id FROM exemption_requests)"
+    )
     op.execute(f"INSERT INTO acquisition_tallies ({KEY_LIST}, acquisitions) {_grouped('a', dialect, 'acquisitions', '')}")
     for statement in _sqlite_triggers() if dialect == "sqlite" else _postgresql_triggers():
+        op.execute(statement)
+    for statement in _exemption_state_triggers(dialect):
         op.execute(statement)
 
 
 def downgrade() -> None:
+    sqlite = op.get_bind().dialect.name == "sqlite"
     for event in ("insert", "delete", "update"):
-        op.execute(f"DROP TRIGGER IF EXISTS acquisition_tallies_{event}" + ("" if op.get_bind().dialect.name == "sqlite" else " ON acquisitions"))
-    if op.get_bind().dialect.name != "sqlite":
+        op.execute(f"DROP TRIGGER IF EXISTS acquisition_tallies_{event}" + ("" if sqlite else " ON acquisitions"))
+        op.execute(f"DROP TRIGGER IF EXISTS exemption_state_{event}" + ("" if sqlite else " ON exemption_requests"))
+    if not sqlite:
         op.execute("DROP FUNCTION IF EXISTS acquisition_tallies_count()")
         op.execute("DROP FUNCTION IF EXISTS acquisition_tallies_move()")
+        op.execute("DROP FUNCTION IF EXISTS acquisition_exemption_state()")
+    with op.batch_alter_table("acquisitions") as batch_op:
+        batch_op.drop_column("exemption_state")
     op.create_index(
         "ix_acquisitions_agency_compliance",
         "acquisitions",
