@@ -147,3 +147,13 @@ def test_choose_the_active_rule_pack(admin_client, session):
     assert admin_client.post("/admin/rule-pack", data={"pack": "no-such-pack"}).status_code == 200
     session.expire_all()
     assert session.get(Setting, "rule_pack").value == "example-province"
+
+
+def test_the_user_list_tells_a_state_from_the_action_that_changes_it(client, session):
+    factories.user(session, "admin-en", "admin", locale="en")
+    factories.user(session, "clerk", "reviewer")
+    session.commit()
+    factories.login(client, "admin-en")
+    page = client.get("/admin/users").get_data(as_text=True)
+    assert ">Active</span>" in page
+    assert "Deactivate" in page and "Activate<" not in page.replace("Deactivate", "")
