@@ -142,28 +142,25 @@ def acquisition_counts(
 ) -> AcquisitionCounts:
     """A calendar year's acquisitions by category and power type, and by the agency's county.
 
-    Summed from the year's tallies. Counties are the agencies' counties, as the engine's county
-    filter selects them; agencies are few, so their counties are looked up apart rather than joined."""
+    Two GROUP BYs over the year's tallies, each read from an index in the order it groups (every
+    category named, so that one reads a range per category). Counties are the agencies' counties,
+    as the engine's county filter selects them; agencies are few, so their counties are looked up
+    apart rather than joined."""
     t = AcquisitionTally
-    # Every category named: the tallies' key begins with category and month, so each is one range.
-    where = [
-        t.category.in_(CATEGORIES.values),
-        t.month.between(dt.date(year, 1, 1), dt.date(year, 12, 1)),
-        *selected_agencies(t.agency_id, agency_id, county),
-    ]
-    by_category_power: dict[tuple[str, str], int] = {}
-    by_agency: dict[int, tuple[int, int]] = {}
-    query = sa.select(t.agency_id, t.category, t.power, sa.func.sum(t.acquisitions)).where(*where)
-    for agency, category, power, count in session.execute(query.group_by(t.agency_id, t.category, t.power)):
-        count = int(count)
-        by_category_power[(category, power)] = by_category_power.get((category, power), 0) + count
-        total, nevs = by_agency.get(agency, (0, 0))
-        by_agency[agency] = (total + count, nevs + (count if power in NEV_POWER_TYPES else 0))
+    in_year = [t.month.between(dt.date(year, 1, 1), dt.date(year, 12, 1)), *selected_agencies(t.agency_id, agency_id, county)]
+    by_power = (
+        sa.select(t.category, t.power, sa.func.sum(t.acquisitions))
+        .where(t.category.in_(CATEGORIES.values), *in_year)
+        .group_by(t.category, t.power)
+    )
+    nev = sa.func.sum(sa.case((t.power.in_(sorted(NEV_POWER_TYPES)), t.acquisitions), else_=0))
+    by_agency = sa.select(t.agency_id, sa.func.sum(t.acquisitions), nev).where(*in_year).group_by(t.agency_id)
+    by_category_power = {(category, power): int(count) for category, power, count in session.execute(by_power)}
     county_of = {agency: place for agency, place in session.execute(sa.select(Agency.id, Agency.county))}
     by_county: dict[str, tuple[int, int]] = {}
-    for agency, (count, nev_count) in by_agency.items():
+    for agency, count, nev_count in session.execute(by_agency):
         total, nevs = by_county.get(county_of[agency], (0, 0))
-        by_county[county_of[agency]] = (total + count, nevs + nev_count)
+        by_county[county_of[agency]] = (total + int(count), nevs + int(nev_count))
     return AcquisitionCounts(by_category_power, by_county)
 
 

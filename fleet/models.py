@@ -190,10 +190,13 @@ class AcquisitionTally(Base):
     acquisitions: Mapped[int]
 
     __table_args__ = (
-        # One agency's tallies, for its own page.
-        sa.Index("ix_acquisition_tallies_agency", "agency_id", "month"),
-        # Timeliness: the months of report, read from the index alone.
-        sa.Index("ix_acquisition_tallies_reported", "reported_month", "agency_id", "report_delay", "acquisitions"),
+        # Each read from the index alone (the count included), in the order its query groups:
+        # one agency's tallies, and every agency's year in agency order (its page; counties) ...
+        sa.Index("ix_acquisition_tallies_agency", "agency_id", "month", "power", "acquisitions"),
+        # ... a year by category and power type (the city's power mix) ...
+        sa.Index("ix_acquisition_tallies_category_power", "category", "power", "month", "acquisitions"),
+        # ... and reports by agency and month of report (timeliness).
+        sa.Index("ix_acquisition_tallies_reported", "agency_id", "reported_month", "report_delay", "acquisitions"),
         # Category first in the key, and on SQLite the table is its key (no rowid): a rule reads the
         # tallies of its own categories and months as one range each, without a lookup per row.
         {"sqlite_with_rowid": False},

@@ -192,9 +192,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint(*KEYS, name=op.f("pk_acquisition_tallies")),
         sqlite_with_rowid=False,
     )
-    op.create_index("ix_acquisition_tallies_agency", "acquisition_tallies", ["agency_id", "month"])
+    op.create_index("ix_acquisition_tallies_agency", "acquisition_tallies", ["agency_id", "month", "power", "acquisitions"])
     op.create_index(
-        "ix_acquisition_tallies_reported", "acquisition_tallies", ["reported_month", "agency_id", "report_delay", "acquisitions"]
+        "ix_acquisition_tallies_category_power", "acquisition_tallies", ["category", "power", "month", "acquisitions"]
+    )
+    op.create_index(
+        "ix_acquisition_tallies_reported", "acquisition_tallies", ["agency_id", "reported_month", "report_delay", "acquisitions"]
     )
     op.drop_index("ix_acquisitions_compliance", table_name="acquisitions")
     op.drop_index("ix_acquisitions_agency_compliance", table_name="acquisitions")
