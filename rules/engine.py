@@ -5,8 +5,8 @@ UNION ALL (the city's trend: one aggregate per rule and month, without per-agenc
 query per vehicle or agency. Whole months are summed from acquisition_tallies, which the database
 keeps as acquisitions are written and exemptions requested and decided, so a year of a million
 acquisitions bought in lots is about a hundred thousand rows; only the days of a month cut short
-are read from acquisitions. Shares and shortfalls are exact fractions: 60% of 5 needs 3, and exactly at the
-threshold passes.
+are read from acquisitions. Shares and shortfalls are exact fractions: 60% of 5 needs 3, and
+exactly at the threshold passes.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ class Source:
     category: sa.ColumnElement[str]
     power: sa.ColumnElement[str]
     acquisition_kind: sa.ColumnElement[str]
-    emission_standard: sa.ColumnElement[str]  # '' for none
+    emission_standard: sa.ColumnElement[str]  # '' for none: a missing standard is not met, and NOT IN holds for it
     catalogued: sa.ColumnElement[bool]
     exemption_state: sa.ColumnElement[int]  # 2 approved request, 1 pending, 0 none (Acquisition.exemption_state)
     acquired: sa.ColumnElement[dt.date]  # the acquisition date, or the first day of its month
