@@ -8,6 +8,7 @@ import email
 import email.policy
 import io
 import json
+import re
 import socket
 import ssl
 import subprocess
@@ -268,6 +269,11 @@ def test_english_for_a_contact_who_is_an_english_user_and_for_an_english_reviewe
     assert english["Content-Language"] == "en" and chinese["Content-Language"] == "zh"
     [digest] = inbox.to("review-en@pyjtj.example.cn")
     assert "October 2026" in digest["Subject"]
+    # English punctuation between the translated parts; agency names stay as registered.
+    for message in (english, digest):
+        text = message.get_body(("plain",)).get_content()
+        assert not re.search("[：；（）]", text), text
+        assert ": " in text
     values = {v for row in attachment_workbook(digest).worksheets[-1].iter_rows(min_row=4, values_only=True) for v in row}
     assert "Bus" in values or any(isinstance(v, str) and v.lower().startswith("bus") for v in values)
 
