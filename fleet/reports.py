@@ -193,7 +193,7 @@ def _rule_sheet(
 ) -> None:
     sheet = workbook.create_sheet(rule.id[:31])
     columns = [Column(_("单位"), 34), *_figure_columns(rule.measure)]
-    title = f"{labels.title(rule)}（{_period_text(period)}）"
+    title = _with_period(labels.title(rule), period)
     _title_rows(
         sheet,
         len(columns),
@@ -225,7 +225,7 @@ def _overview_sheet(
     sheet: Worksheet, labels: _Labels, pack: RulePack, period: Period, heading: str, results: list[RuleResult]
 ) -> None:
     columns = [Column(_("规则"), 44), Column(_("性质"), 9), *_figure_columns(None)]
-    title = f"{heading}（{_period_text(period)}）"
+    title = _with_period(heading, period)
     _title_rows(sheet, len(columns), title, _("依据：%(source)s（%(date)s）", source=pack.source, date=pack.source_date.isoformat()))
     header = 3
     rows = [[labels.title(r.rule), labels.level(r.rule.level), *_figures(labels, r)] for r in results]
@@ -246,12 +246,16 @@ def _mark(mark: str) -> str:
     return marks.get(mark, mark)
 
 
+def _with_period(title: str, period: Period) -> str:
+    return _("%(title)s（%(period)s）", title=title, period=_period_text(period))
+
+
 def _exemption_text(exemption: dict[str, Any] | None) -> str | None:
     if not exemption:
         return None
     if exemption["source"] == "catalogue":
         return _("无新能源车型目录：%(description)s", description=exemption["description"])
-    return f"{exemption['reason_category']}：{exemption['reason']}"
+    return _("%(category)s：%(reason)s", category=exemption["reason_category"], reason=exemption["reason"])
 
 
 def _vehicle_sheet(
@@ -282,7 +286,7 @@ def _vehicle_sheet(
         Column(_("标记"), 11),
         Column(_("豁免说明"), 30),
     ]
-    title = f"{_('车辆明细')}（{_period_text(period)}）"
+    title = _with_period(_("车辆明细"), period)
     _title_rows(sheet, len(columns), title, _("每辆范围内购置车辆及其在各规则下的标记；同一车辆可出现在多条规则下。"))
     lines = [(rule, line) for rule in rules for line in explain(session, pack, rule.qualified_id, period, agency_id)]
     brand_models = _brand_models(session, [line.acquisition_id for _rule, line in lines])

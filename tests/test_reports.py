@@ -157,3 +157,7 @@ def test_english_report_writes_vocabulary_in_english(session, puyang, city):
     values = {v for row in vehicles.iter_rows(min_row=4, values_only=True) for v in row}
     assert CATEGORIES.english("公交车") in values
     assert "公交车" not in values
+    # Sheet titles put the period in English brackets, not Chinese ones.
+    titles = [sheet["A1"].value for sheet in workbook.worksheets]
+    assert all("（" not in title and "）" not in title for title in titles), titles
+    assert any(title.endswith(")") for title in titles), titles
