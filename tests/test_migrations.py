@@ -26,6 +26,7 @@ def test_migrations_build_the_schema_on_empty_sqlite(tmp_path):
     _assert_current(engine)
 
 
+@pytest.mark.db  # run again by the PostgreSQL pass, which selects -m db
 @pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"), reason="PostgreSQL run only")
 def test_migrations_build_the_schema_on_empty_postgresql():
     schema = f"mig_{uuid.uuid4().hex[:8]}"
@@ -115,6 +116,7 @@ def test_the_tallies_migration_counts_what_a_first_release_database_holds(tmp_pa
     _assert_current(engine)
 
 
+@pytest.mark.db  # run again by the PostgreSQL pass, which selects -m db
 @pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"), reason="PostgreSQL run only")
 def test_the_tallies_migration_counts_what_a_first_release_database_holds_on_postgresql():
     schema = f"mig_{uuid.uuid4().hex[:8]}"
