@@ -356,11 +356,20 @@ def evaluate(
     year = (dt.date(period.start.year, 1, 1), dt.date(period.end.year, 12, 31))
     applicable = _agency_rules(session, agencies, windows, year, selection, counts if (period.start, period.end) == year else None)
 
+    # The aggregates, from the agencies that bought something (a few thousand counts) rather than
+    # from every agency under every rule.
+    kind_of = {a.id: a.kind for a in agencies}
+    rules = {rule.id: rule for rule, _, _ in windows}
+    totals: dict[str, Counts] = {}
+    for (agency_of, _), per_rule in counts.items():
+        kind = kind_of.get(agency_of)
+        for rule_id, found in per_rule.items():
+            if kind is not None and rules[rule_id].applies_to_kind(kind):
+                totals[rule_id] = _sum((totals.get(rule_id, NO_COUNTS), found))
     results: list[RuleResult] = []
     for rule, _, _ in windows:
         if agency_id is None:
-            total = _sum(counts.get((a.id, 0), {}).get(rule.id, NO_COUNTS) for a in agencies if rule.applies_to_kind(a.kind))
-            results.append(make_result(rule, None, None, *total))
+            results.append(make_result(rule, None, None, *totals.get(rule.id, NO_COUNTS)))
         for agency in agencies:
             if rule.id in applicable[agency.id]:
                 results.append(make_result(rule, agency.id, agency.name, *counts.get((agency.id, 0), {}).get(rule.id, NO_COUNTS)))
