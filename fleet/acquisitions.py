@@ -169,7 +169,7 @@ def _insert_new(session: Session, columns: dict[str, list[Any]]) -> None:
     before = connection.scalar(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0)))
     connection.exec_driver_sql(f"DROP TRIGGER {_TALLY_TRIGGER}")
     connection.exec_driver_sql(compiled.string, parameters)
-    connection.execute(_tally_sqlite(Acquisition.id > before))
+    connection.execute(_tally_sqlite(before))
     connection.exec_driver_sql(trigger)
 
 
@@ -177,25 +177,17 @@ def _insert_new(session: Session, columns: dict[str, list[Any]]) -> None:
 _TALLY_TRIGGER = "acquisition_tallies_insert"
 
 
-def _tally_sqlite(rows: sa.ColumnElement[bool]) -> sa.Insert:
-    """Add the acquisitions selected to their tallies, as SQLite's insert trigger (migration 0002) would."""
+def _tally_sqlite(after_id: int) -> sa.Insert:
+    """Add the acquisitions with ids above after_id to their tallies, as SQLite's insert trigger would.
+    The view acquisition_tally_keys (migration 0002) gives each acquisition its tally key."""
     from sqlalchemy.dialects.sqlite import insert
 
-    a, t = Acquisition, AcquisitionTally
-    keys = {
-        "agency_id": a.agency_id,
-        "month": sa.func.date(a.acquired_on, "start of month"),
-        "category": a.category,
-        "power": a.power,
-        "acquisition_kind": a.acquisition_kind,
-        "emission_standard": sa.func.coalesce(a.emission_standard, ""),
-        "catalogued": a.catalogue_entry_id.is_not(None),
-        "exemption_state": a.exemption_state,
-        "reported_month": sa.func.date(a.reported_on, "start of month"),
-        "report_delay": sa.cast(sa.func.julianday(a.reported_on) - sa.func.julianday(a.acquired_on), sa.Integer),
-    }
-    grouped = sa.select(*keys.values(), sa.func.count()).where(rows).group_by(*keys.values())
+    t = AcquisitionTally
+    keys = [column.name for column in t.__table__.primary_key.columns]
+    view = sa.table("acquisition_tally_keys", sa.column("id"), *(sa.column(key) for key in keys))
+    key_columns = [view.c[key] for key in keys]
+    grouped = sa.select(*key_columns, sa.func.count()).where(view.c.id > after_id).group_by(*key_columns)
     statement = insert(t).from_select([*keys, "acquisitions"], grouped)
     return statement.on_conflict_do_update(
-        index_elements=list(keys), set_={"acquisitions": t.acquisitions + statement.excluded.acquisitions}
+        index_elements=keys, set_={"acquisitions": t.acquisitions + statement.excluded.acquisitions}
     )

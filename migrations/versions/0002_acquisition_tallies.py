@@ -72,29 +72,30 @@ UPSERT = (
 )
 
 
+def _add(row: str, n: str, dialect: str) -> str:
+    """Add n to the tally of one row (NEW or OLD of a row trigger)."""
+    # "WHERE true" tells SQLite's parser that ON CONFLICT belongs to the INSERT, not to a join.
+    return UPSERT.format(rows=f"SELECT {', '.join(_keys(row, dialect))}, {n} WHERE true") + ";"
+
+
+def _drop_emptied(row: str, dialect: str) -> str:
+    match = " AND ".join(f"{key} = {value}" for key, value in zip(KEYS, _keys(row, dialect), strict=True))
+    return f"DELETE FROM acquisition_tallies WHERE {match} AND acquisitions <= 0;"
+
+
 def _moved(dialect: str) -> tuple[str, str]:
     """A row trigger's condition and statements for an UPDATE that moves a vehicle between tallies."""
-
-    def add(row: str, n: str) -> str:
-        # "WHERE true" tells SQLite's parser that ON CONFLICT belongs to the INSERT, not to a join.
-        return UPSERT.format(rows=f"SELECT {', '.join(_keys(row, dialect))}, {n} WHERE true") + ";"
-
-    match = " AND ".join(f"{key} = {value}" for key, value in zip(KEYS, _keys("OLD", dialect), strict=True))
     distinct = "IS NOT" if dialect == "sqlite" else "IS DISTINCT FROM"
     changed = " OR ".join(f"OLD.{c} {distinct} NEW.{c}" for c in COUNTED)
-    return changed, f"{add('OLD', '-1')} DELETE FROM acquisition_tallies WHERE {match} AND acquisitions <= 0; {add('NEW', '1')}"
+    return changed, f"{_add('OLD', '-1', dialect)} {_drop_emptied('OLD', dialect)} {_add('NEW', '1', dialect)}"
 
 
 def _sqlite_triggers() -> list[str]:
-    def add(row: str, n: str) -> str:
-        return UPSERT.format(rows=f"SELECT {', '.join(_keys(row, 'sqlite'))}, {n} WHERE true") + ";"
-
-    match = " AND ".join(f"{key} = {value}" for key, value in zip(KEYS, _keys("OLD", "sqlite"), strict=True))
     changed, move = _moved("sqlite")
     return [
-        f"CREATE TRIGGER acquisition_tallies_insert AFTER INSERT ON acquisitions BEGIN {add('NEW', '1')} END",
-        f"CREATE TRIGGER acquisition_tallies_delete AFTER DELETE ON acquisitions BEGIN {add('OLD', '-1')} "
-        f"DELETE FROM acquisition_tallies WHERE {match} AND acquisitions <= 0; END",
+        f"CREATE TRIGGER acquisition_tallies_insert AFTER INSERT ON acquisitions BEGIN {_add('NEW', '1', 'sqlite')} END",
+        f"CREATE TRIGGER acquisition_tallies_delete AFTER DELETE ON acquisitions "
+        f"BEGIN {_add('OLD', '-1', 'sqlite')} {_drop_emptied('OLD', 'sqlite')} END",
         f"CREATE TRIGGER acquisition_tallies_update AFTER UPDATE ON acquisitions WHEN {changed} BEGIN {move} END",
     ]
 
@@ -208,7 +209,14 @@ def upgrade() -> None:
         f"UPDATE acquisitions SET exemption_state = {STATE_OF.format(id='acquisitions.id')} "
         "WHERE id IN (SELECT acquisition_id FROM exemption_requests)"
     )
-    op.execute(f"INSERT INTO acquisition_tallies ({KEY_LIST}, acquisitions) {_grouped('a', dialect, 'acquisitions', '')}")
+    # Each acquisition with its tally key: what the backfill counts, and what fleet.acquisitions counts
+    # after a bulk insert on SQLite, so that the key is spelled here only.
+    keys = ", ".join(f"{value} AS {key}" for key, value in zip(KEYS, _keys("a", dialect), strict=True))
+    op.execute(f"CREATE VIEW acquisition_tally_keys AS SELECT a.id, {keys} FROM acquisitions a")
+    op.execute(
+        f"INSERT INTO acquisition_tallies ({KEY_LIST}, acquisitions) "
+        f"SELECT {KEY_LIST}, count(*) FROM acquisition_tally_keys GROUP BY {KEY_LIST}"
+    )
     for statement in _sqlite_triggers() if dialect == "sqlite" else _postgresql_triggers():
         op.execute(statement)
     for statement in _exemption_state_triggers(dialect):
@@ -224,6 +232,7 @@ def downgrade() -> None:
         op.execute("DROP FUNCTION IF EXISTS acquisition_tallies_count()")
         op.execute("DROP FUNCTION IF EXISTS acquisition_tallies_move()")
         op.execute("DROP FUNCTION IF EXISTS acquisition_exemption_state()")
+    op.execute("DROP VIEW IF EXISTS acquisition_tally_keys")
     with op.batch_alter_table("acquisitions") as batch_op:
         batch_op.drop_column("exemption_state")
     op.create_index(
