@@ -2,6 +2,7 @@
 
 import os
 import uuid
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -26,26 +27,36 @@ def test_migrations_build_the_schema_on_empty_sqlite(tmp_path):
     _assert_current(engine)
 
 
-@pytest.mark.db  # run again by the PostgreSQL pass, which selects -m db
-@pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"), reason="PostgreSQL run only")
-def test_migrations_build_the_schema_on_empty_postgresql():
+def postgresql_only(test):
+    """Skipped without a PostgreSQL TEST_DATABASE_URL, and marked db so that the PostgreSQL pass
+    (which selects -m db) runs it."""
+    on_postgresql = os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql")
+    return pytest.mark.db(pytest.mark.skipif(not on_postgresql, reason="PostgreSQL run only")(test))
+
+
+@pytest.fixture
+def postgresql_engine() -> Iterator[sa.Engine]:
+    """An engine on an empty schema of its own in TEST_DATABASE_URL, dropped afterwards."""
     schema = f"mig_{uuid.uuid4().hex[:8]}"
     url = os.environ["TEST_DATABASE_URL"]
     admin = db.make_engine(url)
     with admin.begin() as connection:
         connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    engine = sa.create_engine(db.make_engine(url).url, connect_args={"options": f"-csearch_path={schema}"})
     try:
-        engine = sa.create_engine(
-            db.make_engine(url).url, connect_args={"options": f"-csearch_path={schema}"}
-        )
-        db.upgrade(engine)
-        db.upgrade(engine)
-        _assert_current(engine)
-        engine.dispose()
+        yield engine
     finally:
+        engine.dispose()
         with admin.begin() as connection:
             connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@postgresql_only
+def test_migrations_build_the_schema_on_empty_postgresql(postgresql_engine):
+    db.upgrade(postgresql_engine)
+    db.upgrade(postgresql_engine)
+    _assert_current(postgresql_engine)
 
 
 def test_init_db_command_is_safe_twice(runner):
@@ -116,21 +127,8 @@ def test_the_tallies_migration_counts_what_a_first_release_database_holds(tmp_pa
     _assert_current(engine)
 
 
-@pytest.mark.db  # run again by the PostgreSQL pass, which selects -m db
-@pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"), reason="PostgreSQL run only")
-def test_the_tallies_migration_counts_what_a_first_release_database_holds_on_postgresql():
-    schema = f"mig_{uuid.uuid4().hex[:8]}"
-    url = os.environ["TEST_DATABASE_URL"]
-    admin = db.make_engine(url)
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        engine = sa.create_engine(db.make_engine(url).url, connect_args={"options": f"-csearch_path={schema}"})
-        _database_of_the_first_release(engine)
-        db.upgrade(engine)
-        _assert_counted_from_existing_data(engine)
-        engine.dispose()
-    finally:
-        with admin.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+@postgresql_only
+def test_the_tallies_migration_counts_what_a_first_release_database_holds_on_postgresql(postgresql_engine):
+    _database_of_the_first_release(postgresql_engine)
+    db.upgrade(postgresql_engine)
+    _assert_counted_from_existing_data(postgresql_engine)
