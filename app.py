@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 @cache
 def _default_app() -> Flask:
-    return create_app()
+    app = create_app()
+    # What is loaded by now (pandas, plotly, SQLAlchemy, the app) lives as long as the process: out
+    # of the collector's way, a full collection no longer walks it in the middle of a request (a
+    # 100 ms pause on the city page), and forked workers keep sharing its memory pages.
+    gc.freeze()
+    return app
 
 
 def __getattr__(name: str) -> Flask:

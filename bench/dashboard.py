@@ -7,15 +7,21 @@ The database is filled once through the bulk path (fleet.acquisitions.record_acq
 chunks) and kept: SQLite under bench/.cache/, or TEST_DATABASE_URL (PostgreSQL), refilled when its
 contents do not match the arguments; every acquisition falls in the last whole year, the one
 measured. Pages are requested through Flask's test client as a reviewer, so the time is the server's
-own (routing, queries, templates), without a network. The dashboards keep their figures until the
-data change: "computed" is a request that counts and draws them (the first after an upload), the
-one the target is for; "cached" is any later one.
+own (routing, queries, templates), without a network.
+
+The dashboards keep each agency's figures until its tallies change, and whole pages until any data
+change. "after upload" is the first request after an agency reported a purchase lot: the page is
+counted and drawn again, the uploading agency counted again from the database, the others summed
+from their kept figures; it is the one the target is for, as every upload is followed by it. "cold"
+is a process's first request, with nothing kept (once per worker and year); "cached" any later one.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
+import itertools
 import os
 import random
 import statistics
@@ -53,7 +59,9 @@ def database_url(acquisitions: int, agencies: int) -> str:
 def make_app(url: str):
     from app import create_app
 
-    return create_app({"DATABASE_URL": url, "WTF_CSRF_ENABLED": False})
+    app = create_app({"DATABASE_URL": url, "WTF_CSRF_ENABLED": False})
+    gc.freeze()  # as app.py does for the app it serves
+    return app
 
 
 def _records(rows: list[dict], agency_ids: dict[str, int]) -> list[dict]:
@@ -74,15 +82,18 @@ def fill(url: str, acquisitions: int, agency_count: int) -> None:
     from fleet import db
     from fleet.acquisitions import record_acquisitions
     from fleet.agencies import upsert_agencies
-    from fleet.models import Acquisition, Agency, Base, ExemptionRequest
+    from fleet.models import Acquisition, Agency, ExemptionRequest
     from fleet.users import add_user
     from fleet.vocab import NEV_POWER_TYPES
 
+    # A fresh schema, made by the migrations as they are now (tables, views, triggers and functions).
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
     engine = db.make_engine(url)
-    # A fresh schema, made by the migrations as they are now.
-    Base.metadata.drop_all(engine)
-    with engine.begin() as connection:
-        connection.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as connection:
+            connection.execute(sa.text("DROP SCHEMA public CASCADE"))
+            connection.execute(sa.text("CREATE SCHEMA public"))
     db.upgrade(engine)
     engine.dispose()
     app = make_app(url)
@@ -204,8 +215,11 @@ def main() -> None:
         print(f"  filled in {time.perf_counter() - started:.0f} s through record_acquisitions ({versions(url)})")
 
     from fleet import db
+    from fleet.acquisitions import record_acquisitions
+    from fleet.agency_figures import AgencyFigures
     from fleet.dashboards import FigureCache
-    from fleet.models import Acquisition, AcquisitionTally
+    from fleet.models import Acquisition, AcquisitionTally, Agency
+    from fleet.web.dashboard import AGENCY_FIGURES
     from fleet.web.dashboard import CACHE as FIGURE_CACHE
     from rules.engine import evaluate
     from rules.packs import active_pack
@@ -221,8 +235,11 @@ def main() -> None:
         busiest = session.scalar(
             sa.select(Acquisition.agency_id).group_by(Acquisition.agency_id).order_by(sa.func.count().desc()).limit(1)
         )
+        busiest_name = session.get(Agency, busiest).name
     runner = app.test_cli_runner()
     year = benchmark_year()
+    uploaded: list[str] = []
+    lots = itertools.count()
 
     def page(path: str) -> Callable[[], object]:
         def get() -> object:
@@ -242,29 +259,56 @@ def main() -> None:
         assert result.exit_code == 0, result.output[-500:]
         return result
 
-    def forget_figures() -> None:
-        # The dashboards keep their figures until the data change (fleet.dashboards.FigureCache):
-        # an empty cache gives the time of the first request after an upload, the one that counts.
-        app.extensions[FIGURE_CACHE] = FigureCache()
+    def upload() -> None:
+        """What an upload does to the figures: the busiest agency (the most to count again) reports a
+        purchase lot of the measured year. The previous run's lot is taken out first, so the database
+        stays the size it was filled to; that agency is then counted again as well."""
+        with app.app_context():
+            session = db.get_session()
+            if uploaded:
+                session.execute(sa.delete(Acquisition).where(Acquisition.vin.in_(uploaded)))
+                uploaded.clear()
+            if not finished:
+                lot = next(lots)
+                rows = list(_data.acquisitions(12, [busiest_name], seed=lot, start=args.acquisitions + 100 * lot,
+                                               first_day=dt.date(year, 11, 1), last_day=dt.date(year, 11, 30)))
+                record_acquisitions(session, _records(rows, {busiest_name: busiest}), batch_id=None, reported_on=dt.date(year, 12, 5))
+                uploaded.extend(row["vin"] for row in rows)
+            session.commit()
 
-    measured = [
-        ("city dashboard  GET /", page(f"/?year={year}"), True),
-        (f"agency page     GET /agencies/{busiest}", page(f"/agencies/{busiest}?year={year}"), True),
-        (f"compliance --year {year} (evaluate)", engine_year, False),
-        (f"compliance --year {year} --json (command)", command, False),
-        (f"JSON API        GET /api/v1/compliance?year={year}", page(f"/api/v1/compliance?year={year}"), False),
-        ("JSON API        GET /api/v1/acquisitions?per_page=100", page("/api/v1/acquisitions?per_page=100"), False),
+    def forget_everything() -> None:
+        # A process that has counted nothing yet: no page kept, no agency's figures kept.
+        app.extensions[FIGURE_CACHE] = FigureCache()
+        app.extensions[AGENCY_FIGURES] = AgencyFigures()
+
+    finished = False
+    pages = [
+        ("city dashboard  GET /", page(f"/?year={year}")),
+        (f"agency page     GET /agencies/{busiest}", page(f"/agencies/{busiest}?year={year}")),
+    ]
+    plain = [
+        (f"compliance --year {year} (evaluate)", engine_year),
+        (f"compliance --year {year} --json (command)", command),
+        (f"JSON API        GET /api/v1/compliance?year={year}", page(f"/api/v1/compliance?year={year}")),
+        ("JSON API        GET /api/v1/acquisitions?per_page=100", page("/api/v1/acquisitions?per_page=100")),
     ]
     # A first pass of everything warms the connection pool, templates and the pack.
-    for _, function, _ in measured:
+    for _, function in pages + plain:
         function()
     print(f"{args.acquisitions:,} acquisitions in {year}, {args.agencies:,} agencies, {tallies:,} tallies; median of {args.runs} runs")
-    print(f"{'':<56}{'computed':>9}{'cached':>9}   target {TARGET_SECONDS * 1000:.0f} ms (computed)")
-    for name, function, cached in measured:
-        computed = median_time(function, args.runs, forget_figures if cached else None)
-        warm = f"{median_time(function, args.runs) * 1000:7.0f}ms" if cached else f"{'':>9}"
+    print(f"{'':<54}{'after upload':>13}{'cold':>9}{'cached':>9}   target {TARGET_SECONDS * 1000:.0f} ms")
+    for name, function in pages:
+        after_upload = median_time(function, args.runs, upload)
+        cold = median_time(function, args.runs, forget_everything)
+        cached = median_time(function, args.runs)
+        verdict = "met" if after_upload < TARGET_SECONDS else "NOT MET"
+        print(f"  {name:<52}{after_upload * 1000:11.0f}ms{cold * 1000:7.0f}ms{cached * 1000:7.0f}ms   {verdict}")
+    for name, function in plain:
+        computed = median_time(function, args.runs)
         verdict = "met" if computed < TARGET_SECONDS else "NOT MET"
-        print(f"  {name:<54}{computed * 1000:7.0f}ms{warm}   {verdict}")
+        print(f"  {name:<52}{computed * 1000:11.0f}ms{'':>18}   {verdict}")
+    finished = True
+    upload()
     app.extensions["fleet.engine"].dispose()
 
 

@@ -1,11 +1,12 @@
-"""Dashboard figures: what the city, agency and rule pages show, gathered from the engine and SQL aggregates.
+"""Dashboard figures: what the city, agency and rule pages show, summed from each agency's figures.
 
-Everything is counted by the database (the rule engine's aggregates and GROUP BY queries here, over
-the monthly acquisition tallies); no function loads a year's acquisitions into Python. The one
+Everything is counted by the database (the rule engine's GROUP BYs over the monthly acquisition
+tallies, by agency and month); no function loads a year's acquisitions into Python. The one
 exception is on purpose: an agency page lists the vehicles behind its own figures.
 
-The figures only change when data does, so pages also keep them in a FigureCache keyed by
-data_version(): a page is counted once per change and then served from memory.
+Each agency's figures are kept until its tallies change (fleet.agency_figures), so the page after an
+upload counts the uploading agency again, not the province. The pages themselves only change when
+data does, so they are also kept whole in a FigureCache keyed by data_version().
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import datetime as dt
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TypeVar
@@ -23,10 +24,11 @@ from typing import TypeVar
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from fleet.models import Acquisition, AcquisitionTally, AcquisitionVersion, Agency, AuditEntry, ExemptionRequest, NoNevCatalogueEntry
-from fleet.timeliness import LateAcquisition, LateCount, agencies_not_reported, late_acquisitions, late_counts
-from fleet.vocab import CATEGORIES, NEV_POWER_TYPES
-from rules.engine import RuleResult, evaluate, monthly_series, selected_agencies
+from fleet.agency_figures import AgencyFigures, AgencyYear
+from fleet.models import Acquisition, AcquisitionVersion, Agency, AuditEntry, ExemptionRequest, NoNevCatalogueEntry
+from fleet.timeliness import LateAcquisition, LateCount, agencies_not_reported, late_acquisitions
+from fleet.vocab import NEV_POWER_TYPES
+from rules.engine import AgencyRow, RuleResult, agency_rows, selected_agencies, year_results
 from rules.explain import VehicleLine, explain
 from rules.packs import Rule, RulePack
 from rules.periods import Period
@@ -86,7 +88,7 @@ class CityDashboard:
     trend: dict[str, list[RuleResult]]  # "YYYY-MM" -> the aggregate of each rule in force
     counts: AcquisitionCounts
     pending_exemptions: int
-    not_reported: list[Agency]
+    not_reported: list[AgencyRow]
     late: list[LateCount]  # agencies with late reports in the year, most late first
 
     @property
@@ -137,30 +139,18 @@ def still_needed(result: RuleResult) -> int | None:
     return max(0, math.ceil((threshold * result.in_scope - result.nev) / (1 - threshold)))
 
 
-def acquisition_counts(
-    session: Session, year: int, *, county: str | None = None, agency_id: int | None = None
-) -> AcquisitionCounts:
-    """A calendar year's acquisitions by category and power type, and by the agency's county.
-
-    Two GROUP BYs over the year's tallies, each read from an index in the order it groups (every
-    category named, so that one reads a range per category). Counties are the agencies' counties,
-    as the engine's county filter selects them; agencies are few, so their counties are looked up
-    apart rather than joined."""
-    t = AcquisitionTally
-    in_year = [t.month.between(dt.date(year, 1, 1), dt.date(year, 12, 1)), *selected_agencies(t.agency_id, agency_id, county)]
-    by_power = (
-        sa.select(t.category, t.power, sa.func.sum(t.acquisitions))
-        .where(t.category.in_(CATEGORIES.values), *in_year)
-        .group_by(t.category, t.power)
-    )
-    nev = sa.func.sum(sa.case((t.power.in_(sorted(NEV_POWER_TYPES)), t.acquisitions), else_=0))
-    by_agency = sa.select(t.agency_id, sa.func.sum(t.acquisitions), nev).where(*in_year).group_by(t.agency_id)
-    by_category_power = {(category, power): int(count) for category, power, count in session.execute(by_power)}
-    county_of = {agency: place for agency, place in session.execute(sa.select(Agency.id, Agency.county))}
+def _acquisition_counts(agencies: list[AgencyRow], figures: Mapping[int, AgencyYear]) -> AcquisitionCounts:
+    """The agencies' acquisitions by category and power type, and by the agency's county."""
+    by_category_power: dict[tuple[str, str], int] = {}
     by_county: dict[str, tuple[int, int]] = {}
-    for agency, count, nev_count in session.execute(by_agency):
-        total, nevs = by_county.get(county_of[agency], (0, 0))
-        by_county[county_of[agency]] = (total + int(count), nevs + int(nev_count))
+    for agency in agencies:
+        figure = figures[agency.id]
+        if not figure.acquired:
+            continue
+        for key, count in figure.by_category_power.items():
+            by_category_power[key] = by_category_power.get(key, 0) + count
+        total, nev = by_county.get(agency.county, (0, 0))
+        by_county[agency.county] = (total + figure.acquired, nev + figure.nev)
     return AcquisitionCounts(by_category_power, by_county)
 
 
@@ -192,19 +182,32 @@ def _overviews(results: list[RuleResult]) -> list[RuleOverview]:
 
 
 def city_dashboard(
-    session: Session, pack: RulePack, year: int, *, today: dt.date, deadline_days: int, county: str | None = None
+    session: Session,
+    pack: RulePack,
+    year: int,
+    *,
+    today: dt.date,
+    deadline_days: int,
+    county: str | None = None,
+    kept: AgencyFigures | None = None,
 ) -> CityDashboard:
-    """The city page (or one county's agencies): every rule's results and the year's figures."""
+    """The city page (or one county's agencies): every rule's results and the year's figures, summed
+    from each agency's figures — those `kept` holds, counting again only the agencies that changed."""
     month = Period.month(today.year, today.month)
-    late = [c for c in late_counts(session, Period.year(year), deadline_days=deadline_days, county=county) if c.late]
+    agencies = agency_rows(session, county=county)
+    figures = (kept or AgencyFigures()).year(
+        session, pack, year, deadline_days=deadline_days, agency_ids=None if county is None else [a.id for a in agencies]
+    )
+    results, trend = year_results(pack, year, agencies, {a.id: figures[a.id].months for a in agencies})
+    late = [LateCount(a.id, a.name, figures[a.id].reported, figures[a.id].late) for a in agencies if figures[a.id].late]
     return CityDashboard(
         pack=pack,
         year=year,
         county=county,
         month=month,
-        rules=_overviews(evaluate(session, pack, Period.year(year), county=county)),
-        trend=monthly_series(session, pack, year, county=county),
-        counts=acquisition_counts(session, year, county=county),
+        rules=_overviews(results),
+        trend=trend,
+        counts=_acquisition_counts(agencies, figures),
         pending_exemptions=pending_exemptions(session, county=county),
         not_reported=agencies_not_reported(session, month, county=county),
         late=sorted(late, key=lambda c: (-c.late, c.agency)),
@@ -212,12 +215,21 @@ def city_dashboard(
 
 
 def agency_dashboard(
-    session: Session, pack: RulePack, agency: Agency, year: int, *, today: dt.date, deadline_days: int
+    session: Session,
+    pack: RulePack,
+    agency: Agency,
+    year: int,
+    *,
+    today: dt.date,
+    deadline_days: int,
+    kept: AgencyFigures | None = None,
 ) -> AgencyDashboard:
     """An agency's page: its rules with what it still needs, the vehicles behind them, its late reports."""
     period = Period.year(year)
     month = Period.month(today.year, today.month)
-    results = evaluate(session, pack, period, agency_id=agency.id)
+    agencies = agency_rows(session, agency_id=agency.id)
+    figures = (kept or AgencyFigures()).year(session, pack, year, deadline_days=deadline_days, agency_ids=[agency.id])
+    results, trend = year_results(pack, year, agencies, {agency.id: figures[agency.id].months}, agency_id=agency.id)
     not_reported = agencies_not_reported(session, month, county=agency.county)
     return AgencyDashboard(
         pack=pack,
@@ -225,24 +237,37 @@ def agency_dashboard(
         year=year,
         month=month,
         results=results,
-        trend=monthly_series(session, pack, year, agency_id=agency.id),
+        trend=trend,
         vehicles={
             r.rule.qualified_id: explain(session, pack, r.rule.qualified_id, period, agency.id, limit=LISTED) for r in results
         },
-        counts=acquisition_counts(session, year, agency_id=agency.id),
+        counts=_acquisition_counts(agencies, figures),
         pending_exemptions=pending_exemptions(session, agency_id=agency.id),
         reported_this_month=all(a.id != agency.id for a in not_reported),
         late=late_acquisitions(session, period, deadline_days=deadline_days, agency_id=agency.id, limit=LISTED),
-        late_total=sum(c.late for c in late_counts(session, period, deadline_days=deadline_days, agency_id=agency.id)),
+        late_total=figures[agency.id].late,
     )
 
 
-def rule_dashboard(session: Session, pack: RulePack, rule: Rule, year: int, *, county: str | None = None) -> RuleDashboard:
+def rule_dashboard(
+    session: Session,
+    pack: RulePack,
+    rule: Rule,
+    year: int,
+    *,
+    deadline_days: int,
+    county: str | None = None,
+    kept: AgencyFigures | None = None,
+) -> RuleDashboard:
     """A rule's page: every agency's result and the month-by-month aggregate, for that rule alone."""
-    # A pack of this one rule makes the engine's aggregate count only what the page shows.
+    agencies = agency_rows(session, county=county)
+    figures = (kept or AgencyFigures()).year(
+        session, pack, year, deadline_days=deadline_days, agency_ids=None if county is None else [a.id for a in agencies]
+    )
+    # A pack of this one rule makes the aggregate and the series count only what the page shows.
     single = dataclasses.replace(pack, rules=(rule,))
-    overviews = _overviews(evaluate(session, single, Period.year(year), county=county))
-    series = monthly_series(session, single, year, county=county)
+    results, series = year_results(single, year, agencies, {a.id: figures[a.id].months for a in agencies})
+    overviews = _overviews(results)
     return RuleDashboard(
         pack=pack,
         rule=rule,
@@ -257,10 +282,12 @@ def data_version(session: Session, pack: RulePack) -> tuple[Hashable, ...]:
     """A value that changes whenever a figure of the dashboards may have changed, read from primary
     keys and small tables only (milliseconds on a million acquisitions).
 
-    New acquisitions raise the highest acquisition id; a changed one leaves a version row behind;
-    every decision, catalogue change, agency change and pack switch is in the audit log. Exemption
-    requests and catalogue entries are few, so they are summed up as well, for writers that skip the
-    audit log. An edited pack file is read again with a new modification time."""
+    Every write that moves a figure raises an agency's tally version (triggers, migration 0004), so
+    their sum changes — deletions included, which a highest id may not show; new acquisitions raise
+    the highest acquisition id and a changed one leaves a version row behind, for what the pages list
+    beside the figures; every decision, catalogue change, agency change and pack switch is in the
+    audit log. Exemption requests and catalogue entries are few, so they are summed up as well, for
+    writers that skip the audit log. An edited pack file is read again with a new modification time."""
     def highest(column: sa.ColumnElement[int]) -> sa.ScalarSelect:
         return sa.select(sa.func.max(column)).scalar_subquery()
 
@@ -274,7 +301,10 @@ def data_version(session: Session, pack: RulePack) -> tuple[Hashable, ...]:
         sa.func.sum(sa.case((NoNevCatalogueEntry.active, 1), else_=0)),
     )
     keys = session.execute(
-        sa.select(highest(Acquisition.id), highest(AcquisitionVersion.id), highest(AuditEntry.id), highest(Agency.id))
+        sa.select(
+            highest(Acquisition.id), highest(AcquisitionVersion.id), highest(AuditEntry.id), highest(Agency.id),
+            sa.select(sa.func.sum(Agency.tally_version)).scalar_subquery(),
+        )
     ).one()
     return (
         pack.id,

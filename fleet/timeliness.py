@@ -8,6 +8,7 @@ date they were reported, so a month's figures are final once the month is over.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
 from fleet.models import Acquisition, AcquisitionTally, Agency, ImportBatch
-from rules.engine import selected_agencies
+from rules.engine import AgencyRow, selected_agencies
 from rules.periods import Period, split_at_whole_months
 
 
@@ -69,9 +70,11 @@ def _delay() -> sa.ColumnElement[int]:
     return days_between(Acquisition.reported_on, Acquisition.acquired_on)
 
 
-def _filters(first: dt.date, last: dt.date, agency_id: int | None, county: str | None) -> list[sa.ColumnElement[bool]]:
+def _filters(
+    first: dt.date, last: dt.date, agency_id: int | None, county: str | None, agency_ids: Collection[int] | None = None
+) -> list[sa.ColumnElement[bool]]:
     """Acquisitions first reported from first to last by the agencies selected."""
-    return [Acquisition.reported_on.between(first, last), *selected_agencies(Acquisition.agency_id, agency_id, county)]
+    return [Acquisition.reported_on.between(first, last), *selected_agencies(Acquisition.agency_id, agency_id, county, agency_ids)]
 
 
 def late_acquisitions(
@@ -107,7 +110,13 @@ def late_acquisitions(
 
 
 def late_counts(
-    session: Session, period: Period, *, deadline_days: int, agency_id: int | None = None, county: str | None = None
+    session: Session,
+    period: Period,
+    *,
+    deadline_days: int,
+    agency_id: int | None = None,
+    county: str | None = None,
+    agency_ids: Collection[int] | None = None,
 ) -> list[LateCount]:
     """Per agency that reported anything in the period: how many acquisitions, and how many late.
     Whole months of report dates are summed from the tallies, which keep each vehicle's days from
@@ -119,13 +128,13 @@ def late_counts(
     if whole:
         parts.append(
             sa.select(t.agency_id, sa.func.sum(t.acquisitions), sa.func.sum(sa.case((t.report_delay > deadline_days, t.acquisitions), else_=0)))
-            .where(t.reported_month.between(*whole), *selected_agencies(t.agency_id, agency_id, county))
+            .where(t.reported_month.between(*whole), *selected_agencies(t.agency_id, agency_id, county, agency_ids))
             .group_by(t.agency_id)
         )
     for first, last in edges:
         parts.append(
             sa.select(Acquisition.agency_id, sa.func.count(), sa.func.sum(sa.case((_delay() > deadline_days, 1), else_=0)))
-            .where(*_filters(first, last, agency_id, county))
+            .where(*_filters(first, last, agency_id, county, agency_ids))
             .group_by(Acquisition.agency_id)
         )
     counts: dict[int, tuple[int, int]] = {}
@@ -136,12 +145,12 @@ def late_counts(
     return [LateCount(agency_id, name, *counts[agency_id]) for agency_id, name in names]
 
 
-def agencies_not_reported(session: Session, month: Period, *, county: str | None = None) -> list[Agency]:
+def agencies_not_reported(session: Session, month: Period, *, county: str | None = None) -> list[AgencyRow]:
     """Agencies with neither an acquisition first reported in the month nor a committed upload of
-    their own in it (an upload that only confirmed known vehicles still counts as reporting).
+    their own in it (an upload that only confirmed known vehicles still counts as reporting), by name.
 
     The agencies that did report come from the month's tallies rather than from a correlated EXISTS
-    over acquisitions."""
+    over acquisitions; plain rows, since early in a month it is most of a province's agencies."""
     reported = sa.select(AcquisitionTally.agency_id).where(AcquisitionTally.reported_month.between(month.start, month.end))
     uploaded = sa.select(ImportBatch.agency_id).where(
         # NOT IN over a NULL would exclude every agency; an upload without an agency reports for none.
@@ -150,7 +159,11 @@ def agencies_not_reported(session: Session, month: Period, *, county: str | None
         ImportBatch.committed_at >= dt.datetime.combine(month.start, dt.time.min),
         ImportBatch.committed_at < dt.datetime.combine(month.end + dt.timedelta(days=1), dt.time.min),
     )
-    query = sa.select(Agency).where(Agency.id.not_in(reported), Agency.id.not_in(uploaded)).order_by(Agency.name)
+    query = (
+        sa.select(Agency.id, Agency.name, Agency.kind, Agency.county)
+        .where(Agency.id.not_in(reported), Agency.id.not_in(uploaded))
+        .order_by(Agency.name)
+    )
     if county is not None:
         query = query.where(Agency.county == county)
-    return list(session.scalars(query))
+    return list(session.execute(query))

@@ -1,8 +1,7 @@
 """The compliance engine: for each rule × agency × period, in-scope and NEV counts, share, status and shortfall.
 
-Counting happens in SQL — one GROUP BY agency (or agency and month) per rule, sent as a single
-UNION ALL (the city's trend: one aggregate per rule and month, without per-agency rows) — never a
-query per vehicle or agency. Whole months are summed from acquisition_tallies, which the database
+Counting happens in SQL — one GROUP BY agency (and month, for the dashboards' series) per rule,
+sent as a single UNION ALL — never a query per vehicle or agency. Whole months are summed from acquisition_tallies, which the database
 keeps as acquisitions are written and exemptions requested and decided, so a year of a million
 acquisitions bought in lots is about a hundred thousand rows; only the days of a month cut short
 are read from acquisitions. Shares and shortfalls are exact fractions: 60% of 5 needs 3, and
@@ -12,7 +11,7 @@ exactly at the threshold passes.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -166,23 +165,21 @@ def _count(condition: sa.ColumnElement[bool], weight: sa.ColumnElement[int] = AC
 
 
 def selected_agencies(
-    agency_column: sa.ColumnElement[int], agency_id: int | None, county: str | None
+    agency_column: sa.ColumnElement[int], agency_id: int | None, county: str | None, agency_ids: Collection[int] | None = None
 ) -> list[sa.ColumnElement[bool]]:
-    """Conditions keeping rows to one agency, to a county's agencies, or (none) to every agency."""
+    """Conditions keeping rows to one agency, to a county's agencies, to the agencies of agency_ids,
+    or (none) to every agency."""
     if agency_id is not None:
         return [agency_column == agency_id]
     if county is not None:
         return [agency_column.in_(_agency_ids(county))]
+    if agency_ids is not None:
+        return [agency_column.in_(sorted(agency_ids))]
     return []
 
 
-def _agency_ids(county: str | None, kinds: Iterable[str] | None = None) -> sa.Select:
-    query = sa.select(Agency.id)
-    if county is not None:
-        query = query.where(Agency.county == county)
-    if kinds is not None:
-        query = query.where(Agency.kind.in_(sorted(kinds)))
-    return query
+def _agency_ids(county: str) -> sa.Select:
+    return sa.select(Agency.id).where(Agency.county == county)
 
 
 Window = tuple[Rule, dt.date, dt.date]
@@ -234,7 +231,13 @@ def _counted(rule: Rule, c: RuleConditions, source: Source) -> list[sa.ColumnEle
 
 
 def _counts(
-    session: Session, windows: list[Window], selection: Selection, *, by_month: bool = False, totals_only: bool = False
+    session: Session,
+    windows: list[Window],
+    selection: Selection,
+    *,
+    by_month: bool = False,
+    totals_only: bool = False,
+    agency_ids: Collection[int] | None = None,
 ) -> dict[Key, dict[str, Counts]]:
     """(agency id, month or 0) -> rule id -> (total, meets, exempt, pending).
 
@@ -253,7 +256,7 @@ def _counts(
             months = [] if month is None else [month]
             parts.append(
                 sa.select(sa.literal(index, sa.Integer), source.agency_id, *months, *counted)
-                .where(c.in_scope, *selected_agencies(source.agency_id, *selection))
+                .where(c.in_scope, *selected_agencies(source.agency_id, *selection, agency_ids))
                 .group_by(source.agency_id, *months)
             )
     query = parts[0] if len(parts) == 1 else sa.union_all(*parts)
@@ -266,36 +269,14 @@ def _counts(
     return counts
 
 
-def _aggregate_months(session: Session, windows: list[Window], county: str | None) -> dict[int, dict[str, Counts]]:
-    """month -> rule id -> counts summed over the agencies selected that the rule can apply to.
-
-    One SELECT … GROUP BY month per rule and source, without per-agency rows, sent as a single UNION
-    ALL; a rule naming agency kinds keeps to the agencies of those kinds with an IN."""
-    parts = []
-    for index, (rule, first, last) in enumerate(windows):
-        for source, start, end, month in _pieces(first, last, by_month=True):
-            agencies: list[sa.ColumnElement[bool]] = []
-            if county is not None or rule.scope.agency_kinds is not None:
-                agencies.append(source.agency_id.in_(_agency_ids(county, rule.scope.agency_kinds)))
-            c = rule_conditions(rule, start, end, source)
-            parts.append(
-                sa.select(sa.literal(index, sa.Integer), month, *_counted(rule, c, source))
-                .where(c.in_scope, *agencies)
-                .group_by(month)
-            )
-    counts: dict[int, dict[str, Counts]] = {}
-    for index, month, total, meets, exempt, pending in session.execute(sa.union_all(*parts)) if parts else []:
-        if total:
-            _add(counts, month.month, windows[index][0].id, (int(total), int(meets), int(exempt), int(pending)))
-    return counts
+AgencyRow = sa.Row[tuple[int, str, str, str]]  # id, name, kind, county
+AgencyMonths = Mapping[int, Mapping[int, Mapping[str, Counts]]]  # agency id -> month (1–12) -> rule id -> counts
 
 
-AgencyRow = sa.Row[tuple[int, str, str]]  # id, name, kind
-
-
-def _agencies(session: Session, agency_id: int | None, county: str | None) -> list[AgencyRow]:
-    # Plain rows rather than ORM objects: a province has thousands of agencies.
-    query = sa.select(Agency.id, Agency.name, Agency.kind).order_by(Agency.name)
+def agency_rows(session: Session, *, agency_id: int | None = None, county: str | None = None) -> list[AgencyRow]:
+    """The agencies selected (one, a county's, or all), by name, as plain rows rather than ORM
+    objects: a province has thousands of agencies."""
+    query = sa.select(Agency.id, Agency.name, Agency.kind, Agency.county).order_by(Agency.name)
     if agency_id is not None:
         query = query.where(Agency.id == agency_id)
     if county is not None:
@@ -310,23 +291,11 @@ def _sum(counts: Iterable[Counts]) -> Counts:
     return total, meets, exempt, pending
 
 
-def _agency_rules(
-    session: Session,
-    agencies: list[AgencyRow],
-    windows: list[Window],
-    year: tuple[dt.date, dt.date],
-    selection: Selection,
-    year_counts: dict[Key, dict[str, Counts]] | None,
-) -> dict[int, set[str]]:
+def _agency_rules(agencies: list[AgencyRow], windows: list[Window], present: dict[Key, dict[str, Counts]]) -> dict[int, set[str]]:
     """Which rules each agency gets a result for: a rule naming agency kinds applies to every agency of
     those kinds (no_data when it bought nothing in scope); a rule open to any kind applies to an agency
-    that acquired something in its scope during the calendar year, so a police bureau is not listed
-    under buses unless it bought a bus. `year_counts` are counts over that year when the caller has them."""
-    open_rules = [rule for rule, _, _ in windows if rule.scope.agency_kinds is None]
-    present = year_counts
-    if present is None and open_rules and agencies:
-        year_windows = [(rule, *w) for rule in open_rules if (w := rule.effective_within(*year)) is not None]
-        present = _counts(session, year_windows, selection, totals_only=True)
+    that acquired something in its scope during the calendar year (`present`: counts over that year),
+    so a police bureau is not listed under buses unless it bought a bus."""
     applicable: dict[int, set[str]] = {}
     for agency in agencies:
         ids = set()
@@ -334,10 +303,36 @@ def _agency_rules(
             if rule.scope.agency_kinds is not None:
                 if agency.kind in rule.scope.agency_kinds:
                     ids.add(rule.id)
-            elif (present or {}).get((agency.id, 0), {}).get(rule.id, NO_COUNTS)[0] > 0:
+            elif present.get((agency.id, 0), {}).get(rule.id, NO_COUNTS)[0] > 0:
                 ids.add(rule.id)
         applicable[agency.id] = ids
     return applicable
+
+
+def _results(
+    windows: list[Window], agencies: list[AgencyRow], counts: dict[Key, dict[str, Counts]], present: dict[Key, dict[str, Counts]], *, aggregate: bool
+) -> list[RuleResult]:
+    """Each rule's aggregate (when asked) and the result of each agency it applies to, from counts by
+    agency over the period (keys (agency id, 0))."""
+    applicable = _agency_rules(agencies, windows, present)
+    # The aggregates, from the agencies that bought something (a few thousand counts) rather than
+    # from every agency under every rule.
+    kind_of = {a.id: a.kind for a in agencies}
+    rules = {rule.id: rule for rule, _, _ in windows}
+    totals: dict[str, Counts] = {}
+    for (agency_of, _), per_rule in counts.items():
+        kind = kind_of.get(agency_of)
+        for rule_id, found in per_rule.items():
+            if kind is not None and rules[rule_id].applies_to_kind(kind):
+                totals[rule_id] = _sum((totals.get(rule_id, NO_COUNTS), found))
+    results: list[RuleResult] = []
+    for rule, _, _ in windows:
+        if aggregate:
+            results.append(make_result(rule, None, None, *totals.get(rule.id, NO_COUNTS)))
+        for agency in agencies:
+            if rule.id in applicable[agency.id]:
+                results.append(make_result(rule, agency.id, agency.name, *counts.get((agency.id, 0), {}).get(rule.id, NO_COUNTS)))
+    return results
 
 
 def evaluate(
@@ -356,28 +351,84 @@ def evaluate(
         return []
     selection = (agency_id, county)
     counts = _counts(session, windows, selection)
-    agencies = _agencies(session, agency_id, county)
+    agencies = agency_rows(session, agency_id=agency_id, county=county)
     year = (dt.date(period.start.year, 1, 1), dt.date(period.end.year, 12, 31))
-    applicable = _agency_rules(session, agencies, windows, year, selection, counts if (period.start, period.end) == year else None)
+    present = counts
+    if (period.start, period.end) != year and agencies:
+        # Whether a rule open to any kind applies depends on the whole calendar year.
+        year_windows = [(rule, *w) for rule, _, _ in windows if rule.scope.agency_kinds is None and (w := rule.effective_within(*year))]
+        present = _counts(session, year_windows, selection, totals_only=True) if year_windows else {}
+    return _results(windows, agencies, counts, present, aggregate=agency_id is None)
 
-    # The aggregates, from the agencies that bought something (a few thousand counts) rather than
-    # from every agency under every rule.
-    kind_of = {a.id: a.kind for a in agencies}
+
+def agency_months(session: Session, pack: RulePack, year: int, agency_ids: Collection[int] | None = None) -> dict[int, dict[int, dict[str, Counts]]]:
+    """What the rules in force count over a calendar year, by agency and month: agency id -> month
+    (1–12) -> rule id -> (total, meets, exempt, pending), for the agencies of agency_ids (or every
+    agency) that acquired something a rule covers. The dashboards keep these per agency and count
+    again only the agencies whose tallies changed (fleet.agency_figures); year_results() turns them
+    into results."""
+    period = Period.year(year)
+    months: dict[int, dict[int, dict[str, Counts]]] = {}
+    for (agency, month), per_rule in _counts(session, _windows(pack, period.start, period.end), (None, None), by_month=True, agency_ids=agency_ids).items():
+        months.setdefault(agency, {})[month] = per_rule
+    return months
+
+
+def year_results(
+    pack: RulePack, year: int, agencies: list[AgencyRow], months: AgencyMonths, *, agency_id: int | None = None
+) -> tuple[list[RuleResult], dict[str, list[RuleResult]]]:
+    """evaluate() of a calendar year over `agencies`, and its month-by-month series, from the counts
+    of agency_months() rather than the database.
+
+    The series maps "YYYY-MM" to one result per rule in force that month: the aggregate over the
+    agencies, or with agency_id (agencies holding that agency alone) the agency's own, for the rules
+    that apply to it."""
+    period = Period.year(year)
+    windows = _windows(pack, period.start, period.end)
     rules = {rule.id: rule for rule, _, _ in windows}
-    totals: dict[str, Counts] = {}
-    for (agency_of, _), per_rule in counts.items():
-        kind = kind_of.get(agency_of)
-        for rule_id, found in per_rule.items():
-            if kind is not None and rules[rule_id].applies_to_kind(kind):
-                totals[rule_id] = _sum((totals.get(rule_id, NO_COUNTS), found))
-    results: list[RuleResult] = []
-    for rule, _, _ in windows:
-        if agency_id is None:
-            results.append(make_result(rule, None, None, *totals.get(rule.id, NO_COUNTS)))
-        for agency in agencies:
-            if rule.id in applicable[agency.id]:
-                results.append(make_result(rule, agency.id, agency.name, *counts.get((agency.id, 0), {}).get(rule.id, NO_COUNTS)))
-    return results
+    # Sums in lists, one pass over every agency's months: a province's year is some forty thousand
+    # counts, summed on every request after an upload.
+    year_sums: dict[int, dict[str, list[int]]] = {}
+    month_sums: dict[tuple[int, str], list[int]] = {}
+    applies: dict[str, set[str]] = {}  # agency kind -> the rules that count it in their aggregate
+    for agency in agencies:
+        of_agency = months.get(agency.id)
+        if not of_agency:
+            continue
+        if agency.kind not in applies:
+            applies[agency.kind] = {i for i, rule in rules.items() if agency_id is not None or rule.applies_to_kind(agency.kind)}
+        counted = applies[agency.kind]
+        sums = year_sums[agency.id] = {}
+        for month, per_rule in of_agency.items():
+            for rule_id, (total, meets, exempt, pending) in per_rule.items():
+                if rule_id not in rules:
+                    continue
+                if (found := sums.get(rule_id)) is None:
+                    sums[rule_id] = [total, meets, exempt, pending]
+                else:
+                    found[0] += total; found[1] += meets; found[2] += exempt; found[3] += pending  # fmt: skip
+                if rule_id in counted:
+                    if (found := month_sums.get((month, rule_id))) is None:
+                        month_sums[(month, rule_id)] = [total, meets, exempt, pending]
+                    else:
+                        found[0] += total; found[1] += meets; found[2] += exempt; found[3] += pending  # fmt: skip
+    year_counts: dict[Key, dict[str, Counts]] = {
+        (agency, 0): {rule_id: tuple(found) for rule_id, found in sums.items()} for agency, sums in year_sums.items() if sums  # type: ignore[misc]
+    }
+    results = _results(windows, agencies, year_counts, year_counts, aggregate=agency_id is None) if windows else []
+    rule_ids = set(rules)
+    name = None
+    if agency_id is not None:
+        rule_ids = {r.rule.id for r in results}
+        name = agencies[0].name if agencies else None
+    series: dict[str, list[RuleResult]] = {}
+    for month in period.months():
+        series[month.label] = [
+            make_result(rule, agency_id, name, *month_sums.get((month.start.month, rule.id), NO_COUNTS))
+            for rule in pack.rules
+            if rule.id in rule_ids and rule.effective_within(month.start, month.end) is not None
+        ]
+    return results, series
 
 
 def monthly_series(
@@ -390,33 +441,11 @@ def monthly_series(
 ) -> dict[str, list[RuleResult]]:
     """"YYYY-MM" -> one result per rule in force that month: the aggregate (city, or county), or the
     agency's when agency_id is given (only rules that can apply to it), counted as evaluate counts."""
-    period = Period.year(year)
-    windows = _windows(pack, period.start, period.end)
-    selection = (agency_id, county)
-    agencies = _agencies(session, agency_id, county)
-    agency: AgencyRow | None = None
-    rule_ids = {rule.id for rule, _, _ in windows}
-    if agency_id is not None:
-        if not agencies:
-            return {}
-        agency = agencies[0]
-        counts = _counts(session, windows, selection, by_month=True)
-        by_month = {m: counts.get((agency.id, m), {}) for m in range(1, 13)}
-        year_counts = {(agency.id, 0): {rule.id: _sum(m.get(rule.id, NO_COUNTS) for m in by_month.values()) for rule, _, _ in windows}}
-        rule_ids = _agency_rules(session, agencies, windows, (period.start, period.end), selection, year_counts)[agency.id]
-    else:
-        by_month = _aggregate_months(session, windows, county) if windows else {}
-
-    series: dict[str, list[RuleResult]] = {}
-    for month in period.months():
-        results = []
-        for rule in pack.rules:
-            if rule.id not in rule_ids or rule.effective_within(month.start, month.end) is None:
-                continue
-            total = by_month.get(month.start.month, {}).get(rule.id, NO_COUNTS)
-            results.append(make_result(rule, agency_id, agency.name if agency else None, *total))
-        series[month.label] = results
-    return series
+    agencies = agency_rows(session, agency_id=agency_id, county=county)
+    if agency_id is not None and not agencies:
+        return {}
+    selected = [a.id for a in agencies] if agency_id is not None or county is not None else None
+    return year_results(pack, year, agencies, agency_months(session, pack, year, selected), agency_id=agency_id)[1]
 
 
 def compliance_json(pack: RulePack, period: Period, results: Iterable[RuleResult]) -> dict[str, Any]:

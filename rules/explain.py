@@ -90,12 +90,15 @@ def explain(
         )
         .join(Agency, Agency.id == a.agency_id)
         .where(c.in_scope)
-        .order_by(Agency.name, a.acquired_on, a.vin)
     )
     if rule.scope.agency_kinds is not None:
         query = query.where(Agency.kind.in_(sorted(rule.scope.agency_kinds)))
     if agency_id is not None:
-        query = query.where(a.agency_id == agency_id)
+        # One agency's vehicles in the order of its (agency, date) index, so that the first `limit`
+        # are read as such instead of sorting all of an operator's year.
+        query = query.where(a.agency_id == agency_id).order_by(a.acquired_on, a.vin)
+    else:
+        query = query.order_by(Agency.name, a.acquired_on, a.vin)
     if county is not None:
         query = query.where(Agency.county == county)
     rows = session.execute(query.limit(limit)).all()

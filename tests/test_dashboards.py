@@ -7,11 +7,11 @@ import datetime as dt
 from fractions import Fraction
 
 import pytest
+import sqlalchemy as sa
 
 from fleet import audit
 from fleet.dashboards import (
     FigureCache,
-    acquisition_counts,
     agency_dashboard,
     available_years,
     city_dashboard,
@@ -20,6 +20,7 @@ from fleet.dashboards import (
     rule_dashboard,
     still_needed,
 )
+from fleet.models import Acquisition
 from rules.engine import make_result
 from rules.packs import get_pack
 from tests import factories
@@ -63,7 +64,7 @@ def city(session):
 
 
 def test_acquisitions_are_counted_by_category_power_and_county(session, city):
-    counts = acquisition_counts(session, 2025)
+    counts = city_dashboard(session, PACK, 2025, today=TODAY, deadline_days=30).counts
     assert counts.by_category_power == {
         ("执法执勤用车", "纯电动"): 3,
         ("执法执勤用车", "燃料电池"): 1,
@@ -79,11 +80,14 @@ def test_acquisitions_are_counted_by_category_power_and_county(session, city):
 
 
 def test_county_filter_counts_the_agencies_of_that_county(session, city):
-    counts = acquisition_counts(session, 2025, county="华龙区")
-    assert counts.by_county == {"华龙区": (5, 4)}
-    assert acquisition_counts(session, 2024).total == 1
-    assert acquisition_counts(session, 2025, agency_id=city["market"].id).by_county == {"清丰县": (2, 2)}
-    assert acquisition_counts(session, 2023).share is None
+    def counts(year: int, **selected):
+        return city_dashboard(session, PACK, year, today=TODAY, deadline_days=30, **selected).counts
+
+    assert counts(2025, county="华龙区").by_county == {"华龙区": (5, 4)}
+    assert counts(2024).total == 1
+    market = agency_dashboard(session, PACK, city["market"], 2025, today=TODAY, deadline_days=30)
+    assert market.counts.by_county == {"清丰县": (2, 2)}
+    assert counts(2023).share is None
 
 
 def test_pending_exemptions_are_counted_where_the_vehicle_belongs(session, city):
@@ -164,7 +168,7 @@ def test_agency_that_reported_this_month_is_marked_so(session, city):
 
 
 def test_rule_dashboard_is_one_rule_over_every_agency(session, city):
-    data = rule_dashboard(session, PACK, PACK.rule("bus"), 2025)
+    data = rule_dashboard(session, PACK, PACK.rule("bus"), 2025, deadline_days=30)
     assert data.overview.rule.id == "bus"
     assert [(r.agency, r.nev, r.in_scope) for r in data.overview.agencies] == [("濮阳市公共交通有限公司", 4, 5)]
     assert list(data.trend) == [f"2025-{m:02d}" for m in range(1, 13)]
@@ -172,7 +176,7 @@ def test_rule_dashboard_is_one_rule_over_every_agency(session, city):
 
 
 def test_rule_dashboard_before_the_rule_took_effect_has_no_results(session, city):
-    assert rule_dashboard(session, PACK, PACK.rule("bus"), 2023).overview is None
+    assert rule_dashboard(session, PACK, PACK.rule("bus"), 2023, deadline_days=30).overview is None
 
 
 def _result(rule_id: str, nev: int, in_scope: int):
@@ -243,4 +247,11 @@ def test_data_version_changes_with_every_kind_of_change(session, city):
     factories.catalogue_match(session, car)
     assert changed()
     audit.record(session, "agency.update", target_type="agency", target_id=city["market"].id)
+    assert changed()
+    newest = factories.acquisition(session, city["market"], category="执法执勤用车", power="汽油")
+    assert changed()
+    # The newest vehicle deleted and another added: SQLite gives it the same id again.
+    session.execute(sa.delete(Acquisition).where(Acquisition.id == newest.id))
+    again = factories.acquisition(session, city["market"], category="执法执勤用车", power="纯电动")
+    assert again.id == newest.id or session.bind.dialect.name != "sqlite"
     assert changed()

@@ -28,7 +28,7 @@ from fleet.models import Acquisition, Agency, ExemptionRequest, ImportBatch, Sen
 from fleet.reports import compliance_workbook
 from fleet.vocab import VOCABULARIES
 from fleet.timeliness import LateAcquisition, agencies_not_reported, late_acquisitions
-from rules.engine import RuleResult, evaluate
+from rules.engine import AgencyRow, RuleResult, evaluate
 from rules.packs import Rule, RulePack
 from rules.periods import Period
 
@@ -171,7 +171,7 @@ class CityDigest:
     uploads: list[ImportBatch]
     pending: list[ExemptionRequest]  # the oldest DIGEST_LIST_LIMIT
     pending_total: int
-    not_reported: list[Agency]
+    not_reported: list[AgencyRow]
     late_count: int
     deadline_days: int
     month_label: str = ""

@@ -14,6 +14,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from fleet import charts
+from fleet.agency_figures import AgencyFigures
 from fleet.labels import RESULT_STATUSES
 from fleet.dashboards import (
     LISTED,
@@ -43,11 +44,18 @@ T = TypeVar("T")
 # Lists of agencies on the city page (late reports, not reported) stop here; the count says how many.
 MAX_AGENCIES = 50
 CACHE = "fleet.figure_cache"
+AGENCY_FIGURES = "fleet.agency_figures"
 
 
 @bp.record_once
 def _figure_cache(state) -> None:
     state.app.extensions[CACHE] = FigureCache()
+    state.app.extensions[AGENCY_FIGURES] = AgencyFigures()
+
+
+def _kept() -> AgencyFigures:
+    """Each agency's figures, kept by this process until the agency's tallies change."""
+    return current_app.extensions[AGENCY_FIGURES]
 
 
 def _figures(pack: RulePack, key: tuple, compute: Callable[[], T]) -> T:
@@ -176,7 +184,7 @@ def city():
     deadline = current_app.config["REPORTING_DEADLINE_DAYS"]
 
     def page() -> dict[str, Any]:
-        data = city_dashboard(session, pack, year, today=today, deadline_days=deadline, county=county)
+        data = city_dashboard(session, pack, year, today=today, deadline_days=deadline, county=county, kept=_kept())
         text = chart_text()
         ranking = {
             o.rule.id: charts.ranked_shares(
@@ -220,7 +228,7 @@ def agency(agency_id: int):
     deadline = current_app.config["REPORTING_DEADLINE_DAYS"]
 
     def page() -> dict[str, Any]:
-        data = agency_dashboard(session, pack, record, year, today=today, deadline_days=deadline)
+        data = agency_dashboard(session, pack, record, year, today=today, deadline_days=deadline, kept=_kept())
         text = chart_text()
         bars = _bars(data.results, lambda r: rule_title(r.rule))
         return {
@@ -254,9 +262,10 @@ def rule(rule_id: str):
         abort(404)
     years = available_years(session, _today())
     year, county = _year(years), _county()
+    deadline = current_app.config["REPORTING_DEADLINE_DAYS"]
 
     def page() -> dict[str, Any]:
-        data = rule_dashboard(session, pack, found, year, county=county)
+        data = rule_dashboard(session, pack, found, year, deadline_days=deadline, county=county, kept=_kept())
         # The page's own table lists every agency, so the ranking's note points there.
         text = dataclasses.replace(
             chart_text(), lowest_shown=_("仅显示占比最低的 %(count)s 个单位（共 %(total)s 个）；全部单位见下表。")
@@ -278,7 +287,7 @@ def rule(rule_id: str):
 
     return render_template(
         "dashboard/rule.html",
-        **_figures(pack, ("rule", found.id, year, county), page),
+        **_figures(pack, ("rule", found.id, year, county, deadline), page),
         years=years,
         counties=[(c, term_label(c)) for c in COUNTIES.values],
         title=rule_title(found),
