@@ -109,7 +109,7 @@ def stages(path: Path, url: str) -> dict[str, float]:
         read_and_map, raw = timed(lambda: read_table(path))
         # read_table reads the cells, then finds the header and maps the columns: the rest is mapping.
         times["map"] = max(0.0, read_and_map - times["read"])
-        times["normalise"], frame = timed(lambda: normalise(raw.frame))
+        times["normalise"], frame = timed(lambda: normalise(raw.frame, date1904=raw.date1904))
         policy = import_policy(session)
         times["validate"], validated = timed(
             lambda: validate_table(session, raw, frame, file_name=path.name, policy=policy, user=None)

@@ -32,8 +32,10 @@ VOCABULARY_KEYS = ("category", "power", "acquisition", "county", "emission_stand
 DATE_KEYS = ("acquired_on",)
 NUMBER_KEYS = ("price",)
 
-# Excel's day 0 (the 1900 leap-year bug makes serials from March 1900 on count from here).
+# Excel's day 0 (the 1900 leap-year bug makes serials from March 1900 on count from here), and
+# day 0 of a workbook in the 1904 date system.
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
+_EXCEL_EPOCH_1904 = dt.date(1904, 1, 1)
 # Serials below 10000 (1927) are no purchase date of this register; up to 9999-12-31.
 _SERIAL_RANGE = (10000, 2958465)
 
@@ -55,8 +57,9 @@ _CURRENCY = re.compile(r"^(¥|￥|rmb|cny|人民币)|(rmb|cny)$", re.IGNORECASE)
 _UNIT_FACTORS = {"万元": 1.0, "万": 1.0, "千元": 0.1, "元": 0.0001}
 
 
-def normalise(frame: pd.DataFrame) -> pd.DataFrame:
-    """The frame with every column of SPEC §3.1 it holds normalised; other columns are kept as they are."""
+def normalise(frame: pd.DataFrame, *, date1904: bool = False) -> pd.DataFrame:
+    """The frame with every column of SPEC §3.1 it holds normalised; other columns are kept as they are.
+    date1904: the workbook counts date serials from 1904 (imports.read.RawTable.date1904)."""
     out = frame.copy()
     for key in TEXT_KEYS:
         if key in out:
@@ -69,7 +72,7 @@ def normalise(frame: pd.DataFrame) -> pd.DataFrame:
             out[key] = _per_value(out[key], _vocabulary_term(key))
     for key in DATE_KEYS:
         if key in out:
-            out[key] = to_dates(out[key])
+            out[key] = to_dates(out[key], date1904=date1904)
     for key in NUMBER_KEYS:
         if key in out:
             out[key] = to_numbers(out[key])
@@ -169,7 +172,7 @@ def _term_or_none(vocabulary: Vocabulary, text: str, key: str) -> str | None:
     return next((found for s in _spellings(text.strip(), key) if (found := vocabulary.lookup(s))), None)
 
 
-def to_dates(series: pd.Series) -> pd.Series:
+def to_dates(series: pd.Series, *, date1904: bool = False) -> pd.Series:
     """Every date form of SPEC §3.1 as datetime.date; what is not a real date stays as text."""
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     converted = np.empty(len(uniques) + 1, dtype=object)
@@ -184,7 +187,7 @@ def to_dates(series: pd.Series) -> pd.Series:
             converted[i] = texts[i] = _date_text(value)
     texts = {i: t for i, t in texts.items() if t is not None}
     if texts:
-        for i, date in _parse_date_texts(pd.Series(texts, dtype=object)).items():
+        for i, date in _parse_date_texts(pd.Series(texts, dtype=object), _EXCEL_EPOCH_1904 if date1904 else _EXCEL_EPOCH).items():
             converted[i] = date
     return pd.Series(converted[codes], index=series.index, dtype=object, name=series.name)
 
@@ -197,7 +200,7 @@ def _date_text(value: Any) -> str | None:
     return _content(value)
 
 
-def _parse_date_texts(texts: pd.Series) -> pd.Series:
+def _parse_date_texts(texts: pd.Series, epoch: dt.date) -> pd.Series:
     """The texts that are dates (y-m-d with any separator, yyyymmdd, Excel serials), as datetime.date."""
     parts = texts.str.extract(_DATE_TEXT)
     ymd = pd.DataFrame(
@@ -210,7 +213,7 @@ def _parse_date_texts(texts: pd.Series) -> pd.Series:
     from_parts = pd.to_datetime(ymd, errors="coerce")
     serial = pd.to_numeric(parts["serial"], errors="coerce")
     serial = serial[serial.between(*_SERIAL_RANGE)]
-    from_serial = pd.to_datetime(serial, unit="D", origin=pd.Timestamp(_EXCEL_EPOCH), errors="coerce")
+    from_serial = pd.to_datetime(serial, unit="D", origin=pd.Timestamp(epoch), errors="coerce")
     dates = pd.concat([from_parts, from_serial]).dropna()
     return pd.Series([ts.date() for ts in dates], index=dates.index, dtype=object)
 

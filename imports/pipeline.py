@@ -98,7 +98,7 @@ def _validated(
     except Exception as exc:  # a reader failure is about the file: say so instead of a traceback
         raise UnusableFile("corrupt", _("无法读取文件：%(reason)s", reason=str(exc) or type(exc).__name__)) from exc
     progress("normalise", 0.35)
-    frame = normalise(raw.frame)
+    frame = normalise(raw.frame, date1904=raw.date1904)
     progress("validate", 0.5)
     validated = validate_table(
         session,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import re
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -73,6 +74,9 @@ class RawTable:
     frame: pd.DataFrame
     sheets: list[SheetTable]
     issues: list[dict]
+    # The workbook counts its date serials from 1904 (Excel for Mac before 2011): a serial written as
+    # a number or text then means another day. Cells formatted as dates are read right either way.
+    date1904: bool = False
 
 
 @dataclass
@@ -157,7 +161,20 @@ def _read_workbook(path: Path) -> RawTable:
     frame = _frame(parts)
     if frame.empty:
         raise UnusableFile("no_data", _("找到了表头，但表头下方没有数据行。"))
-    return RawTable(frame=frame, sheets=sheets, issues=issues)
+    return RawTable(frame=frame, sheets=sheets, issues=issues, date1904=_date1904(path))
+
+
+_DATE1904 = re.compile(rb"<(?:\w+:)?workbookPr\b[^>]*\bdate1904\s*=\s*[\"'](?:1|true)[\"']")
+
+
+def _date1904(path: Path) -> bool:
+    """Whether the workbook uses the 1904 date system (workbookPr date1904 in xl/workbook.xml)."""
+    with zipfile.ZipFile(path) as package:
+        try:
+            workbook = package.read("xl/workbook.xml")
+        except KeyError:
+            return False
+    return _DATE1904.search(workbook) is not None
 
 
 def _without_summaries(

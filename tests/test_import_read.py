@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from openpyxl import Workbook, load_workbook
+from openpyxl.utils.datetime import CALENDAR_MAC_1904
 
 from imports.headers import KEYS
 from imports.normalise import normalise
@@ -378,6 +379,19 @@ def test_every_date_form_in_a_real_file(tmp_path: Path) -> None:
     path = write_upload(tmp_path / "dates.xlsx", [acquisition(i, acquired_on=d) for i, d in enumerate(written, 1)])
     dates = normalise(read_table(path).frame)["acquired_on"].tolist()
     assert dates == [dt.date(2025, 3, 5)] * 10 + ["2025-02-30"]
+
+
+def test_serials_of_a_workbook_in_the_1904_date_system(tmp_path: Path) -> None:
+    # Excel for Mac wrote workbooks counting from 1904: 5 March 2025 is serial 44259 there, not 45721.
+    book = Workbook()
+    book.epoch = CALENDAR_MAC_1904
+    for row in sheet_rows([acquisition(i, acquired_on=d) for i, d in enumerate([dt.date(2025, 3, 5), 44259, "44259"], 1)]):
+        book.active.append(row)
+    book.save(tmp_path / "mac.xlsx")
+    table = read_table(tmp_path / "mac.xlsx")
+    assert table.date1904
+    assert normalise(table.frame, date1904=table.date1904)["acquired_on"].tolist() == [dt.date(2025, 3, 5)] * 3
+    assert not read_table(write_upload(tmp_path / "windows.xlsx", [acquisition(1)])).date1904
 
 
 def test_full_width_codes_in_a_real_file(tmp_path: Path) -> None:
