@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 import struct
+import subprocess
+import sys
 import tracemalloc
 import zipfile
 import zlib
@@ -67,6 +69,20 @@ def _zeros(name: str, megabytes: int) -> tuple[str, bytes, int, int, int]:
     for _ in range(megabytes):
         crc = zlib.crc32(chunk, crc)
     return name, block * megabytes + compressor.flush(), 8, crc, megabytes * MB
+
+
+def _one_long_string(megabytes: int) -> tuple[str, bytes, int, int, int]:
+    """A deflated shared-strings part, valid XML throughout, holding one string of `megabytes` MB."""
+    head = b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="1" uniqueCount="1"><si><t>'
+    chunk, tail = b"A" * MB, b"</t></si></sst>"
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    start = compressor.compress(head) + compressor.flush(zlib.Z_FULL_FLUSH)
+    block = compressor.compress(chunk) + compressor.flush(zlib.Z_FULL_FLUSH)
+    crc = zlib.crc32(head)
+    for _ in range(megabytes):
+        crc = zlib.crc32(chunk, crc)
+    data = start + block * megabytes + compressor.compress(tail) + compressor.flush()
+    return "xl/sharedStrings.xml", data, 8, zlib.crc32(tail, crc), len(head) + megabytes * MB + len(tail)
 
 
 def _bomb(path: Path, megabytes: int) -> Path:
@@ -186,6 +202,30 @@ def test_decompression_bomb_is_refused_before_inflating_with_flat_memory(tmp_pat
     assert error.code == "decompression_bomb"
     assert peak < 10 * MB
     assert unreadable(path).code == "decompression_bomb"
+
+
+def test_member_inflating_beyond_its_declared_size_is_corrupt_and_never_inflated(tmp_path: Path) -> None:
+    # Declared sizes can lie: 300 MB behind a declared 1,000 bytes passes the checks of the declared
+    # sizes, and the reader must stop at the declared size instead of inflating what follows.
+    with zipfile.ZipFile(write_upload(tmp_path / "real.xlsx", [acquisition(1)])) as source:
+        members = [_stored(m.filename, source.read(m)) for m in source.infolist() if m.filename != "xl/sharedStrings.xml"]
+    name, data, method, crc, inflated = _one_long_string(300)
+    path = _zip(tmp_path / "liar.xlsx", [*members, (name, data, method, crc, 1000)])
+    assert inflated > 300 * MB
+    check_package(path, max_bytes=50 * MB)
+    # In a process of its own, so that its peak memory is the read's alone.
+    probe = (
+        "import resource, sys\n"
+        "from imports.read import read_table\n"
+        "from imports.package import UnusableFile\n"
+        "try:\n    read_table(sys.argv[1])\nexcept UnusableFile as e:\n    print(e.code)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n"
+    )
+    code, peak_mb = subprocess.run(
+        [sys.executable, "-c", probe, str(path)], capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent
+    ).stdout.split()
+    assert code == "corrupt"
+    assert int(peak_mb) < 250
 
 
 def test_bomb_below_the_total_limit_is_refused_by_its_ratio(tmp_path: Path) -> None:
