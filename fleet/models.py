@@ -200,6 +200,11 @@ class AcquisitionTally(Base):
         sa.Index("ix_acquisition_tallies_category_power", "category", "power", "month", "acquisitions"),
         # ... and reports by agency and month of report (timeliness).
         sa.Index("ix_acquisition_tallies_reported", "agency_id", "reported_month", "report_delay", "acquisitions"),
+        # The tallies a delete has just emptied, and nothing else: the triggers drop them (migration 0005).
+        sa.Index(
+            "ix_acquisition_tallies_emptied", "agency_id",
+            sqlite_where=sa.text("acquisitions <= 0"), postgresql_where=sa.text("acquisitions <= 0"),
+        ),  # fmt: skip
         # Category first in the key, and on SQLite the table is its key (no rowid): a rule reads the
         # tallies of its own categories and months as one range each, without a lookup per row.
         {"sqlite_with_rowid": False},
