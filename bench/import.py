@@ -18,7 +18,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import _data  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
 
 # Targets of issue 7.
 VALIDATE_VS_PANDAS = 0.35
@@ -56,8 +57,7 @@ def prepare_database(url: str, agency_count: int) -> None:
     engine = db.make_engine(url)
     db.upgrade(engine)
     with engine.begin() as connection:
-        for table in reversed(Base.metadata.sorted_tables):
-            connection.execute(table.delete())
+        empty(connection, reversed(Base.metadata.sorted_tables))
     engine.dispose()
     app = make_app(url)
     with app.app_context():
@@ -67,15 +67,28 @@ def prepare_database(url: str, agency_count: int) -> None:
     app.extensions["fleet.engine"].dispose()
 
 
+def empty(connection: sa.Connection, tables: Iterable[sa.Table]) -> None:
+    """Empty the tables (children first), and on PostgreSQL those referring to them. By TRUNCATE there, not DELETE: a DELETE leaves the
+    100k deleted rows in every index of acquisitions until a vacuum, and the next import's unique
+    check of each VIN visits its dead twin (seconds of a run that no real upload, of VINs never seen
+    before, would spend)."""
+    tables = list(tables)
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.text("TRUNCATE " + ", ".join(table.name for table in tables) + " CASCADE"))
+    else:
+        for table in tables:
+            connection.execute(table.delete())
+
+
 def empty_imports(url: str) -> None:
     """Forget what an import wrote, keeping the agencies, so the next import starts the same way."""
     from fleet import db
-    from fleet.models import Acquisition, AcquisitionVersion, AuditEntry, ImportBatch, UploadFile
+    from fleet.models import Acquisition, AcquisitionTally, AcquisitionVersion, AuditEntry, ImportBatch, UploadFile
 
     engine = db.make_engine(url)
     with engine.begin() as connection:
-        for model in (AcquisitionVersion, Acquisition, AuditEntry, ImportBatch, UploadFile):
-            connection.execute(model.__table__.delete())
+        models = (AcquisitionVersion, Acquisition, AcquisitionTally, AuditEntry, ImportBatch, UploadFile)
+        empty(connection, (model.__table__ for model in models))
     engine.dispose()
 
 

@@ -54,6 +54,18 @@ def vin_conditions(session: Session, vins: Sequence[str]) -> list[sa.ColumnEleme
     return [Acquisition.vin.in_(vins[start : start + _CHUNK]) for start in range(0, len(vins), _CHUNK)]
 
 
+# What a record holds beyond ACQUISITION_FIELDS: the agency, and where in the upload it was found.
+RECORD_FIELDS = (*ACQUISITION_FIELDS, "agency_id", "source_sheet", "source_row")
+
+Columns = Mapping[str, Sequence[Any]]  # RECORD_FIELDS -> one value per acquisition, all of one length
+
+
+def as_columns(records: Iterable[Mapping[str, Any]]) -> dict[str, list[Any]]:
+    """Records (one mapping per acquisition; an optional field may be left out) as Columns."""
+    records = list(records)
+    return {field: [record.get(field) for record in records] for field in RECORD_FIELDS}
+
+
 def record_acquisitions(
     session: Session,
     records: Iterable[Mapping[str, Any]],
@@ -61,32 +73,44 @@ def record_acquisitions(
     batch_id: int | None,
     reported_on: dt.date,
 ) -> RecordCounts:
-    """Store validated records (SPEC §3.1 fields as ACQUISITION_FIELDS, plus agency_id, source_sheet,
-    source_row). New VINs are inserted; a VIN of the same agency with changed fields is updated and its
-    old version kept; identical ones are left alone. Runs inside the caller's transaction."""
-    records = list(records)
+    """record_acquisition_columns for records given one mapping per acquisition."""
+    return record_acquisition_columns(session, as_columns(records), batch_id=batch_id, reported_on=reported_on)
+
+
+def record_acquisition_columns(
+    session: Session,
+    columns: Columns,
+    *,
+    batch_id: int | None,
+    reported_on: dt.date,
+) -> RecordCounts:
+    """Store validated acquisitions, given column by column (an upload of 100k rows arrives as
+    columns, and a dict per row cost more than the insert's own conversions). New VINs are inserted;
+    a VIN of the same agency with changed fields is updated and its old version kept; identical ones
+    are left alone. Runs inside the caller's transaction."""
+    vins = list(columns["vin"])
     existing: dict[str, dict[str, Any]] = {}
-    vins = [r["vin"] for r in records]
-    columns = [Acquisition.id, Acquisition.agency_id, Acquisition.version, Acquisition.batch_id] + [
+    selected = [Acquisition.id, Acquisition.agency_id, Acquisition.version, Acquisition.batch_id] + [
         getattr(Acquisition, f) for f in ACQUISITION_FIELDS
     ]
     for condition in vin_conditions(session, vins):
-        for row in session.execute(sa.select(*columns).where(condition)).mappings():
+        for row in session.execute(sa.select(*selected).where(condition)).mappings():
             existing[row["vin"]] = dict(row)
 
     now = utcnow()
-    new: list[Mapping[str, Any]] = []
+    new: list[int] = []  # positions of new VINs
     updates: list[dict[str, Any]] = []
     history: list[dict[str, Any]] = []
     unchanged = 0
-    for record in records:
-        current = existing.get(record["vin"])
+    for position, vin in enumerate(vins):
+        current = existing.get(vin)
         if current is None:
-            new.append(record)
+            new.append(position)
             continue
+        record = {field: columns[field][position] for field in RECORD_FIELDS}
         if current["agency_id"] != record["agency_id"]:
-            raise VinOwnedElsewhere(record["vin"])
-        fields = {f: record.get(f) for f in ACQUISITION_FIELDS}
+            raise VinOwnedElsewhere(vin)
+        fields = {f: record[f] for f in ACQUISITION_FIELDS}
         if all(_comparable(current[f]) == _comparable(fields[f]) for f in ACQUISITION_FIELDS):
             unchanged += 1
             continue
@@ -103,17 +127,19 @@ def record_acquisitions(
         source = {
             "agency_id": record["agency_id"],
             "batch_id": batch_id,
-            "source_sheet": record.get("source_sheet"),
-            "source_row": record.get("source_row"),
+            "source_sheet": record["source_sheet"],
+            "source_row": record["source_row"],
         }
         updates.append({**fields, **source, "id": current["id"], "version": current["version"] + 1, "updated_at": now})
 
     if new:
         given = {"batch_id": batch_id, "reported_on": reported_on, "version": 1, "created_at": now, "updated_at": now}
-        columns = {f: [r.get(f) for r in new] for f in (*ACQUISITION_FIELDS, "source_sheet", "source_row")}
-        columns["agency_id"] = [r["agency_id"] for r in new]
-        columns.update({name: [value] * len(new) for name, value in given.items()})
-        _insert_new(session, columns)
+        if len(new) == len(vins):
+            inserted = {field: list(columns[field]) for field in RECORD_FIELDS}
+        else:
+            inserted = {field: [columns[field][position] for position in new] for field in RECORD_FIELDS}
+        inserted.update({name: [value] * len(new) for name, value in given.items()})
+        _insert_new(session, inserted)
     if history:
         session.execute(AcquisitionVersion.__table__.insert(), history)
     if updates:

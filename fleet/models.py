@@ -133,7 +133,7 @@ class Acquisition(Base):
     source_row: Mapped[int | None]
     credit_code: Mapped[str | None] = mapped_column(sa.String(18))
     vin: Mapped[str] = mapped_column(sa.String(17), unique=True)
-    plate: Mapped[str | None] = mapped_column(sa.String(16), index=True)
+    plate: Mapped[str | None] = mapped_column(sa.String(16))
     category: Mapped[str] = mapped_column(sa.String(20))
     power: Mapped[str] = mapped_column(sa.String(20))
     acquisition_kind: Mapped[str] = mapped_column(sa.String(4))

@@ -10,7 +10,7 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from fleet import audit
-from fleet.acquisitions import RecordCounts, record_acquisitions
+from fleet.acquisitions import RecordCounts, record_acquisition_columns
 from fleet.exemptions import refresh_catalogue_matches
 from fleet.models import ACQUISITION_FIELDS, ImportBatch, utcnow
 from imports.validate import Validated
@@ -38,15 +38,14 @@ def _stored_column(series: pd.Series) -> list[Any]:
     return stored[codes].tolist()
 
 
-def acquisition_records(validated: Validated) -> list[dict[str, Any]]:
-    """The rows of a clean upload in the shape record_acquisitions takes."""
+def acquisition_columns(validated: Validated) -> dict[str, list[Any]]:
+    """The rows of a clean upload in the shape record_acquisition_columns takes."""
     frame = validated.frame.rename(columns=_FIELD_OF_KEY)
     columns = {field: _stored_column(frame[field]) for field in ACQUISITION_FIELDS}
     columns["agency_id"] = validated.agency_ids.astype("int64").tolist()
     columns["source_sheet"] = frame["_sheet"].tolist()
     columns["source_row"] = frame["_row"].astype("int64").tolist()
-    names = list(columns)
-    return [dict(zip(names, values)) for values in zip(*columns.values())]
+    return columns
 
 
 def commit_batch(
@@ -55,7 +54,7 @@ def commit_batch(
     """Record every acquisition of the batch and mark it committed; the caller commits or rolls back."""
     if not validated.report.ok:
         raise ValueError(f"batch {batch.id} has errors and cannot be committed")
-    counts = record_acquisitions(session, acquisition_records(validated), batch_id=batch.id, reported_on=reported_on)
+    counts = record_acquisition_columns(session, acquisition_columns(validated), batch_id=batch.id, reported_on=reported_on)
     # A vehicle of a configuration with no NEV (the catalogue) is exempt from the moment it arrives.
     refresh_catalogue_matches(session, batch_id=batch.id)
     batch.status = "committed"

@@ -112,13 +112,13 @@ def test_a_reupload_with_a_change_keeps_the_old_version(session, tmp_path, bus_c
 def test_a_crash_mid_import_leaves_the_database_unchanged(session, tmp_path, bus_company, monkeypatch):
     import_file(session, write_upload(tmp_path / "v1.xlsx", [acquisition(1, price=100)]))
     before = session.execute(sa.select(Acquisition.vin, Acquisition.price, Acquisition.version)).all()
-    real_record = imports.commit.record_acquisitions
+    real_record = imports.commit.record_acquisition_columns
 
     def record_then_crash(*args, **kwargs):
         real_record(*args, **kwargs)  # the inserts and updates are written…
         raise OSError("disk full")  # …then the process fails before the commit
 
-    monkeypatch.setattr(imports.commit, "record_acquisitions", record_then_crash)
+    monkeypatch.setattr(imports.commit, "record_acquisition_columns", record_then_crash)
     path = write_upload(tmp_path / "v2.xlsx", [acquisition(1, price=90), acquisition(2), acquisition(3)])
     with pytest.raises(ImportFailed) as failure:
         import_file(session, path)
