@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from fleet.models import AcquisitionTally, Agency
 from fleet.timeliness import late_counts
 from fleet.vocab import NEV_POWER_TYPES
-from rules.engine import Counts, agency_months, selected_agencies
+from rules.engine import AgencyYearCounts, agency_months, selected_agencies
 from rules.packs import RulePack
 from rules.periods import Period
 
@@ -41,7 +41,7 @@ class AgencyYear:
     """One agency's figures of a calendar year."""
 
     version: int  # agencies.tally_version they were counted at
-    months: dict[int, dict[str, Counts]]  # month (1–12) -> rule id -> counts (rules.engine.agency_months)
+    counts: AgencyYearCounts  # what the rules count, by month and for the year (rules.engine.agency_months)
     by_category_power: dict[tuple[str, str], int]  # acquisitions
     reported: int  # acquisitions first reported in the year
     late: int  # of which reported late
@@ -49,7 +49,7 @@ class AgencyYear:
     nev: int  # of which NEVs
 
 
-NOTHING = AgencyYear(0, {}, {}, 0, 0, 0, 0)
+NOTHING = AgencyYear(0, AgencyYearCounts({}, {}), {}, 0, 0, 0, 0)
 
 
 def by_category_power(session: Session, year: int, agency_ids: Collection[int] | None = None) -> dict[int, dict[tuple[str, str], int]]:
@@ -86,7 +86,7 @@ def count_agency_years(
         report = reports.get(agency)
         acquired = powers.get(agency, {})
         figures[agency] = AgencyYear(
-            versions[agency], months.get(agency, {}), acquired,
+            versions[agency], months.get(agency, NOTHING.counts), acquired,
             report.reported if report else 0, report.late if report else 0,
             sum(acquired.values()), sum(n for (_, power), n in acquired.items() if power in NEV_POWER_TYPES),
         )  # fmt: skip

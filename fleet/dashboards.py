@@ -198,7 +198,7 @@ def city_dashboard(
     figures = (kept or AgencyFigures()).year(
         session, pack, year, deadline_days=deadline_days, agency_ids=None if county is None else [a.id for a in agencies]
     )
-    results, trend = year_results(pack, year, agencies, {a.id: figures[a.id].months for a in agencies})
+    results, trend = year_results(pack, year, agencies, {a.id: figures[a.id].counts for a in agencies})
     late = [LateCount(a.id, a.name, figures[a.id].reported, figures[a.id].late) for a in agencies if figures[a.id].late]
     return CityDashboard(
         pack=pack,
@@ -229,7 +229,7 @@ def agency_dashboard(
     month = Period.month(today.year, today.month)
     agencies = agency_rows(session, agency_id=agency.id)
     figures = (kept or AgencyFigures()).year(session, pack, year, deadline_days=deadline_days, agency_ids=[agency.id])
-    results, trend = year_results(pack, year, agencies, {agency.id: figures[agency.id].months}, agency_id=agency.id)
+    results, trend = year_results(pack, year, agencies, {agency.id: figures[agency.id].counts}, agency_id=agency.id)
     not_reported = agencies_not_reported(session, month, county=agency.county)
     return AgencyDashboard(
         pack=pack,
@@ -266,7 +266,7 @@ def rule_dashboard(
     )
     # A pack of this one rule makes the aggregate and the series count only what the page shows.
     single = dataclasses.replace(pack, rules=(rule,))
-    results, series = year_results(single, year, agencies, {a.id: figures[a.id].months for a in agencies})
+    results, series = year_results(single, year, agencies, {a.id: figures[a.id].counts for a in agencies})
     overviews = _overviews(results)
     return RuleDashboard(
         pack=pack,

@@ -270,7 +270,23 @@ def _counts(
 
 
 AgencyRow = sa.Row[tuple[int, str, str, str]]  # id, name, kind, county
-AgencyMonths = Mapping[int, Mapping[int, Mapping[str, Counts]]]  # agency id -> month (1–12) -> rule id -> counts
+
+
+@dataclass(frozen=True)
+class AgencyYearCounts:
+    """What the rules count for one agency over a calendar year: month (1–12) -> rule id -> counts,
+    and the year's sum per rule, added up once when counted rather than on every page that shows it."""
+
+    months: Mapping[int, Mapping[str, Counts]]
+    year: Mapping[str, Counts]
+
+    @classmethod
+    def of(cls, months: Mapping[int, Mapping[str, Counts]]) -> AgencyYearCounts:
+        year: dict[str, Counts] = {}
+        for per_rule in months.values():
+            for rule_id, counts in per_rule.items():
+                year[rule_id] = _sum((year.get(rule_id, NO_COUNTS), counts))
+        return cls(months, year)
 
 
 def agency_rows(session: Session, *, agency_id: int | None = None, county: str | None = None) -> list[AgencyRow]:
@@ -296,15 +312,17 @@ def _agency_rules(agencies: list[AgencyRow], windows: list[Window], present: dic
     those kinds (no_data when it bought nothing in scope); a rule open to any kind applies to an agency
     that acquired something in its scope during the calendar year (`present`: counts over that year),
     so a police bureau is not listed under buses unless it bought a bus."""
+    open_to_any = [rule.id for rule, _, _ in windows if rule.scope.agency_kinds is None]
+    by_kind: dict[str, set[str]] = {}  # agency kind -> the rules naming it; a province has thousands of agencies, a few kinds
     applicable: dict[int, set[str]] = {}
     for agency in agencies:
-        ids = set()
-        for rule, _, _ in windows:
-            if rule.scope.agency_kinds is not None:
-                if agency.kind in rule.scope.agency_kinds:
-                    ids.add(rule.id)
-            elif present.get((agency.id, 0), {}).get(rule.id, NO_COUNTS)[0] > 0:
-                ids.add(rule.id)
+        if (ids := by_kind.get(agency.kind)) is None:
+            ids = by_kind[agency.kind] = {
+                rule.id for rule, _, _ in windows if rule.scope.agency_kinds is not None and agency.kind in rule.scope.agency_kinds
+            }
+        found = present.get((agency.id, 0))
+        if found and open_to_any:
+            ids = ids | {rule_id for rule_id in open_to_any if found.get(rule_id, NO_COUNTS)[0] > 0}
         applicable[agency.id] = ids
     return applicable
 
@@ -361,21 +379,20 @@ def evaluate(
     return _results(windows, agencies, counts, present, aggregate=agency_id is None)
 
 
-def agency_months(session: Session, pack: RulePack, year: int, agency_ids: Collection[int] | None = None) -> dict[int, dict[int, dict[str, Counts]]]:
-    """What the rules in force count over a calendar year, by agency and month: agency id -> month
-    (1–12) -> rule id -> (total, meets, exempt, pending), for the agencies of agency_ids (or every
-    agency) that acquired something a rule covers. The dashboards keep these per agency and count
-    again only the agencies whose tallies changed (fleet.agency_figures); year_results() turns them
-    into results."""
+def agency_months(session: Session, pack: RulePack, year: int, agency_ids: Collection[int] | None = None) -> dict[int, AgencyYearCounts]:
+    """What the rules in force count over a calendar year, by agency and month, for the agencies of
+    agency_ids (or every agency) that acquired something a rule covers. The dashboards keep these per
+    agency and count again only the agencies whose tallies changed (fleet.agency_figures);
+    year_results() turns them into results."""
     period = Period.year(year)
     months: dict[int, dict[int, dict[str, Counts]]] = {}
     for (agency, month), per_rule in _counts(session, _windows(pack, period.start, period.end), (None, None), by_month=True, agency_ids=agency_ids).items():
         months.setdefault(agency, {})[month] = per_rule
-    return months
+    return {agency: AgencyYearCounts.of(of_agency) for agency, of_agency in months.items()}
 
 
 def year_results(
-    pack: RulePack, year: int, agencies: list[AgencyRow], months: AgencyMonths, *, agency_id: int | None = None
+    pack: RulePack, year: int, agencies: list[AgencyRow], counts: Mapping[int, AgencyYearCounts], *, agency_id: int | None = None
 ) -> tuple[list[RuleResult], dict[str, list[RuleResult]]]:
     """evaluate() of a calendar year over `agencies`, and its month-by-month series, from the counts
     of agency_months() rather than the database.
@@ -386,35 +403,30 @@ def year_results(
     period = Period.year(year)
     windows = _windows(pack, period.start, period.end)
     rules = {rule.id: rule for rule, _, _ in windows}
-    # Sums in lists, one pass over every agency's months: a province's year is some forty thousand
-    # counts, summed on every request after an upload.
-    year_sums: dict[int, dict[str, list[int]]] = {}
+    # One pass over the months of the agencies a rule's aggregate counts: a province's year is some
+    # forty thousand counts, summed on every request after an upload.
+    year_counts: dict[Key, dict[str, Counts]] = {}
     month_sums: dict[tuple[int, str], list[int]] = {}
     applies: dict[str, set[str]] = {}  # agency kind -> the rules that count it in their aggregate
     for agency in agencies:
-        of_agency = months.get(agency.id)
-        if not of_agency:
+        of_agency = counts.get(agency.id)
+        if of_agency is None:
             continue
+        in_force = {rule_id: found for rule_id, found in of_agency.year.items() if rule_id in rules}
+        if in_force:
+            year_counts[(agency.id, 0)] = in_force
         if agency.kind not in applies:
             applies[agency.kind] = {i for i, rule in rules.items() if agency_id is not None or rule.applies_to_kind(agency.kind)}
         counted = applies[agency.kind]
-        sums = year_sums[agency.id] = {}
-        for month, per_rule in of_agency.items():
+        if not counted:
+            continue
+        for month, per_rule in of_agency.months.items():
             for rule_id, (total, meets, exempt, pending) in per_rule.items():
-                if rule_id not in rules:
-                    continue
-                if (found := sums.get(rule_id)) is None:
-                    sums[rule_id] = [total, meets, exempt, pending]
-                else:
-                    found[0] += total; found[1] += meets; found[2] += exempt; found[3] += pending  # fmt: skip
                 if rule_id in counted:
                     if (found := month_sums.get((month, rule_id))) is None:
                         month_sums[(month, rule_id)] = [total, meets, exempt, pending]
                     else:
                         found[0] += total; found[1] += meets; found[2] += exempt; found[3] += pending  # fmt: skip
-    year_counts: dict[Key, dict[str, Counts]] = {
-        (agency, 0): {rule_id: tuple(found) for rule_id, found in sums.items()} for agency, sums in year_sums.items() if sums  # type: ignore[misc]
-    }
     results = _results(windows, agencies, year_counts, year_counts, aggregate=agency_id is None) if windows else []
     rule_ids = set(rules)
     name = None
