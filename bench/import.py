@@ -68,10 +68,10 @@ def prepare_database(url: str, agency_count: int) -> None:
 
 
 def empty(connection: sa.Connection, tables: Iterable[sa.Table]) -> None:
-    """Empty the tables (children first), and on PostgreSQL those referring to them. By TRUNCATE there, not DELETE: a DELETE leaves the
-    100k deleted rows in every index of acquisitions until a vacuum, and the next import's unique
-    check of each VIN visits its dead twin (seconds of a run that no real upload, of VINs never seen
-    before, would spend)."""
+    """Empty the tables (children first), and on PostgreSQL those referring to them. By TRUNCATE
+    there, not DELETE: a DELETE leaves the 100k deleted rows in every index of acquisitions until a
+    vacuum, and the next import's unique check of each VIN visits its dead twin (seconds of a run
+    that no real upload, of VINs never seen before, would spend)."""
     tables = list(tables)
     if connection.dialect.name == "postgresql":
         connection.execute(sa.text("TRUNCATE " + ", ".join(table.name for table in tables) + " CASCADE"))

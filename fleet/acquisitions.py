@@ -135,7 +135,7 @@ def record_acquisition_columns(
     if new:
         given = {"batch_id": batch_id, "reported_on": reported_on, "version": 1, "created_at": now, "updated_at": now}
         if len(new) == len(vins):
-            inserted = {field: list(columns[field]) for field in RECORD_FIELDS}
+            inserted = {field: columns[field] for field in RECORD_FIELDS}
         else:
             inserted = {field: [columns[field][position] for position in new] for field in RECORD_FIELDS}
         inserted.update({name: [value] * len(new) for name, value in given.items()})

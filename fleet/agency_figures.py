@@ -78,7 +78,7 @@ def count_agency_years(
     """The figures of the agencies of agency_ids (or of every agency in `versions`), each marked with
     its version from `versions`, read before counting: a write committed in between leaves a newer
     version behind, and the agency is counted again next time."""
-    months = agency_months(session, pack, year, agency_ids)
+    counts = agency_months(session, pack, year, agency_ids)
     powers = by_category_power(session, year, agency_ids)
     reports = {c.agency_id: c for c in late_counts(session, Period.year(year), deadline_days=deadline_days, agency_ids=agency_ids)}
     figures = {}
@@ -86,7 +86,7 @@ def count_agency_years(
         report = reports.get(agency)
         acquired = powers.get(agency, {})
         figures[agency] = AgencyYear(
-            versions[agency], months.get(agency, NOTHING.counts), acquired,
+            versions[agency], counts.get(agency, NOTHING.counts), acquired,
             report.reported if report else 0, report.late if report else 0,
             sum(acquired.values()), sum(n for (_, power), n in acquired.items() if power in NEV_POWER_TYPES),
         )  # fmt: skip

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from fleet.web import admin, api, auth, dashboard, errors, exemptions, health, labels, mail_preview, uploads, vehicles, vendor
 
 
+class OrjsonProvider(DefaultJSONProvider):
+    """jsonify (and templates' tojson) through orjson: a province's compliance results from the API
+    are 4,000 objects, which the standard library's encoder, keys sorted, took 30–50 ms to write.
+    Reading stays the default's."""
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        return orjson.dumps(obj, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def init_app(app: Flask) -> None:
+    app.json = OrjsonProvider(app)
     auth.init_app(app)
     errors.init_app(app)
     labels.init_app(app)

@@ -11,10 +11,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import orjson
 import yaml
 from flask import Blueprint, Flask, current_app, jsonify, request
-from flask.json.provider import DefaultJSONProvider
 from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.utils import secure_filename
@@ -164,15 +162,6 @@ def openapi():
     return jsonify(openapi_document())
 
 
-class OrjsonProvider(DefaultJSONProvider):
-    """jsonify through orjson: a province's compliance results are 4,000 objects, which the standard
-    library's encoder (with Flask's sorted keys) took 30–50 ms to write. Reading stays the default's."""
-
-    def dumps(self, obj: Any, **kwargs: Any) -> str:
-        return orjson.dumps(obj, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
-
-
 def init_app(app: Flask) -> None:
-    app.json = OrjsonProvider(app)
     csrf.exempt(bp)
     app.register_blueprint(bp)
