@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from fleet.models import AcquisitionTally, Agency
 from fleet.timeliness import late_counts
 from fleet.vocab import NEV_POWER_TYPES
-from rules.engine import AgencyYearCounts, agency_months, selected_agencies
+from rules.engine import NO_YEAR_COUNTS, AgencyYearCounts, agency_months, selected_agencies
 from rules.packs import RulePack
 from rules.periods import Period
 
@@ -49,7 +49,7 @@ class AgencyYear:
     nev: int  # of which NEVs
 
 
-NOTHING = AgencyYear(0, AgencyYearCounts({}, {}), {}, 0, 0, 0, 0)
+NOTHING = AgencyYear(0, NO_YEAR_COUNTS, {}, 0, 0, 0, 0)
 
 
 def by_category_power(session: Session, year: int, agency_ids: Collection[int] | None = None) -> dict[int, dict[tuple[str, str], int]]:

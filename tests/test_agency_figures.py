@@ -81,7 +81,7 @@ def test_kept_figures_count_again_only_the_agencies_that_changed(session):
     session.commit()
     kept = AgencyFigures()
     first = kept.year(session, PACK, 2025, deadline_days=30)
-    assert first[police.id].counts.months[3]["enforcement-car"] == (1, 1, 0, 0)
+    assert first[police.id].counts.month(3)["enforcement-car"] == (1, 1, 0, 0)
 
     record_acquisitions(session, [_record(police)], batch_id=None, reported_on=dt.date(2025, 6, 1))
     session.commit()
@@ -89,7 +89,7 @@ def test_kept_figures_count_again_only_the_agencies_that_changed(session):
     # The market bureau's figures are the very ones kept; the police's were counted again.
     assert second[market.id] is first[market.id]
     assert second[police.id] is not first[police.id]
-    assert second[police.id].counts.months[4]["enforcement-car"] == (1, 0, 0, 0)
+    assert second[police.id].counts.month(4)["enforcement-car"] == (1, 0, 0, 0)
     # Reported 54 days after purchase: late by the 30-day deadline, not by a 60-day one.
     assert (second[police.id].reported, second[police.id].late) == (2, 1)
     assert kept.year(session, PACK, 2025, deadline_days=60)[police.id].late == 0
