@@ -293,6 +293,7 @@ class AgencyYearCounts:
         for month, per_rule in months.items():
             for rule_id, counts in per_rule.items():
                 array[month - 1, index[rule_id]] = counts
+        array.setflags(write=False)  # kept between requests and shared by threads
         # Every count holds an acquisition in scope (total > 0); a rule without any has no entry.
         sums = array.sum(axis=0).tolist()
         return cls(rule_ids, array, {rule_id: tuple(sums[i]) for i, rule_id in enumerate(rule_ids) if sums[i][0]})
@@ -303,7 +304,7 @@ class AgencyYearCounts:
         return {rule_id: tuple(rows[i]) for i, rule_id in enumerate(self.rule_ids) if rows[i][0]}
 
 
-NO_YEAR_COUNTS = AgencyYearCounts((), np.zeros((12, 0, 4), dtype=np.int64), {})
+NO_YEAR_COUNTS = AgencyYearCounts.of((), {})
 
 
 def agency_rows(session: Session, *, agency_id: int | None = None, county: str | None = None) -> list[AgencyRow]:
