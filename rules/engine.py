@@ -427,7 +427,6 @@ def year_results(
     # The months of the agencies each rule's aggregate counts, added up as arrays by agency kind (and
     # by the rules they were counted for, the same for every agency counted under one pack).
     month_arrays: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}
-    applies: dict[str, set[str]] = {}  # agency kind -> the rules that count it in their aggregate
     for agency in agencies:
         of_agency = counts.get(agency.id)
         if of_agency is None:
@@ -444,13 +443,12 @@ def year_results(
             summed += of_agency.months
     month_sums: dict[str, np.ndarray] = {}  # rule id -> [month - 1, (total, meets, exempt, pending)]
     for (kind, counted_for), summed in month_arrays.items():
-        if kind not in applies:
-            applies[kind] = {i for i, rule in rules.items() if agency_id is not None or rule.applies_to_kind(kind)}
         for i, rule_id in enumerate(counted_for):
-            if rule_id in applies[kind]:
+            rule = rules.get(rule_id)
+            if rule is not None and (agency_id is not None or rule.applies_to_kind(kind)):
                 column = summed[:, i]
                 month_sums[rule_id] = month_sums[rule_id] + column if rule_id in month_sums else column
-    by_month = {rule_id: [tuple(counts) for counts in summed.tolist()] for rule_id, summed in month_sums.items()}
+    by_month = {rule_id: [tuple(row) for row in summed.tolist()] for rule_id, summed in month_sums.items()}
     results = _results(windows, agencies, year_counts, year_counts, aggregate=agency_id is None) if windows else []
     rule_ids = set(rules)
     name = None
