@@ -32,6 +32,7 @@ browser:
 
 # The whole test suite on SQLite.
 test: setup browser
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/pytest -q
 
 # The database tests again on PostgreSQL, in a database created and dropped here.

@@ -9,8 +9,8 @@ from typing import Any
 
 from flask import Flask
 
-from fleet import config as settings
-from fleet import db, i18n
+from fleet.base import config as settings
+from fleet.base import db
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -28,7 +28,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_UPLOAD_MB"] * 1024 * 1024
 
     db.init_app(app)
-    i18n.init_app(app)
 
     from fleet import cli, web
 

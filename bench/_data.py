@@ -18,8 +18,8 @@ from typing import Any
 
 from stdnum.cn import uscc
 
-from fleet.identifiers import with_check_digit
-from fleet.vocab import AGENCY_KINDS, COUNTIES, NEV_POWER_TYPES, PURE_ELECTRIC, SECTORS
+from fleet.base.identifiers import with_check_digit
+from fleet.base.vocab import AGENCY_KINDS, COUNTIES, NEV_POWER_TYPES, PURE_ELECTRIC, SECTORS
 from imports.headers import COLUMNS
 
 CACHE = Path(__file__).resolve().parent / ".cache"
@@ -81,7 +81,7 @@ def agency_kind(index: int) -> str:
 
 
 def agencies(count: int, *, seed: int = 7) -> list[dict[str, Any]]:
-    """Registry entries in the shape fleet.agencies.upsert_agencies takes."""
+    """Registry entries in the shape fleet.domain.agencies.upsert_agencies takes."""
     rng = random.Random(seed)
     sectors, counties = SECTORS.values, COUNTIES.values
     return [

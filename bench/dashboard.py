@@ -3,7 +3,7 @@ province-size database, median server time of several runs against the 300 ms ta
 
     .venv/bin/python bench/dashboard.py --acquisitions 1000000 --agencies 2000
 
-The database is filled once through the bulk path (fleet.acquisitions.record_acquisitions, in
+The database is filled once through the bulk path (fleet.domain.acquisitions.record_acquisitions, in
 chunks) and kept: SQLite under bench/.cache/, or TEST_DATABASE_URL (PostgreSQL), refilled when its
 contents do not match the arguments; every acquisition falls in the last whole year, the one
 measured. Pages are requested through Flask's test client as a reviewer, so the time is the server's
@@ -79,12 +79,12 @@ def _records(rows: list[dict], agency_ids: dict[str, int]) -> list[dict]:
 
 def fill(url: str, acquisitions: int, agency_count: int) -> None:
     """Agencies, a reviewer, acquisitions month by month (some reported late) and exemption requests."""
-    from fleet import db
-    from fleet.acquisitions import record_acquisitions
-    from fleet.agencies import upsert_agencies
-    from fleet.models import Acquisition, Agency, ExemptionRequest
-    from fleet.users import add_user
-    from fleet.vocab import NEV_POWER_TYPES
+    from fleet.base import db
+    from fleet.base.models import Acquisition, Agency, ExemptionRequest
+    from fleet.base.vocab import NEV_POWER_TYPES
+    from fleet.domain.acquisitions import record_acquisitions
+    from fleet.domain.agencies import upsert_agencies
+    from fleet.domain.users import add_user
 
     # A fresh schema, made by the migrations as they are now (tables, views, triggers and functions).
     if url.startswith("sqlite:///"):
@@ -151,8 +151,8 @@ def filled(url: str, acquisitions: int, agency_count: int) -> bool:
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
-    from fleet import db
-    from fleet.models import Acquisition, Agency
+    from fleet.base import db
+    from fleet.base.models import Acquisition, Agency
 
     engine = db.make_engine(url)
     try:
@@ -188,7 +188,7 @@ def median_time(function: Callable[[], object], runs: int, before: Callable[[], 
 
 
 def versions(url: str) -> str:
-    from fleet import db
+    from fleet.base import db
 
     engine = db.make_engine(url)
     with engine.connect() as connection:
@@ -214,16 +214,16 @@ def main() -> None:
         fill(url, args.acquisitions, args.agencies)
         print(f"  filled in {time.perf_counter() - started:.0f} s through record_acquisitions ({versions(url)})")
 
-    from fleet import db
-    from fleet.acquisitions import record_acquisitions
-    from fleet.agency_figures import AgencyFigures
-    from fleet.dashboards import FigureCache
-    from fleet.models import Acquisition, AcquisitionTally, Agency
+    from fleet.base import db
+    from fleet.base.models import Acquisition, AcquisitionTally, Agency
+    from fleet.base.periods import Period
+    from fleet.domain.acquisitions import record_acquisitions
+    from fleet.read.agency_figures import AgencyFigures
+    from fleet.read.dashboards import FigureCache
     from fleet.web.dashboard import AGENCY_FIGURES
     from fleet.web.dashboard import CACHE as FIGURE_CACHE
     from rules.engine import evaluate
     from rules.packs import active_pack
-    from rules.periods import Period
 
     app = make_app(url)
     client = app.test_client()

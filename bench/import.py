@@ -50,9 +50,9 @@ def database_url() -> str:
 
 def prepare_database(url: str, agency_count: int) -> None:
     """The schema, empty tables, and the agencies the workbook names."""
-    from fleet import db
-    from fleet.agencies import upsert_agencies
-    from fleet.models import Base
+    from fleet.base import db
+    from fleet.base.models import Base
+    from fleet.domain.agencies import upsert_agencies
 
     engine = db.make_engine(url)
     db.upgrade(engine)
@@ -82,8 +82,8 @@ def empty(connection: sa.Connection, tables: Iterable[sa.Table]) -> None:
 
 def empty_imports(url: str) -> None:
     """Forget what an import wrote, keeping the agencies, so the next import starts the same way."""
-    from fleet import db
-    from fleet.models import Acquisition, AcquisitionTally, AcquisitionVersion, AuditEntry, ImportBatch, UploadFile
+    from fleet.base import db
+    from fleet.base.models import Acquisition, AcquisitionTally, AcquisitionVersion, AuditEntry, ImportBatch, UploadFile
 
     engine = db.make_engine(url)
     with engine.begin() as connection:
@@ -102,7 +102,7 @@ def stages(path: Path, url: str) -> dict[str, float]:
     """Each stage of the pipeline in this process, as the pipeline chains them."""
     from python_calamine import CalamineWorkbook
 
-    from fleet import db
+    from fleet.base import db
     from imports.commit import commit_batch
     from imports.normalise import normalise
     from imports.pipeline import import_policy

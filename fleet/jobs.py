@@ -26,8 +26,9 @@ from flask.cli import with_appcontext
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from fleet import db
-from fleet.models import ImportBatch, UploadFile, User, utcnow
+from fleet.base import db
+from fleet.base.config import max_upload_bytes
+from fleet.base.models import ImportBatch, UploadFile, User, utcnow
 from imports.annotate import annotate_workbook
 from imports.package import UnusableFile
 from imports.pipeline import ImportFailed, Progress, commit_staged, validate_file
@@ -139,7 +140,10 @@ def _validate(session: Session, batch: ImportBatch, progress: Progress) -> str |
     """Validate a received batch and put the report on it; returns why the file cannot be used, if so."""
     with _stored_file(session, batch) as path:
         try:
-            report = validate_file(session, path, user=_upload_scope(batch), file_name=batch.file_name, progress=progress)
+            report = validate_file(
+                session, path, user=_upload_scope(batch), file_name=batch.file_name, progress=progress,
+                max_bytes=max_upload_bytes(current_app.config),
+            )
         except UnusableFile as exc:
             batch.status = "invalid"
             return exc.message
@@ -151,7 +155,10 @@ def _validate(session: Session, batch: ImportBatch, progress: Progress) -> str |
 def _commit(session: Session, batch: ImportBatch, progress: Progress) -> None:
     """Validate a valid batch again and commit it: it ends committed, or invalid when no longer clean."""
     with _stored_file(session, batch) as path:
-        outcome = commit_staged(session, batch, path, user=_upload_scope(batch), progress=progress)
+        outcome = commit_staged(
+            session, batch, path, user=_upload_scope(batch), progress=progress,
+            max_bytes=max_upload_bytes(current_app.config),
+        )
         if not outcome.report.ok:
             _annotate(batch, path, outcome.report, progress)
             session.commit()

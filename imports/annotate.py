@@ -6,7 +6,6 @@ import io
 from collections import defaultdict
 from pathlib import Path
 
-from flask_babel import gettext as _
 from openpyxl import load_workbook
 from openpyxl.cell import Cell
 from openpyxl.comments import Comment
@@ -15,6 +14,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.worksheet import Worksheet
 
+from fleet.base.text import _
 from imports.report import ERROR, Finding, ValidationReport
 
 FINDINGS_SHEET = "错误清单"

@@ -1,4 +1,4 @@
-"""Commit step: write a clean batch's acquisitions through fleet.acquisitions, inside the caller's transaction."""
+"""Commit step: write a clean batch's acquisitions through fleet.domain.acquisitions, inside the caller's transaction."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from fleet import audit
-from fleet.acquisitions import RecordCounts, record_acquisition_columns
-from fleet.exemptions import refresh_catalogue_matches
-from fleet.models import ACQUISITION_FIELDS, ImportBatch, utcnow
+from fleet.base import audit
+from fleet.base.models import ACQUISITION_FIELDS, ImportBatch, utcnow
+from fleet.domain.acquisitions import RecordCounts, record_acquisition_columns
+from fleet.domain.exemptions import refresh_catalogue_matches
 from imports.validate import Validated
 
 # Upload keys whose stored field has another name.

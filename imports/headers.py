@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from fleet.vocab import fold
+from fleet.base.vocab import fold
 
 _SOURCE = Path(__file__).with_name("headers.yaml")
 
@@ -73,7 +73,7 @@ REQUIRED_KEYS: tuple[str, ...] = tuple(c.key for c in COLUMNS if c.required)
 
 
 def fold_header(text: str) -> str:
-    """A header as compared: folded (fleet.vocab.fold), without required-markers and bracketed parts."""
+    """A header as compared: folded (fleet.base.vocab.fold), without required-markers and bracketed parts."""
     full = _strip_markers(fold(text))
     return _base(full) or full
 
@@ -280,7 +280,7 @@ def header_min_columns() -> int:
 
 @cache
 def _no_value_marks() -> frozenset[str]:
-    """Folded texts (fleet.vocab.fold) that say a cell is empty: 无, 未上牌, -, /."""
+    """Folded texts (fleet.base.vocab.fold) that say a cell is empty: 无, 未上牌, -, /."""
     return frozenset(fold(str(mark)) for mark in _data()["no_value"])
 
 

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fleet.identifiers import PlateKind, clean_code, plate_kind
-from fleet.vocab import AMBIGUOUS_HYBRID, ORDINARY_HYBRID, PLUG_IN_HYBRID, VOCABULARIES, Vocabulary, fold
+from fleet.base.identifiers import PlateKind, clean_code, plate_kind
+from fleet.base.vocab import AMBIGUOUS_HYBRID, ORDINARY_HYBRID, PLUG_IN_HYBRID, VOCABULARIES, Vocabulary, fold
 from imports.headers import county_prefixes, says_no_value, value_suffixes
 
 # The value left in `power` when 混合动力 / O cannot be settled by the plate: validation reports it as

@@ -13,7 +13,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
-from flask_babel import gettext as _
+from fleet.base.text import _
 
 # Declared sizes above these are refused before any member is inflated. A real 100k-row upload
 # inflates to ~100 MB with a ratio near 10; zero-filled bombs reach ratios of 1000.

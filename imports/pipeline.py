@@ -11,11 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import current_app
-from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
-from fleet.models import ImportBatch, User
+from fleet.base.config import DEFAULT_MAX_UPLOAD_MB
+from fleet.base.models import ImportBatch, User
+from fleet.base.text import _
 from imports.commit import commit_batch
 from imports.normalise import normalise
 from imports.package import UnusableFile, check_package
@@ -75,7 +75,7 @@ def _no_progress(step: str, fraction: float) -> None:
 
 
 def _max_bytes(max_bytes: int | None) -> int:
-    return max_bytes if max_bytes is not None else current_app.config["MAX_UPLOAD_MB"] * 1024 * 1024
+    return max_bytes if max_bytes is not None else DEFAULT_MAX_UPLOAD_MB * 1024 * 1024
 
 
 def _validated(
@@ -124,7 +124,7 @@ def validate_file(
 ) -> ValidationReport:
     """The dry run: every error and warning of the file, nothing stored. Raises UnusableFile.
 
-    max_bytes defaults to the app's MAX_UPLOAD_MB; policy to the active rule pack's."""
+    max_bytes defaults to MAX_UPLOAD_MB's default (the app passes its own); policy to the active rule pack's."""
     progress = progress or _no_progress
     report = _validated(
         session, path, user=user, file_name=file_name, progress=progress, max_bytes=max_bytes, policy=policy

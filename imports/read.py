@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from flask_babel import gettext as _
 from python_calamine import CalamineError, CalamineWorkbook, PasswordError, SheetTypeEnum, SheetVisibleEnum
 
+from fleet.base.text import _
 from imports.headers import (
     COLUMN_BY_KEY,
     KEYS,

@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pandas as pd
-from flask_babel import LazyString
-from flask_babel import lazy_gettext as _l
+
+from fleet.base.text import LazyString, _l
 
 ERROR = "error"
 WARNING = "warning"

@@ -1,6 +1,6 @@
 """Validation step, value checks: the pandera schema of a normalised upload; each check's name is its error code.
 
-Checks are vectorised: identifier and vocabulary logic comes from fleet.identifiers and fleet.vocab and
+Checks are vectorised: identifier and vocabulary logic comes from fleet.base.identifiers and fleet.base.vocab and
 is applied once per distinct value (pd.factorize), never once per row; VINs, nearly all distinct, are
 checked with a regular expression and numpy instead. Each check passes the values it
 is not about (blank, or already wrong for another check), so a bad value gives its own error only.
@@ -21,7 +21,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from fleet.identifiers import (
+from fleet.base.identifiers import (
     VIN_PATTERN,
     PlateKind,
     clean_code,
@@ -31,7 +31,7 @@ from fleet.identifiers import (
     plate_matches_power,
     vin_check_digits_ok,
 )
-from fleet.vocab import (
+from fleet.base.vocab import (
     ACQUISITION_KINDS,
     AMBIGUOUS_HYBRID,
     CATEGORIES,

@@ -7,7 +7,7 @@ import hashlib
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from fleet.models import ImportBatch, UploadFile, User
+from fleet.base.models import ImportBatch, UploadFile, User
 from imports.report import ValidationReport
 
 

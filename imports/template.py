@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import IO
 
-from flask_babel import gettext as _
 from openpyxl import Workbook
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter, quote_sheetname
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from fleet.vocab import VOCABULARIES
+from fleet.base.text import _
+from fleet.base.vocab import VOCABULARIES
 from imports.headers import COLUMNS
 
 DATA_SHEET = "车辆购置"

@@ -14,10 +14,10 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from fleet.acquisitions import vin_conditions
-from fleet.identifiers import vin_check_digit, vin_check_digit_mandatory
-from fleet.models import Acquisition, Agency, User
-from fleet.vocab import ACQUISITION_KINDS, CATEGORIES, COUNTIES, POWER_TYPES, fold
+from fleet.base.identifiers import vin_check_digit, vin_check_digit_mandatory
+from fleet.base.models import Acquisition, Agency, User
+from fleet.base.vocab import ACQUISITION_KINDS, CATEGORIES, COUNTIES, POWER_TYPES, fold
+from fleet.domain.acquisitions import vin_conditions
 from imports.headers import COLUMN_BY_KEY, KEYS
 from imports.read import RawTable
 from imports.report import (

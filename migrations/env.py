@@ -1,11 +1,11 @@
-"""Alembic environment: migrations run on the connection fleet.db hands over, or on the configured URL."""
+"""Alembic environment: migrations run on the connection fleet.base.db hands over, or on the configured URL."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import context
 
-from fleet.models import Base
+from fleet.base.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -20,10 +20,11 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from fleet.models import Acquisition, AcquisitionTally, Agency
-from fleet.vocab import ACQUISITION_KINDS, NEV_POWER_TYPES
+from fleet.base.models import Acquisition, AcquisitionTally, Agency
+from fleet.base.periods import Period, months_touched, split_at_whole_months
+from fleet.base.vocab import ACQUISITION_KINDS, NEV_POWER_TYPES
 from rules.packs import Rule, RulePack
-from rules.periods import Period, months_touched, split_at_whole_months
+
 
 @dataclass(frozen=True)
 class RuleResult:
@@ -76,7 +77,7 @@ def make_result(rule: Rule, agency_id: int | None, agency: str | None, total: in
 @dataclass(frozen=True)
 class Source:
     """The columns a rule asks about, in one of the two places vehicles are counted from: the
-    acquisitions themselves, or their monthly tallies (fleet.models.AcquisitionTally), which stand
+    acquisitions themselves, or their monthly tallies (fleet.base.models.AcquisitionTally), which stand
     for `weight` vehicles each and answer only for whole months."""
 
     agency_id: sa.ColumnElement[int]
@@ -400,7 +401,7 @@ def evaluate(
 def agency_months(session: Session, pack: RulePack, year: int, agency_ids: Collection[int] | None = None) -> dict[int, AgencyYearCounts]:
     """What the rules in force count over a calendar year, by agency and month, for the agencies of
     agency_ids (or every agency) that acquired something a rule covers. The dashboards keep these per
-    agency and count again only the agencies whose tallies changed (fleet.agency_figures);
+    agency and count again only the agencies whose tallies changed (fleet.read.agency_figures);
     year_results() turns them into results."""
     period = Period.year(year)
     windows = _windows(pack, period.start, period.end)

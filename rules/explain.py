@@ -13,10 +13,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from fleet.models import Acquisition, Agency, ExemptionRequest, NoNevCatalogueEntry
+from fleet.base.models import Acquisition, Agency, ExemptionRequest, NoNevCatalogueEntry
+from fleet.base.periods import Period
 from rules.engine import rule_conditions
 from rules.packs import RulePack
-from rules.periods import Period
 
 MARKS = ("nev", "not_nev", "met", "not_met", "exempt", "pending")
 # SQLite allows 32766 bound parameters; stay well below for IN lists.

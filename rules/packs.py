@@ -1,7 +1,7 @@
 """Rule packs: reading the YAML files of rules/packs/, checking them against a schema, choosing the active one.
 
 A pack is policy as data (SPEC §4.1). A broken pack is refused with the file, the rule and the field
-named; vocabulary values are checked against fleet.vocab so a pack cannot name a category the importer
+named; vocabulary values are checked against fleet.base.vocab so a pack cannot name a category the importer
 would never produce.
 """
 
@@ -20,9 +20,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from sqlalchemy.orm import Session
 
-from fleet import audit
-from fleet.models import Setting
-from fleet.vocab import ACQUISITION_KINDS, AGENCY_KINDS, CATEGORIES, EMISSION_STANDARDS, POWER_TYPES, Vocabulary
+from fleet.base import audit
+from fleet.base.models import Setting
+from fleet.base.vocab import ACQUISITION_KINDS, AGENCY_KINDS, CATEGORIES, EMISSION_STANDARDS, POWER_TYPES, Vocabulary
 
 PACKS_DIR = Path(__file__).resolve().parent / "packs"
 DEFAULT_PACK = "puyang-2024"
@@ -381,13 +381,12 @@ def get_pack(pack_id: str, directory: str | Path = PACKS_DIR) -> RulePack:
 
 
 def active_pack_id(session: Session) -> str:
-    """The Setting rule_pack when an administrator set one, else the RULE_PACK configuration."""
+    """The Setting rule_pack when an administrator set one, else the RULE_PACK configuration (which
+    the app's sessions carry in Session.info, fleet/base/db.py)."""
     chosen = session.scalar(sa.select(Setting.value).where(Setting.key == ACTIVE_PACK_SETTING))
     if chosen:
         return chosen
-    from flask import current_app, has_app_context
-
-    return current_app.config.get("RULE_PACK", DEFAULT_PACK) if has_app_context() else DEFAULT_PACK
+    return session.info.get("settings", {}).get("RULE_PACK", DEFAULT_PACK)
 
 
 def active_pack(session: Session) -> RulePack:

@@ -15,8 +15,8 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from app import create_app
-from fleet import db
-from fleet.models import Base
+from fleet.base import db
+from fleet.base.models import Base
 
 DATABASE_FIXTURES = {"app", "client", "runner", "session", "database_url"}
 

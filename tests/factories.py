@@ -9,11 +9,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from fleet.acquisitions import record_acquisitions
-from fleet.agencies import agency_by_name, upsert_agencies
-from fleet.identifiers import with_check_digit
-from fleet.models import Acquisition, Agency, ExemptionRequest, NoNevCatalogueEntry, User
-from fleet.users import add_user
+from fleet.base.identifiers import with_check_digit
+from fleet.base.models import Acquisition, Agency, ExemptionRequest, NoNevCatalogueEntry, User
+from fleet.domain.acquisitions import record_acquisitions
+from fleet.domain.agencies import agency_by_name, upsert_agencies
+from fleet.domain.users import add_user
 
 PASSWORD = "correct-horse-9"
 _serial = itertools.count(1)

@@ -7,14 +7,14 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from fleet.acquisitions import record_acquisitions
-from fleet.agency_figures import AgencyFigures
-from fleet.dashboards import agency_dashboard, city_dashboard, rule_dashboard
-from fleet.exemptions import add_catalogue_entry
-from fleet.models import Acquisition, Agency
+from fleet.base.models import Acquisition, Agency
+from fleet.base.periods import Period
+from fleet.domain.acquisitions import record_acquisitions
+from fleet.domain.exemptions import add_catalogue_entry
+from fleet.read.agency_figures import AgencyFigures
+from fleet.read.dashboards import agency_dashboard, city_dashboard, rule_dashboard
 from rules.engine import evaluate
 from rules.packs import get_pack
-from rules.periods import Period
 from tests import factories
 
 PACK = get_pack("puyang-2024")

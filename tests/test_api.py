@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 from openpyxl import Workbook
 
-from fleet.models import User
-from fleet.users import issue_api_token
+from fleet.base.models import User
+from fleet.domain.users import issue_api_token
 from fleet.web.api import openapi_document
 from imports.headers import COLUMNS
 from tests import factories

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from fleet.models import ImportBatch, UploadFile
+from fleet.base.models import ImportBatch, UploadFile
 from fleet.web.auth import is_public
 from tests import factories
 

@@ -18,14 +18,15 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from xlsx_factory import acquisition, vin, write_upload
 
 from app import create_app
-from fleet import db, jobs
-from fleet.demo import load_demo
-from fleet.models import User
-from fleet.users import add_user
+from fleet import jobs
+from fleet.base import db
+from fleet.base.models import User
+from fleet.domain.demo import load_demo
+from fleet.domain.users import add_user
 from imports.stage import stage_batch
-from xlsx_factory import acquisition, vin, write_upload
 
 pytestmark = pytest.mark.browser
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from fractions import Fraction
 
-from fleet.charts import (
+from fleet.read.charts import (
     PLOT_CONFIG,
     POWER_COLOURS,
     STATUS_COLOURS,

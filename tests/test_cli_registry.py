@@ -5,7 +5,7 @@ import json
 import sqlalchemy as sa
 from openpyxl import Workbook
 
-from fleet.models import Agency, User
+from fleet.base.models import Agency, User
 
 HEADER = ["单位名称", "单位类型", "行业", "所属县区", "联系邮箱"]
 

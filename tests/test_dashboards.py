@@ -9,8 +9,9 @@ from fractions import Fraction
 import pytest
 import sqlalchemy as sa
 
-from fleet import audit
-from fleet.dashboards import (
+from fleet.base import audit
+from fleet.base.models import Acquisition
+from fleet.read.dashboards import (
     FigureCache,
     agency_dashboard,
     available_years,
@@ -20,7 +21,6 @@ from fleet.dashboards import (
     rule_dashboard,
     still_needed,
 )
-from fleet.models import Acquisition
 from rules.engine import make_result
 from rules.packs import get_pack
 from tests import factories

@@ -4,9 +4,9 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from fleet.demo import load_demo
-from fleet.models import Acquisition, Agency, ExemptionRequest, ImportBatch, UploadFile, User
-from fleet.vocab import COUNTIES, NEV_POWER_TYPES
+from fleet.base.models import Acquisition, Agency, ExemptionRequest, ImportBatch, UploadFile, User
+from fleet.base.vocab import COUNTIES, NEV_POWER_TYPES
+from fleet.domain.demo import load_demo
 
 TODAY = dt.date(2026, 11, 25)
 

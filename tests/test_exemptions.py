@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from fleet.exemptions import (
+from fleet.base.models import AuditEntry
+from fleet.domain.exemptions import (
     ExemptionError,
     add_catalogue_entry,
     catalogue,
@@ -15,7 +16,6 @@ from fleet.exemptions import (
     request_exemption,
     update_catalogue_entry,
 )
-from fleet.models import AuditEntry
 from tests import factories
 
 

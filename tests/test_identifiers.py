@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from fleet.identifiers import (
+from fleet.base.identifiers import (
     PlateKind,
     clean_code,
     credit_code_ok,

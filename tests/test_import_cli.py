@@ -7,11 +7,11 @@ import json
 
 import pytest
 import sqlalchemy as sa
-from openpyxl import load_workbook
-
 from factories import agency, user
-from fleet.models import Acquisition, ImportBatch, UploadFile
+from openpyxl import load_workbook
 from xlsx_factory import HEADERS, acquisition, write_upload
+
+from fleet.base.models import Acquisition, ImportBatch, UploadFile
 
 BUS_COMPANY = "濮阳市公共交通有限公司"
 REPORT_KEYS = ["file", "sheets", "rows", "valid_rows", "errors", "warnings"]

@@ -7,12 +7,12 @@ import hashlib
 
 import pytest
 import sqlalchemy as sa
+from factories import agency, user
+from xlsx_factory import acquisition, write_upload
 
 import imports.commit
-from factories import agency, user
-from fleet.models import Acquisition, AcquisitionVersion, AuditEntry, ImportBatch, UploadFile
+from fleet.base.models import Acquisition, AcquisitionVersion, AuditEntry, ImportBatch, UploadFile
 from imports.pipeline import ImportFailed, import_file
-from xlsx_factory import acquisition, write_upload
 
 BUS_COMPANY = "濮阳市公共交通有限公司"
 
@@ -136,7 +136,7 @@ def test_a_crash_mid_import_leaves_the_database_unchanged(session, tmp_path, bus
 
 
 def test_an_imported_vehicle_of_a_catalogued_configuration_is_exempt_at_once(session, tmp_path, bus_company):
-    from fleet.exemptions import add_catalogue_entry
+    from fleet.domain.exemptions import add_catalogue_entry
 
     reviewer = user(session, "shenhe", role="reviewer")
     entry = add_catalogue_entry(

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from imports.headers import COLUMN_BY_KEY, COLUMNS, EXACT, KEYWORD, REQUIRED_KEYS, WEAK, is_instruction_sheet, match_header
+from imports.headers import (
+    COLUMN_BY_KEY,
+    COLUMNS,
+    EXACT,
+    KEYWORD,
+    REQUIRED_KEYS,
+    WEAK,
+    is_instruction_sheet,
+    match_header,
+)
 
 
 def test_columns_are_those_of_the_spec_in_order() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from fleet.identifiers import with_check_digit
+from fleet.base.identifiers import with_check_digit
 from imports.headers import KEYS
 from imports.schema import ImportPolicy, failures
 

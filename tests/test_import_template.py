@@ -10,7 +10,7 @@ import pytest
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 
-from fleet.vocab import VOCABULARIES
+from fleet.base.vocab import VOCABULARIES
 from imports.headers import COLUMNS
 from imports.normalise import normalise
 from imports.read import read_table

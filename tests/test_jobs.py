@@ -11,13 +11,14 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
-from openpyxl import load_workbook
-
 from factories import agency, login, user
-from fleet import db, jobs
-from fleet.models import Acquisition, ImportBatch, UploadFile, utcnow
-from imports.stage import stage_batch
+from openpyxl import load_workbook
 from xlsx_factory import acquisition, write_upload
+
+from fleet import jobs
+from fleet.base import db
+from fleet.base.models import Acquisition, ImportBatch, UploadFile, utcnow
+from imports.stage import stage_batch
 
 BUS_COMPANY = "濮阳市公共交通有限公司"
 REDIS_URL = "redis://127.0.0.1:6379/0"

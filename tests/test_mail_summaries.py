@@ -23,10 +23,10 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from openpyxl import load_workbook
 
-from fleet.models import ImportBatch, SentSummary, UploadFile
+from fleet.base.models import ImportBatch, SentSummary, UploadFile
+from fleet.base.periods import Period
 from rules.engine import evaluate
 from rules.packs import get_pack
-from rules.periods import Period
 from tests import factories
 
 OCTOBER = Period.month(2026, 10)

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from fleet import db
-from fleet.models import Base
+from fleet.base import db
+from fleet.base.models import Base
 
 
 def _assert_current(engine: sa.Engine) -> None:

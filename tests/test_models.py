@@ -6,10 +6,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from fleet.acquisitions import VinOwnedElsewhere, record_acquisitions
-from fleet.agencies import upsert_agencies
-from fleet.identifiers import with_check_digit
-from fleet.models import Acquisition, AcquisitionVersion, Agency
+from fleet.base.identifiers import with_check_digit
+from fleet.base.models import Acquisition, AcquisitionVersion, Agency
+from fleet.domain.acquisitions import VinOwnedElsewhere, record_acquisitions
+from fleet.domain.agencies import upsert_agencies
 
 VIN = with_check_digit("LGXCE4CB0S0123456")
 

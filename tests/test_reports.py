@@ -10,11 +10,11 @@ import zipfile
 import pytest
 from openpyxl import load_workbook
 
-from fleet.reports import compliance_workbook
-from fleet.vocab import CATEGORIES
+from fleet.base.periods import Period
+from fleet.base.vocab import CATEGORIES
+from fleet.read.reports import compliance_workbook
 from rules.engine import evaluate
 from rules.packs import get_pack
-from rules.periods import Period
 from tests import factories
 
 OCTOBER = Period.month(2026, 10)

@@ -7,9 +7,9 @@ from fractions import Fraction
 
 import pytest
 
+from fleet.base.periods import Period
 from rules.engine import compliance_json, evaluate, monthly_series
 from rules.packs import active_pack, get_pack, set_active_pack
-from rules.periods import Period
 from tests import factories
 
 Y2025 = Period.year(2025)

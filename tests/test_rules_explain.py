@@ -7,10 +7,10 @@ from collections import Counter
 
 import pytest
 
+from fleet.base.periods import Period
 from rules.engine import evaluate
 from rules.explain import explain
 from rules.packs import PackError, get_pack
-from rules.periods import Period
 from tests import factories
 
 Y2025 = Period.year(2025)

@@ -10,8 +10,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rules.packs import PACKS_DIR, PackError, available_packs, check_packs, full_nev_categories, get_pack, load_pack, parse_threshold, threshold_text
-from rules.periods import Period, split_at_whole_months
+from fleet.base.periods import Period, split_at_whole_months
+from rules.packs import (
+    PACKS_DIR,
+    PackError,
+    available_packs,
+    check_packs,
+    full_nev_categories,
+    get_pack,
+    load_pack,
+    parse_threshold,
+    threshold_text,
+)
 
 
 def test_puyang_pack_encodes_items_eleven_and_twelve():

@@ -10,12 +10,20 @@ from fractions import Fraction
 import pytest
 import sqlalchemy as sa
 
-from fleet.models import Acquisition, Agency, ExemptionRequest
-from fleet.vocab import ACQUISITION_KINDS, AGENCY_KINDS, CATEGORIES, COUNTIES, EMISSION_STANDARDS, NEV_POWER_TYPES, POWER_TYPES
+from fleet.base.models import Acquisition, Agency, ExemptionRequest
+from fleet.base.periods import Period
+from fleet.base.vocab import (
+    ACQUISITION_KINDS,
+    AGENCY_KINDS,
+    CATEGORIES,
+    COUNTIES,
+    EMISSION_STANDARDS,
+    NEV_POWER_TYPES,
+    POWER_TYPES,
+)
 from rules.engine import evaluate, monthly_series
 from rules.explain import explain
 from rules.packs import get_pack
-from rules.periods import Period
 from tests import factories
 
 

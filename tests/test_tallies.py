@@ -8,9 +8,9 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
-from fleet.acquisitions import record_acquisitions
-from fleet.exemptions import add_catalogue_entry
-from fleet.models import Acquisition, AcquisitionTally
+from fleet.base.models import Acquisition, AcquisitionTally
+from fleet.domain.acquisitions import record_acquisitions
+from fleet.domain.exemptions import add_catalogue_entry
 from tests import factories
 
 

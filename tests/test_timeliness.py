@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from fleet.models import ImportBatch, UploadFile
-from fleet.timeliness import agencies_not_reported, late_acquisitions, late_counts
-from rules.periods import Period
+from fleet.base.models import ImportBatch, UploadFile
+from fleet.base.periods import Period
+from fleet.domain.timeliness import agencies_not_reported, late_acquisitions, late_counts
 from tests import factories
 
 MARCH = Period.month(2025, 3)

@@ -19,7 +19,6 @@ from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-
 from factories import agency
 from xlsx_factory import HEADERS, acquisition, write_upload
 

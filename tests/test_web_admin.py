@@ -8,8 +8,8 @@ import pytest
 import sqlalchemy as sa
 from openpyxl import Workbook
 
-from fleet.models import Agency, AuditEntry, Setting, User
-from fleet.users import password_ok, user_for_token
+from fleet.base.models import Agency, AuditEntry, Setting, User
+from fleet.domain.users import password_ok, user_for_token
 from tests import factories
 
 AGENCY = {"name": "濮阳市城市管理局", "kind": "党政机关", "sector": "城市管理", "county": "市直",

@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from fleet.models import User
-from fleet.users import password_ok
+from fleet.base.models import User
+from fleet.domain.users import password_ok
 from fleet.web.auth import FIRST_LOCKOUT, MAX_FAILED_LOGINS, authenticate, lockout_remaining, safe_next
 from tests import factories
 

@@ -103,7 +103,7 @@ def test_agency_page_says_how_many_nevs_must_still_be_bought(client, city):
 
 
 def test_agency_page_lists_the_first_vehicles_and_says_how_many_in_all(client, city, session, monkeypatch):
-    monkeypatch.setattr("fleet.dashboards.LISTED", 2)
+    monkeypatch.setattr("fleet.read.dashboards.LISTED", 2)
     police = city["police"]
     for day in (3, 4, 5):
         factories.acquisition(session, police, category="执法执勤用车", power="汽油", acquired_on=ON, reported_on=ON + dt.timedelta(days=40 + day))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from fleet.models import Acquisition, AuditEntry, ExemptionRequest, NoNevCatalogueEntry
+from fleet.base.models import Acquisition, AuditEntry, ExemptionRequest, NoNevCatalogueEntry
 from tests import factories
 
 

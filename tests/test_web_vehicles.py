@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from fleet.acquisitions import record_acquisitions
-from fleet.models import ImportBatch, UploadFile
-from fleet.vehicles import VehicleFilters, acquisition_detail, search_acquisitions
+from fleet.base.models import ImportBatch, UploadFile
+from fleet.domain.acquisitions import record_acquisitions
+from fleet.domain.vehicles import VehicleFilters, acquisition_detail, search_acquisitions
 from tests import factories
 
 

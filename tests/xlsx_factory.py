@@ -9,7 +9,7 @@ from typing import Any
 
 from openpyxl import Workbook
 
-from fleet.identifiers import with_check_digit
+from fleet.base.identifiers import with_check_digit
 from imports.headers import COLUMNS
 
 HEADERS: dict[str, str] = {c.key: c.header for c in COLUMNS}

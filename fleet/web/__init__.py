@@ -8,7 +8,21 @@ import orjson
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
-from fleet.web import admin, api, auth, dashboard, errors, exemptions, health, labels, mail_preview, uploads, vehicles, vendor
+from fleet.web import (
+    admin,
+    api,
+    auth,
+    dashboard,
+    errors,
+    exemptions,
+    health,
+    i18n,
+    labels,
+    mail_preview,
+    uploads,
+    vehicles,
+    vendor,
+)
 
 
 class OrjsonProvider(DefaultJSONProvider):
@@ -22,6 +36,7 @@ class OrjsonProvider(DefaultJSONProvider):
 
 def init_app(app: Flask) -> None:
     app.json = OrjsonProvider(app)
+    i18n.init_app(app)
     auth.init_app(app)
     errors.init_app(app)
     labels.init_app(app)

@@ -15,12 +15,19 @@ from sqlalchemy.orm import Session
 from werkzeug.utils import secure_filename
 from wtforms import SelectChoice
 
-from fleet import audit
-from fleet.agencies import REGISTRY_COLUMNS, RegistryFileError, agency_by_name, load_registry, parse_registry, upsert_agencies
-from fleet.db import get_session, transaction
-from fleet.models import Agency, AuditEntry, User
-from fleet.users import UserError, add_user, issue_api_token, set_password
-from fleet.pagination import paginate
+from fleet.base import audit
+from fleet.base.db import get_session, transaction
+from fleet.base.models import Agency, AuditEntry, User
+from fleet.base.pagination import paginate
+from fleet.domain.agencies import (
+    REGISTRY_COLUMNS,
+    RegistryFileError,
+    agency_by_name,
+    load_registry,
+    parse_registry,
+    upsert_agencies,
+)
+from fleet.domain.users import UserError, add_user, issue_api_token, set_password
 from fleet.web.auth import role_required
 from fleet.web.forms import AgencyForm, RegistryUploadForm, ResetPasswordForm, RulePackForm, UserForm
 from rules.packs import PackError, active_pack_id, check_packs, set_active_pack

@@ -17,17 +17,18 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.utils import secure_filename
 
-from fleet.agencies import agency_by_name
-from fleet.db import get_session
-from fleet.vehicles import VehicleFilters, acquisition_record, search_acquisitions
-from fleet.vocab import CATEGORIES, COUNTIES, POWER_TYPES, Vocabulary
+from fleet.base.config import max_upload_bytes
+from fleet.base.db import get_session
+from fleet.base.periods import Period
+from fleet.base.vocab import CATEGORIES, COUNTIES, POWER_TYPES, Vocabulary
+from fleet.domain.agencies import agency_by_name
+from fleet.domain.vehicles import VehicleFilters, acquisition_record, search_acquisitions
 from fleet.web.auth import agency_scope, csrf, public, role_required
 from fleet.web.errors import json_error
 from imports.package import UnusableFile
 from imports.pipeline import validate_file
 from rules.engine import compliance_json, evaluate
 from rules.packs import active_pack
-from rules.periods import Period
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 OPENAPI = Path(__file__).with_name("openapi.yaml")
@@ -139,7 +140,10 @@ def uploads():
         path = Path(folder) / (secure_filename(file_name) or "upload.xlsx")
         upload.save(path)
         try:
-            report = validate_file(get_session(), path, user=current_user._get_current_object(), file_name=file_name)
+            report = validate_file(
+                get_session(), path, user=current_user._get_current_object(), file_name=file_name,
+                max_bytes=max_upload_bytes(current_app.config),
+            )
         except UnusableFile as exc:
             return json_error(422, exc.code, exc.message)
     return jsonify(report.as_json())

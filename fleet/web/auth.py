@@ -21,8 +21,10 @@ from flask import (
     redirect,
     render_template,
     request,
-    session as http_session,
     url_for,
+)
+from flask import (
+    session as http_session,
 )
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -30,11 +32,11 @@ from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import Session
 
-from fleet import audit
-from fleet.db import get_session, transaction
-from fleet.i18n import LOCALES
-from fleet.models import User, utcnow
-from fleet.users import password_ok, set_password, user_for_token
+from fleet.base import audit
+from fleet.base.db import get_session, transaction
+from fleet.base.models import User, utcnow
+from fleet.base.text import LOCALES
+from fleet.domain.users import password_ok, set_password, user_for_token
 from fleet.web.errors import error_response, is_api_request
 from fleet.web.forms import ChangePasswordForm, LoginForm
 

@@ -13,10 +13,14 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from fleet import charts
-from fleet.agency_figures import AgencyFigures
-from fleet.labels import RESULT_STATUSES
-from fleet.dashboards import (
+from fleet.base.db import get_session
+from fleet.base.labels import RESULT_STATUSES
+from fleet.base.models import Agency
+from fleet.base.periods import Period
+from fleet.base.vocab import CATEGORIES, COUNTIES, POWER_TYPES, Vocabulary
+from fleet.read import charts
+from fleet.read.agency_figures import AgencyFigures
+from fleet.read.dashboards import (
     LISTED,
     AcquisitionCounts,
     FigureCache,
@@ -27,15 +31,11 @@ from fleet.dashboards import (
     rule_dashboard,
     still_needed,
 )
-from fleet.db import get_session
-from fleet.models import Agency
-from fleet.reports import compliance_workbook
-from fleet.vocab import CATEGORIES, COUNTIES, POWER_TYPES, Vocabulary
+from fleet.read.reports import compliance_workbook
 from fleet.web.auth import agency_scope, can_see_agency, role_required
 from fleet.web.labels import term_label
 from rules.engine import RuleResult
 from rules.packs import PackError, Rule, RulePack, active_pack
-from rules.periods import Period
 
 bp = Blueprint("dashboard", __name__)
 T = TypeVar("T")
@@ -44,7 +44,7 @@ T = TypeVar("T")
 # Lists of agencies on the city page (late reports, not reported) stop here; the count says how many.
 MAX_AGENCIES = 50
 CACHE = "fleet.figure_cache"
-AGENCY_FIGURES = "fleet.agency_figures"
+AGENCY_FIGURES = "fleet.read.agency_figures"
 
 
 @bp.record_once
@@ -60,7 +60,7 @@ def _kept() -> AgencyFigures:
 
 def _figures(pack: RulePack, key: tuple, compute: Callable[[], T]) -> T:
     """A page's figures and charts, counted and drawn once per change of the data and per language
-    (see fleet.dashboards.FigureCache)."""
+    (see fleet.read.dashboards.FigureCache)."""
     version = data_version(get_session(), pack)
     return current_app.extensions[CACHE].get((*key, str(get_locale()), version), compute)
 

@@ -8,11 +8,11 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from fleet.db import get_session, transaction
-from fleet.exemptions import (
+from fleet.base.db import get_session, transaction
+from fleet.base.models import EXEMPTION_STATUSES, Agency, NoNevCatalogueEntry
+from fleet.domain.exemptions import (
     ExemptionError,
     add_catalogue_entry,
-    catalogue as catalogue_rows,
     decide_exemption,
     list_requests,
     pending_count,
@@ -21,8 +21,10 @@ from fleet.exemptions import (
     update_catalogue_entry,
     visible_request,
 )
-from fleet.models import EXEMPTION_STATUSES, Agency, NoNevCatalogueEntry
-from fleet.vehicles import acquisition_detail
+from fleet.domain.exemptions import (
+    catalogue as catalogue_rows,
+)
+from fleet.domain.vehicles import acquisition_detail
 from fleet.web.auth import agency_scope, role_required
 from fleet.web.forms import CatalogueEntryForm, DecisionForm, ExemptionRequestForm
 

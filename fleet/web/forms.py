@@ -7,10 +7,10 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import (
     BooleanField,
-    SelectChoice,
     DateField,
     IntegerField,
     PasswordField,
+    SelectChoice,
     SelectField,
     StringField,
     SubmitField,
@@ -18,9 +18,9 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, EqualTo, Length, NumberRange, Optional, Regexp
 
-from fleet.exemptions import MIN_REASON_LENGTH
-from fleet.users import MIN_PASSWORD_LENGTH
-from fleet.vocab import AGENCY_KINDS, CATEGORIES, COUNTIES, EXEMPTION_REASONS, POWER_TYPES, SECTORS
+from fleet.base.vocab import AGENCY_KINDS, CATEGORIES, COUNTIES, EXEMPTION_REASONS, POWER_TYPES, SECTORS
+from fleet.domain.exemptions import MIN_REASON_LENGTH
+from fleet.domain.users import MIN_PASSWORD_LENGTH
 from fleet.web.labels import term_label
 
 

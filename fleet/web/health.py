@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from flask import Blueprint, jsonify
 from sqlalchemy.exc import SQLAlchemyError
 
-from fleet import db
+from fleet.base import db
 
 bp = Blueprint("health", __name__)
 

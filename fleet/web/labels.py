@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Flask
 from flask_babel import get_locale
 
-from fleet.labels import batch_status_label, exemption_status_label, result_status_label
-from fleet.vocab import EXEMPTION_REASONS, VOCABULARIES
+from fleet.base.labels import batch_status_label, exemption_status_label, result_status_label
+from fleet.base.vocab import EXEMPTION_REASONS, VOCABULARIES
 from imports.headers import COLUMN_BY_KEY
 
 # Acquisition attributes whose upload column has another key (SPEC §3.1 calls it `acquisition`).

@@ -8,11 +8,11 @@ from urllib.parse import quote
 from flask import Blueprint, Response, abort, current_app, render_template, request
 from flask_babel import gettext as _
 
-from fleet.db import get_session
-from fleet.mail.summaries import Delivery, SummaryWriter, planned_deliveries, sent_keys
+from fleet.base.db import get_session
+from fleet.base.periods import Period
+from fleet.read.mail.summaries import Delivery, SummaryWriter, planned_deliveries, sent_keys
 from fleet.web.auth import role_required
 from rules.packs import active_pack
-from rules.periods import Period
 
 bp = Blueprint("mail_preview", __name__, url_prefix="/mail")
 

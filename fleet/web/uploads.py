@@ -22,10 +22,10 @@ from wtforms import SelectField, SubmitField
 from wtforms.validators import InputRequired
 
 from fleet import jobs
-from fleet.db import get_session
-from fleet.models import Agency, ImportBatch, UploadFile
-from fleet.labels import batch_status_label
-from fleet.pagination import Page, paginate
+from fleet.base.db import get_session
+from fleet.base.labels import batch_status_label
+from fleet.base.models import Agency, ImportBatch, UploadFile
+from fleet.base.pagination import Page, paginate
 from fleet.web.auth import agency_scope, can_see_agency, role_required
 from imports.annotate import annotate_workbook
 from imports.package import UnusableFile, check_package

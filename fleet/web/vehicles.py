@@ -8,11 +8,11 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from wtforms import SelectChoice
 
-from fleet.db import get_session
-from fleet.exemptions import request_blocker
-from fleet.models import ACQUISITION_FIELDS, Agency
-from fleet.vehicles import VehicleFilters, acquisition_detail, search_acquisitions
-from fleet.vocab import is_nev
+from fleet.base.db import get_session
+from fleet.base.models import ACQUISITION_FIELDS, Agency
+from fleet.base.vocab import is_nev
+from fleet.domain.exemptions import request_blocker
+from fleet.domain.vehicles import VehicleFilters, acquisition_detail, search_acquisitions
 from fleet.web.auth import agency_scope, role_required
 from fleet.web.forms import VehicleFilterForm
 
@@ -74,7 +74,7 @@ def detail(acquisition_id: int):
         abort(404)
     can_request = current_user.role == "agency" and request_blocker(get_session(), vehicle.acquisition) is None
     acquisition = vehicle.acquisition
-    # SPEC §4.3, as fleet.timeliness counts it: days between acquisition and first report, beyond the deadline.
+    # SPEC §4.3, as fleet.domain.timeliness counts it: days between acquisition and first report, beyond the deadline.
     days_late = (acquisition.reported_on - acquisition.acquired_on).days - current_app.config["REPORTING_DEADLINE_DAYS"]
     return render_template(
         "vehicles/detail.html",

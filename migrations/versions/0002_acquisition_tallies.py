@@ -209,7 +209,7 @@ def upgrade() -> None:
         f"UPDATE acquisitions SET exemption_state = {STATE_OF.format(id='acquisitions.id')} "
         "WHERE id IN (SELECT acquisition_id FROM exemption_requests)"
     )
-    # Each acquisition with its tally key: what the backfill counts, and what fleet.acquisitions counts
+    # Each acquisition with its tally key: what the backfill counts, and what fleet.domain.acquisitions counts
     # after a bulk insert on SQLite, so that the key is spelled here only.
     keys = ", ".join(f"{value} AS {key}" for key, value in zip(KEYS, _keys("a", dialect), strict=True))
     op.execute(f"CREATE VIEW acquisition_tally_keys AS SELECT a.id, {keys} FROM acquisitions a")

@@ -4,7 +4,7 @@ Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-25 18:30:00
 
-The city dashboard keeps each agency's counts of a year between requests (fleet.agency_figures) and
+The city dashboard keeps each agency's counts of a year between requests (fleet.read.agency_figures) and
 counts again only the agencies whose tallies changed since. Every write that can change a figure
 reaches `acquisition_tallies` — imports, edits, deletions, exemption decisions, catalogue matches —
 so triggers there raise the agency's version in the writer's own transaction: row triggers on SQLite,

@@ -4,7 +4,7 @@ Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-04 16:10:00
 
-The one search by plate is a substring match (fleet.vehicles: LIKE '%…%'), which a B-tree cannot
+The one search by plate is a substring match (fleet.domain.vehicles: LIKE '%…%'), which a B-tree cannot
 serve, and nothing looks a plate up by equality or in order. The index only cost every insert: one
 B-tree more for each of an upload's rows (about 0.3 s of a 100k-row COPY on PostgreSQL).
 """

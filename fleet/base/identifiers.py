@@ -10,7 +10,7 @@ from enum import Enum
 import numpy as np
 from stdnum.cn import uscc
 
-from fleet.vocab import NEV_POWER_TYPES, PLATES, PURE_ELECTRIC
+from fleet.base.vocab import NEV_POWER_TYPES, PLATES, PURE_ELECTRIC
 
 _VIN_VALUES = {
     **{str(d): d for d in range(10)},

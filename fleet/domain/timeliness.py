@@ -17,9 +17,9 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
-from fleet.models import Acquisition, AcquisitionTally, Agency, ImportBatch
+from fleet.base.models import Acquisition, AcquisitionTally, Agency, ImportBatch
+from fleet.base.periods import Period, split_at_whole_months
 from rules.engine import AgencyRow, selected_agencies
-from rules.periods import Period, split_at_whole_months
 
 
 class days_between(FunctionElement[int]):

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from fleet.models import AcquisitionTally, Agency
-from fleet.timeliness import late_counts
-from fleet.vocab import NEV_POWER_TYPES
+from fleet.base.models import AcquisitionTally, Agency
+from fleet.base.periods import Period
+from fleet.base.vocab import NEV_POWER_TYPES
+from fleet.domain.timeliness import late_counts
 from rules.engine import NO_YEAR_COUNTS, AgencyYearCounts, agency_months, selected_agencies
 from rules.packs import RulePack
-from rules.periods import Period
 
 # Beyond this many agencies to count again, counting every agency is quicker than naming them.
 COUNT_ALL_BEYOND = 200

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from fleet.models import AuditEntry
+from fleet.base.models import AuditEntry
 
 
 def record(

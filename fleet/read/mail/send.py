@@ -2,7 +2,7 @@
 
 A message that the server refuses is logged and reported; the next message still goes out. A dropped
 connection is opened again for the next message rather than failing the rest of the run. Deciding who
-gets what is fleet.mail.summaries; this module only delivers and records.
+gets what is fleet.read.mail.summaries; this module only delivers and records.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from fleet.mail.summaries import (
+from fleet.base.periods import Period
+from fleet.read.mail.summaries import (
     SummaryWriter,
     agency_kind,
     build_message,
@@ -28,7 +29,6 @@ from fleet.mail.summaries import (
     should_notify,
 )
 from rules.packs import RulePack
-from rules.periods import Period
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload
 
-from fleet.models import (
+from fleet.base.models import (
     ACQUISITION_FIELDS,
     Acquisition,
     AcquisitionVersion,
@@ -19,8 +19,9 @@ from fleet.models import (
     ImportBatch,
     NoNevCatalogueEntry,
 )
-from fleet.pagination import Page, paginate
-from fleet.vocab import NEV_POWER_TYPES
+from fleet.base.pagination import Page, paginate
+from fleet.base.vocab import NEV_POWER_TYPES
+
 
 @dataclass(frozen=True)
 class VehicleFilters:

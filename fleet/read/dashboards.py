@@ -4,7 +4,7 @@ Everything is counted by the database (the rule engine's GROUP BYs over the mont
 tallies, by agency and month); no function loads a year's acquisitions into Python. The one
 exception is on purpose: an agency page lists the vehicles behind its own figures.
 
-Each agency's figures are kept until its tallies change (fleet.agency_figures), so the page after an
+Each agency's figures are kept until its tallies change (fleet.read.agency_figures), so the page after an
 upload counts the uploading agency again, not the province. The pages themselves only change when
 data does, so they are also kept whole in a FigureCache keyed by data_version().
 """
@@ -24,14 +24,14 @@ from typing import TypeVar
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from fleet.agency_figures import AgencyFigures, AgencyYear
-from fleet.models import Acquisition, AcquisitionVersion, Agency, AuditEntry, ExemptionRequest, NoNevCatalogueEntry
-from fleet.timeliness import LateAcquisition, LateCount, agencies_not_reported, late_acquisitions
-from fleet.vocab import NEV_POWER_TYPES
+from fleet.base.models import Acquisition, AcquisitionVersion, Agency, AuditEntry, ExemptionRequest, NoNevCatalogueEntry
+from fleet.base.periods import Period
+from fleet.base.vocab import NEV_POWER_TYPES
+from fleet.domain.timeliness import LateAcquisition, LateCount, agencies_not_reported, late_acquisitions
+from fleet.read.agency_figures import AgencyFigures, AgencyYear
 from rules.engine import AgencyRow, RuleResult, agency_rows, selected_agencies, year_results
 from rules.explain import VehicleLine, explain
 from rules.packs import Rule, RulePack
-from rules.periods import Period
 
 T = TypeVar("T")
 

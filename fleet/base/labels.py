@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
+from fleet.base.text import _l
 
 RESULT_STATUSES = {"pass": _l("达标"), "fail": _l("未达标"), "no_data": _l("无数据")}
 BATCH_STATUSES = {

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from fleet import audit
-from fleet.models import Acquisition, Agency, ExemptionRequest, NoNevCatalogueEntry, User, utcnow
-from fleet.pagination import Page, paginate
-from fleet.vocab import CATEGORIES, EXEMPTION_REASONS, NEV_POWER_TYPES, is_nev
+from fleet.base import audit
+from fleet.base.models import Acquisition, Agency, ExemptionRequest, NoNevCatalogueEntry, User, utcnow
+from fleet.base.pagination import Page, paginate
+from fleet.base.vocab import CATEGORIES, EXEMPTION_REASONS, NEV_POWER_TYPES, is_nev
 
 MIN_REASON_LENGTH = 5
 # A catalogue pattern needs this many characters besides wildcards, so it cannot match every model.

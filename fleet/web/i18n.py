@@ -7,11 +7,12 @@ from pathlib import Path
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Flask, g, has_request_context, session
-from flask_login import current_user
 from flask_babel import Babel
+from flask_login import current_user
 
-TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
-LOCALES = ("zh", "en")
+from fleet.base.text import LOCALES
+
+TRANSLATIONS = Path(__file__).resolve().parents[2] / "translations"
 
 
 def compile_catalogs(target: Path) -> Path:

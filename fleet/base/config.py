@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+DEFAULT_MAX_UPLOAD_MB = 50
 
 
 class ConfigError(ValueError):
@@ -61,7 +64,12 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         "IMPORT_BACKGROUND_BYTES": env_int("IMPORT_BACKGROUND_BYTES", 1024 * 1024),
         # SPEC §4.3: an acquisition should be reported within this many days of its date.
         "REPORTING_DEADLINE_DAYS": env_int("REPORTING_DEADLINE_DAYS", 30),
-        "MAX_UPLOAD_MB": env_int("MAX_UPLOAD_MB", 50),
+        "MAX_UPLOAD_MB": env_int("MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB),
         "RULE_PACK": env_str("RULE_PACK", "puyang-2024"),
         "BABEL_DEFAULT_LOCALE": "zh",
     }
+
+
+def max_upload_bytes(config: Mapping[str, Any]) -> int:
+    """The upload limit in bytes, read at the time of use (tests and operators may change it)."""
+    return config["MAX_UPLOAD_MB"] * 1024 * 1024

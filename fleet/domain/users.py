@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from fleet import audit
-from fleet.models import ROLES, Agency, User
+from fleet.base import audit
+from fleet.base.models import ROLES, Agency, User
 
 
 class UserError(ValueError):

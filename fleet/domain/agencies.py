@@ -13,10 +13,10 @@ import sqlalchemy as sa
 from python_calamine import CalamineError, CalamineWorkbook
 from sqlalchemy.orm import Session
 
-from fleet import audit
-from fleet.identifiers import clean_code, credit_code_ok
-from fleet.models import Agency
-from fleet.vocab import AGENCY_KINDS, COUNTIES, SECTORS, Vocabulary, fold
+from fleet.base import audit
+from fleet.base.identifiers import clean_code, credit_code_ok
+from fleet.base.models import Agency
+from fleet.base.vocab import AGENCY_KINDS, COUNTIES, SECTORS, Vocabulary, fold
 
 # Registry columns: key -> header as the bureau's sheet writes it, and accepted spellings.
 REGISTRY_COLUMNS: dict[str, tuple[str, ...]] = {

@@ -9,11 +9,11 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from fleet import db
-from fleet.console import emit_json, fail
-from fleet.mail.send import SendReport, SmtpSettings, send_summaries
+from fleet.base import db
+from fleet.base.periods import Period
+from fleet.cli.console import emit_json, fail
+from fleet.read.mail.send import SendReport, SmtpSettings, send_summaries
 from rules.packs import active_pack
-from rules.periods import Period
 
 summaries_cli = AppGroup("summaries", help="Monthly e-mail summaries for agencies and reviewers.")
 

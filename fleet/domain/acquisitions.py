@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from fleet.models import ACQUISITION_FIELDS, Acquisition, AcquisitionTally, AcquisitionVersion, utcnow
+from fleet.base.models import ACQUISITION_FIELDS, Acquisition, AcquisitionTally, AcquisitionVersion, utcnow
 
 # SQLite allows 32766 bound parameters; stay well below for IN lists.
 _CHUNK = 5000

@@ -12,14 +12,15 @@ import click
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
-import rules
-from fleet import agencies as registry
-from fleet import db, users
-from fleet.console import emit_json, fail
+from fleet.base import db
+from fleet.base.models import ROLES
+from fleet.cli import imports as imports_cli
+from fleet.cli import rules as rules_cli
+from fleet.cli.console import emit_json, fail
+from fleet.cli.mail import summaries_cli
+from fleet.domain import agencies as registry
+from fleet.domain import users
 from fleet.jobs import worker_command
-from fleet.mail.cli import summaries_cli
-from fleet.models import ROLES
-from imports import cli as imports_cli
 
 
 @click.command("init-db")
@@ -89,7 +90,7 @@ def users_add(username: str, role: str, agency_name: str | None, password: str, 
 @with_appcontext
 def demo_command() -> None:
     """Load the demo city: Puyang's agencies, a user per role, a year of acquisitions."""
-    from fleet import demo
+    from fleet.domain import demo
 
     db.upgrade(db.engine())
     with db.transaction() as session:
@@ -100,5 +101,5 @@ def demo_command() -> None:
 def init_app(app: Flask) -> None:
     for command in (init_db_command, agencies_cli, users_cli, demo_command, worker_command, summaries_cli):
         app.cli.add_command(command)
-    rules.init_app(app)
+    rules_cli.init_app(app)
     imports_cli.init_app(app)

@@ -12,16 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+import yaml
 from openpyxl import Workbook
 from sqlalchemy.orm import Session
 
-import yaml
-from fleet import users as accounts
-from fleet.acquisitions import record_acquisitions
-from fleet.agencies import upsert_agencies
-from fleet.identifiers import with_check_digit
-from fleet.models import Acquisition, Agency, ExemptionRequest, ImportBatch, UploadFile, User, utcnow
-from fleet.vocab import NEV_POWER_TYPES, PURE_ELECTRIC
+from fleet.base.identifiers import with_check_digit
+from fleet.base.models import Acquisition, Agency, ExemptionRequest, ImportBatch, UploadFile, User, utcnow
+from fleet.base.vocab import NEV_POWER_TYPES, PURE_ELECTRIC
+from fleet.domain import users as accounts
+from fleet.domain.acquisitions import record_acquisitions
+from fleet.domain.agencies import upsert_agencies
 
 _SOURCE = Path(__file__).with_name("demo.yaml")
 _VIN_CHARS = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"

@@ -45,7 +45,7 @@ class Agency(Base):
     contact_emails: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # Raised by database triggers (migration 0004) whenever one of the agency's acquisition tallies
-    # changes: the dashboards count an agency again only when it moved (fleet.agency_figures).
+    # changes: the dashboards count an agency again only when it moved (fleet.read.agency_figures).
     tally_version: Mapped[int] = mapped_column(server_default="0")
 
     users: Mapped[list[User]] = relationship(back_populates="agency")

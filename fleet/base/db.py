@@ -11,7 +11,7 @@ from flask import Flask, current_app, g
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 
 def make_engine(url: str) -> sa.Engine:
@@ -42,7 +42,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 def init_app(app: Flask) -> None:
     engine = make_engine(app.config["DATABASE_URL"])
     app.extensions["fleet.engine"] = engine
-    app.extensions["fleet.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
+    # The app's settings travel with every session (a plain mapping), so that domain code consults
+    # them, the configured rule pack for one, without importing Flask.
+    app.extensions["fleet.sessionmaker"] = sessionmaker(engine, expire_on_commit=False, info={"settings": app.config})
     app.teardown_appcontext(_close_session)
 
 

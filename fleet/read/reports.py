@@ -15,8 +15,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from flask_babel import force_locale
-from flask_babel import gettext as _
 from openpyxl import Workbook
 from openpyxl.cell.cell import Cell
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
@@ -24,13 +22,14 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy.orm import Session
 
-from fleet.labels import result_status_label
-from fleet.models import Acquisition, Agency
-from fleet.vocab import VOCABULARIES
+from fleet.base.labels import result_status_label
+from fleet.base.models import Acquisition, Agency
+from fleet.base.periods import Period
+from fleet.base.text import _, force_locale
+from fleet.base.vocab import VOCABULARIES
 from rules.engine import RuleResult, evaluate
 from rules.explain import explain
 from rules.packs import Rule, RulePack
-from rules.periods import Period
 
 # A cell whose text starts with one of these is a formula (or becomes one when exported to CSV and
 # opened again) in Excel, LibreOffice and WPS.

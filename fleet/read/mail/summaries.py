@@ -18,19 +18,17 @@ from typing import Any
 import sqlalchemy as sa
 from babel.dates import format_skeleton
 from flask import render_template
-from flask_babel import force_locale, get_locale
-from flask_babel import gettext as _
 from sqlalchemy.orm import Session, selectinload
 
-from fleet.i18n import LOCALES
-from fleet.labels import batch_status_label, result_status_label
-from fleet.models import Acquisition, Agency, ExemptionRequest, ImportBatch, SentSummary, User, utcnow
-from fleet.reports import compliance_workbook
-from fleet.vocab import VOCABULARIES
-from fleet.timeliness import LateAcquisition, agencies_not_reported, late_acquisitions
+from fleet.base.labels import batch_status_label, result_status_label
+from fleet.base.models import Acquisition, Agency, ExemptionRequest, ImportBatch, SentSummary, User, utcnow
+from fleet.base.periods import Period
+from fleet.base.text import LOCALES, _, force_locale, get_locale
+from fleet.base.vocab import VOCABULARIES
+from fleet.domain.timeliness import LateAcquisition, agencies_not_reported, late_acquisitions
+from fleet.read.reports import compliance_workbook
 from rules.engine import AgencyRow, RuleResult, evaluate
 from rules.packs import Rule, RulePack
-from rules.periods import Period
 
 CITY = "city"
 XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")

@@ -10,16 +10,16 @@ from typing import NoReturn
 import click
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
-from flask_babel import gettext as _
 
-from fleet import db
-from fleet.labels import result_status_label
-from fleet.agencies import agency_by_name
-from fleet.console import emit_json, fail
-from fleet.vocab import ACQUISITION_KINDS, AGENCY_KINDS, CATEGORIES, POWER_TYPES, Vocabulary
+from fleet.base import db
+from fleet.base.labels import result_status_label
+from fleet.base.periods import Period
+from fleet.base.text import _
+from fleet.base.vocab import ACQUISITION_KINDS, AGENCY_KINDS, CATEGORIES, POWER_TYPES, Vocabulary
+from fleet.cli.console import emit_json, fail
+from fleet.domain.agencies import agency_by_name
 from rules.engine import RuleResult, compliance_json, evaluate
 from rules.packs import PACKS_DIR, PackError, RulePack, active_pack_id, check_packs, get_pack, load_pack, threshold_text
-from rules.periods import Period
 
 
 def _refuse(message: str, as_json: bool) -> NoReturn:
@@ -195,5 +195,14 @@ def rules_check(path: Path | None, as_json: bool) -> None:
 
 
 def init_app(app: Flask) -> None:
+    """Check the rule packs at start-up and register the `compliance` and `rules` commands.
+
+    A broken pack is refused and logged with its file, rule and field; the app still starts so that
+    `flask rules check` can say what is wrong and the other packs stay usable."""
+    packs, errors = check_packs()
+    for error in errors:
+        app.logger.error("rule pack refused: %s", error)
+    if app.config.get("RULE_PACK") not in packs:
+        app.logger.error("the configured rule pack %r is not available", app.config.get("RULE_PACK"))
     app.cli.add_command(compliance_command)
     app.cli.add_command(rules_cli)

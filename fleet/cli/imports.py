@@ -9,14 +9,14 @@ from typing import NoReturn
 
 import click
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import with_appcontext
-from flask_babel import force_locale
-from flask_babel import gettext as _
 
-from fleet import db
-from fleet.console import emit_json
-from fleet.models import User
+from fleet.base import db
+from fleet.base.config import max_upload_bytes
+from fleet.base.models import User
+from fleet.base.text import _, force_locale
+from fleet.cli.console import emit_json
 from imports.package import UnusableFile
 from imports.pipeline import ImportFailed, import_file, validate_file
 from imports.report import ERROR, ValidationReport
@@ -72,7 +72,7 @@ def validate_command(path: Path, as_json: bool, lang: str) -> None:
     with force_locale(lang):
         _existing(path, as_json)
         try:
-            report = validate_file(db.get_session(), path, file_name=path.name)
+            report = validate_file(db.get_session(), path, file_name=path.name, max_bytes=max_upload_bytes(current_app.config))
         except UnusableFile as exc:
             _unusable(path, exc.code, exc.message, as_json)
         if as_json:
@@ -98,7 +98,7 @@ def import_command(path: Path, as_json: bool, username: str | None) -> None:
         if user is None:
             _unusable(path, "unknown_user", _("没有名为“%(name)s”的有效用户", name=username), as_json)
     try:
-        outcome = import_file(session, path, user=user, file_name=path.name)
+        outcome = import_file(session, path, user=user, file_name=path.name, max_bytes=max_upload_bytes(current_app.config))
     except UnusableFile as exc:
         _unusable(path, exc.code, exc.message, as_json)
     except ImportFailed as exc:

@@ -1,0 +1,1 @@
+"""Base layer: what every other layer stands on; imports nothing of the project above it."""
