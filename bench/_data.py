@@ -24,7 +24,7 @@ from imports.headers import COLUMNS
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 
-# The template's headers (SPEC §3.1), as an operator's sheet writes them.
+# The template's headers, as an operator's sheet writes them.
 HEADERS = {c.key: c.header for c in COLUMNS}
 
 # Category -> (share of NEVs, heavy vehicle). Which categories need a reason for a non-NEV is the rule

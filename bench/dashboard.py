@@ -116,7 +116,7 @@ def fill(url: str, acquisitions: int, agency_count: int) -> None:
                 by_month.setdefault(row["acquired_on"].month, []).append(row)
             for month, month_rows in by_month.items():
                 month_end = dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)
-                late = rng.random() < 0.15  # SPEC §4.3: some months are reported after the deadline
+                late = rng.random() < 0.15  # some months are reported after the deadline
                 reported_on = min(today, month_end + dt.timedelta(days=rng.randint(35, 70) if late else rng.randint(1, 20)))
                 record_acquisitions(session, _records(month_rows, agency_ids), batch_id=None, reported_on=reported_on)
             session.commit()

@@ -1,4 +1,4 @@
-"""Header mapping: which SPEC §3.1 column a header written in a real file means (import step 2).
+"""Header mapping: which upload column (headers.yaml) a header written in a real file means (import step 2).
 
 The columns, their synonyms and the keyword rules for reworded headers are data (headers.yaml). A
 header is matched in three strengths — an exact synonym, a keyword rule, a weak synonym — and a
@@ -32,7 +32,7 @@ _UNIT_TAIL = re.compile(r"[/_](单位[:]?)?(万元|千元|元)$")
 
 @dataclass(frozen=True)
 class Column:
-    """One column of the upload (SPEC §3.1)."""
+    """One column of the upload template (headers.yaml)."""
 
     key: str
     header: str

@@ -23,7 +23,7 @@ from fleet.base.vocab import AMBIGUOUS_HYBRID, ORDINARY_HYBRID, PLUG_IN_HYBRID, 
 from imports.headers import county_prefixes, says_no_value, value_suffixes
 
 # The value left in `power` when 混合动力 / O cannot be settled by the plate: validation reports it as
-# power_ambiguous (SPEC §3.2).
+# power_ambiguous (vocabularies.yaml, power).
 AMBIGUOUS_HYBRID_VALUE = "混合动力"
 
 TEXT_KEYS = ("agency", "brand_model", "exemption_reason", "remark")
@@ -58,7 +58,7 @@ _UNIT_FACTORS = {"万元": 1.0, "万": 1.0, "千元": 0.1, "元": 0.0001}
 
 
 def normalise(frame: pd.DataFrame, *, date1904: bool = False) -> pd.DataFrame:
-    """The frame with every column of SPEC §3.1 it holds normalised; other columns are kept as they are.
+    """The frame with every upload column it holds normalised; other columns are kept as they are.
     date1904: the workbook counts date serials from 1904 (imports.read.RawTable.date1904)."""
     out = frame.copy()
     for key in TEXT_KEYS:
@@ -173,7 +173,7 @@ def _term_or_none(vocabulary: Vocabulary, text: str, key: str) -> str | None:
 
 
 def to_dates(series: pd.Series, *, date1904: bool = False) -> pd.Series:
-    """Every date form of SPEC §3.1 as datetime.date; what is not a real date stays as text."""
+    """Every date form offices write (Excel dates and serials, 2025-03-05, 2025/3/5, 2025.3.5, 2025年3月5日, 20250305) as datetime.date; what is not a real date stays as text."""
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     converted = np.empty(len(uniques) + 1, dtype=object)
     converted[-1] = None

@@ -42,9 +42,9 @@ from fleet.base.vocab import (
 )
 from imports.headers import KEYS, REQUIRED_KEYS
 
-# SPEC §3.1: an acquisition date is real, not in the future and not before 2015.
+# An acquisition date is real, not in the future and not before 2015 (no NEV rule reaches further back).
 EARLIEST_ACQUISITION = dt.date(2015, 1, 1)
-# SPEC §3.1: an exemption reason has at least this many characters.
+# An exemption reason has at least this many characters: a word or two is no reason.
 MIN_EXEMPTION_REASON = 5
 
 # Columns failures() adds from the policy before the schema runs: whether the row's category falls
@@ -138,7 +138,7 @@ def _non_nev(power: pd.Series) -> pd.Series:
 
 
 class AcquisitionSchema(pa.DataFrameModel):
-    """One row per acquired vehicle, columns keyed as in SPEC §3.1, values as normalise left them."""
+    """One row per acquired vehicle, columns keyed as in headers.yaml, values as normalise left them."""
 
     agency: Series[object] = pa.Field(nullable=True)
     credit_code: Series[object] = pa.Field(nullable=True)
@@ -241,7 +241,7 @@ class AcquisitionSchema(pa.DataFrameModel):
 
 
 def failures(frame: pd.DataFrame, policy: ImportPolicy) -> pd.DataFrame:
-    """Every failed check as rows (index, column, code): index is the frame's, column a SPEC §3.1 key."""
+    """Every failed check as rows (index, column, code): index is the frame's, column a key of headers.yaml."""
     checked = frame[list(KEYS)].astype(object)
     checked[FULL_NEV_RULE] = frame["category"].isin(list(policy.full_nev_categories))
     checked[EMISSION_RULE] = pd.Series(False, index=frame.index)

@@ -1,4 +1,4 @@
-"""The upload template: the SPEC §3.1 columns with drop-down lists, written with openpyxl.
+"""The upload template: the upload columns (headers.yaml) with drop-down lists, written with openpyxl.
 
 The headers, notes and required flags come from imports/headers.yaml, the drop-down values from
 fleet/vocabularies.yaml, so the template always matches what the importer reads.

@@ -171,7 +171,7 @@ def _located(cases: pd.DataFrame, raw_frame: pd.DataFrame, frame: pd.DataFrame) 
         value[mask] = frame[column].to_numpy()[positions[mask]]
         written[mask] = raw_frame[column].to_numpy()[positions[mask]]
     severity = cases["code"].map({code: c.severity for code, c in CODES.items()})
-    # An imported vehicle's VIN (not L…) may fail the check digit: a warning, not an error (SPEC §3.3).
+    # An imported vehicle's VIN (not L…) may fail the check digit: a warning, not an error: GB 16735 makes the check digit mandatory only for vehicles made in China.
     check_digit = cases["code"].eq("vin_check_digit")
     imported = value[check_digit].map(lambda v: not vin_check_digit_mandatory(str(v))).astype(bool)
     severity[imported[imported].index] = WARNING

@@ -1,6 +1,6 @@
 """Rule packs: reading the YAML files of rules/packs/, checking them against a schema, choosing the active one.
 
-A pack is policy as data (SPEC §4.1). A broken pack is refused with the file, the rule and the field
+A pack is policy as data: the source document, each rule's clause, scope, measure and threshold. A broken pack is refused with the file, the rule and the field
 named; vocabulary values are checked against fleet.base.vocab so a pack cannot name a category the importer
 would never produce.
 """

@@ -16,7 +16,7 @@ from fleet.web.api import openapi_document
 from imports.headers import COLUMNS
 from tests import factories
 
-SPEC_KEYS = {"id", "agency", "credit_code", "vin", "plate", "category", "power", "acquisition", "acquired_on",
+TEMPLATE_KEYS = {"id", "agency", "credit_code", "vin", "plate", "category", "power", "acquisition", "acquired_on",
              "brand_model", "emission_standard", "county", "price", "exemption_reason", "remark"}
 
 
@@ -44,7 +44,7 @@ def bearer(token: str) -> dict[str, str]:
 def test_token_lists_every_acquisition_with_the_spec_keys(client, api):
     body = client.get("/api/v1/acquisitions", headers=bearer(api["token"])).get_json()
     assert body["total"] == 3
-    assert all(set(item) == SPEC_KEYS for item in body["items"])
+    assert all(set(item) == TEMPLATE_KEYS for item in body["items"])
     first = next(i for i in body["items"] if i["vin"] == factories.vin(201))
     assert first["agency"] == "濮阳市公安局" and first["acquired_on"] == "2025-04-01" and first["price"] == 16.8
     assert first["acquisition"] == "新增"

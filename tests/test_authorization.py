@@ -179,7 +179,7 @@ def test_agency_pages_never_show_another_agencys_data(app, client, world):
 
 @pytest.mark.parametrize("username", ["reviewer", "admin", "own"])
 def test_no_page_loads_anything_from_outside_the_app(app, client, world, username):
-    """SPEC §2: the app runs on an intranet; no script, style, font or image comes from elsewhere."""
+    """The app runs on an intranet: no script, style, font or image comes from elsewhere."""
     _log_in(client, username)
     outside = re.compile(r"""(?:src|href|action)\s*=\s*["']?\s*(?:https?:)?//|url\(\s*["']?(?:https?:)?//|@import""", re.I)
     checked = 0

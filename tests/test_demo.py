@@ -30,7 +30,7 @@ def test_demo_acquisitions_cover_a_year_with_originals_kept(session):
     # Every batch keeps an original workbook that opens as xlsx (a zip).
     batch = session.scalars(sa.select(ImportBatch)).first()
     assert session.get(UploadFile, batch.sha256).content[:2] == b"PK"
-    # Some reports are late (SPEC §4.3) and some exemptions wait for a decision.
+    # Some reports are late (beyond the reporting deadline) and some exemptions wait for a decision.
     late = [a for a in session.scalars(sa.select(Acquisition)) if (a.reported_on - a.acquired_on).days > 30]
     assert late
     assert session.scalar(sa.select(sa.func.count()).select_from(ExemptionRequest).where(ExemptionRequest.status == "pending")) > 0

@@ -1,4 +1,4 @@
-"""Identifier checks of SPEC §3.3: VIN check digit, GA 36 plates and their power, credit codes."""
+"""Identifier checks: VIN check digit, GA 36 plates and their power, credit codes."""
 
 import random
 

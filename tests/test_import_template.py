@@ -1,4 +1,4 @@
-"""The template: SPEC §3.1 headers, drop-downs from the vocabularies, and it reads back through the importer."""
+"""The template: the upload columns' headers, drop-downs from the vocabularies, and it reads back through the importer."""
 
 from __future__ import annotations
 

@@ -48,7 +48,7 @@ def test_puyang_pack_encodes_items_eleven_and_twelve():
     assert {r.id for r in pack.rules if r.level == "in_principle"} == {"public-service"}
     for rule in pack.rules:
         assert rule.effective_from == dt.date(2024, 1, 10) and rule.effective_to is None
-        # SPEC §4.4: both kinds of acquisition for every rule.
+        # The Puyang pack's reading: both kinds of acquisition for every rule (a replacement is a new purchase).
         assert rule.scope.acquisition_kinds == {"新增", "更新"}
         assert rule.title["zh"] and rule.title["en"] and rule.note
 

@@ -1,4 +1,4 @@
-"""The SQL engine against a plain-Python reading of SPEC §4.2 on a random city: every figure must agree."""
+"""The SQL engine against a plain-Python reading of the counting rules (rules/README.md) on a random city: every figure must agree."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Timeliness (SPEC §4.3): late reports and agencies that have not reported."""
+"""Timeliness: late reports and agencies that have not reported."""
 
 from __future__ import annotations
 

@@ -62,7 +62,7 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         "IMPORT_QUEUE": env_str("IMPORT_QUEUE", "fleet-imports"),
         # Uploads larger than this are validated and imported in the background, so the page never blocks.
         "IMPORT_BACKGROUND_BYTES": env_int("IMPORT_BACKGROUND_BYTES", 1024 * 1024),
-        # SPEC §4.3: an acquisition should be reported within this many days of its date.
+        # An acquisition should be reported within this many days of its date (late ones are flagged).
         "REPORTING_DEADLINE_DAYS": env_int("REPORTING_DEADLINE_DAYS", 30),
         "MAX_UPLOAD_MB": env_int("MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB),
         "RULE_PACK": env_str("RULE_PACK", "puyang-2024"),

@@ -1,4 +1,4 @@
-"""Identifier checks of SPEC §3.3: VIN (ISO 3779 / GB 16735), plates (GA 36-2018), credit codes (GB 32100)."""
+"""Identifier checks: VIN (ISO 3779 / GB 16735), plates (GA 36-2018), credit codes (GB 32100)."""
 
 from __future__ import annotations
 

@@ -77,7 +77,7 @@ class User(UserMixin, Base):
 
 
 class UploadFile(Base):
-    """The original bytes of an upload, kept as received (SPEC §6: nothing lost)."""
+    """The original bytes of an upload, kept as received: nothing a user sent is lost."""
 
     __tablename__ = "upload_files"
 
@@ -144,7 +144,7 @@ class Acquisition(Base):
     price: Mapped[Decimal | None] = mapped_column(sa.Numeric(14, 4))
     exemption_reason: Mapped[str | None] = mapped_column(sa.Text)
     remark: Mapped[str | None] = mapped_column(sa.Text)
-    # First reported: the date the timeliness rule (SPEC §4.3) measures against acquired_on.
+    # First reported: the date the timeliness rule (REPORTING_DEADLINE_DAYS) measures against acquired_on.
     reported_on: Mapped[dt.date]
     version: Mapped[int] = mapped_column(default=1)
     catalogue_entry_id: Mapped[int | None] = mapped_column(sa.ForeignKey("no_nev_catalogue.id"))

@@ -1,4 +1,4 @@
-"""The vocabularies of SPEC §3.2, read once from vocabularies.yaml; everything else asks this module."""
+"""The vocabularies (power types, categories, counties, agency kinds and sectors), read once from vocabularies.yaml; everything else asks this module."""
 
 from __future__ import annotations
 

@@ -107,7 +107,7 @@ rules_cli = AppGroup("rules", help="Rule packs.")
 
 
 def _in_order(values: frozenset[str], vocabulary: Vocabulary) -> list[str]:
-    # The order of SPEC §3.2, as the bureau lists them.
+    # The vocabularies' own order, as the bureau lists them.
     return [v for v in vocabulary.values if v in values]
 
 

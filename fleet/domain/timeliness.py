@@ -1,4 +1,4 @@
-"""Timeliness (SPEC §4.3): acquisitions reported late, and agencies that reported nothing in a month.
+"""Timeliness: acquisitions reported later than REPORTING_DEADLINE_DAYS after their date, and agencies that reported nothing in a month.
 
 An acquisition is late when it was first reported (Acquisition.reported_on) more than the deadline
 (REPORTING_DEADLINE_DAYS, 30 by default) after it was acquired. Periods select acquisitions by the

@@ -128,7 +128,7 @@ def latest_exemption_statuses(session: Session, acquisition_ids: list[int]) -> d
 
 
 def acquisition_record(acquisition: Acquisition, agency_name: str) -> dict[str, Any]:
-    """An acquisition with the SPEC §3.1 keys (agency by name), as the API and exports give it."""
+    """An acquisition with the upload template's keys (agency by name), as the API and exports give it."""
     return {
         "id": acquisition.id,
         "agency": agency_name,

@@ -9,7 +9,7 @@ from fleet.base.labels import batch_status_label, exemption_status_label, result
 from fleet.base.vocab import EXEMPTION_REASONS, VOCABULARIES
 from imports.headers import COLUMN_BY_KEY
 
-# Acquisition attributes whose upload column has another key (SPEC §3.1 calls it `acquisition`).
+# Acquisition attributes whose upload column has another key (the template calls it `acquisition`).
 _COLUMN_KEYS = {"acquisition_kind": "acquisition"}
 
 

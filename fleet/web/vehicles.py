@@ -74,7 +74,7 @@ def detail(acquisition_id: int):
         abort(404)
     can_request = current_user.role == "agency" and request_blocker(get_session(), vehicle.acquisition) is None
     acquisition = vehicle.acquisition
-    # SPEC §4.3, as fleet.domain.timeliness counts it: days between acquisition and first report, beyond the deadline.
+    # As fleet.domain.timeliness counts it: days between acquisition and first report, beyond the deadline.
     days_late = (acquisition.reported_on - acquisition.acquired_on).days - current_app.config["REPORTING_DEADLINE_DAYS"]
     return render_template(
         "vehicles/detail.html",

@@ -2,7 +2,7 @@
 
 Each agency contact gets the agency's summary, each reviewer with an e-mail the city digest. A message
 is identified by (month, recipient, kind) — kind "city" or "agency-<id>" — the key SentSummary
-records after a successful send, so a later run of the same month skips it (SPEC §5: never twice).
+records after a successful send, so a later run of the same month skips it (never twice for the same month and recipient).
 """
 
 from __future__ import annotations
@@ -306,7 +306,7 @@ def text_count_bar(passed: int, failed: int, no_data: int, width: int = 20) -> s
 
 
 def need_text(rule: Rule, count: int) -> str:
-    """What an agency still has to buy to meet the rule (SPEC §4.2 shortfall), in the rule's terms."""
+    """What an agency still has to buy to meet the rule (the result's shortfall), in the rule's terms."""
     if rule.measure == "nev_share":
         return _("还需购置 %(count)s 辆新能源汽车", count=count)
     return _("还需 %(count)s 辆达到排放标准的车辆", count=count)
