@@ -222,8 +222,8 @@ def main() -> None:
     from fleet.read.dashboards import FigureCache
     from fleet.web.dashboard import AGENCY_FIGURES
     from fleet.web.dashboard import CACHE as FIGURE_CACHE
+    from rules.active import active_pack
     from rules.engine import evaluate
-    from rules.packs import active_pack
 
     app = make_app(url)
     client = app.test_client()

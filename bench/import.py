@@ -105,7 +105,7 @@ def stages(path: Path, url: str) -> dict[str, float]:
     from fleet.base import db
     from imports.commit import commit_batch
     from imports.normalise import normalise
-    from imports.pipeline import import_policy
+    from imports.policy import import_policy
     from imports.read import read_table
     from imports.stage import stage_batch
     from imports.validate import validate_table

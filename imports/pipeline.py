@@ -19,12 +19,12 @@ from fleet.base.text import _
 from imports.commit import commit_batch
 from imports.normalise import normalise
 from imports.package import UnusableFile, check_package
+from imports.policy import import_policy
 from imports.read import read_table
 from imports.report import ValidationReport
 from imports.schema import ImportPolicy
 from imports.stage import committed_batch, record_report, sha256_of, stage_batch
 from imports.validate import Validated, validate_table
-from rules.packs import active_pack, full_nev_categories
 
 Progress = Callable[[str, float], None]
 
@@ -56,18 +56,6 @@ class ImportOutcome:
             "unchanged": self.unchanged,
             "duplicate_of": self.duplicate_of,
         }
-
-
-def import_policy(session: Session, *, on: dt.date | None = None) -> ImportPolicy:
-    """What the active rule pack asks of an upload, from its rules in force on the given day (today):
-    a 100% NEV rule that allows exemptions needs a reason for each non-NEV; an emission-standard rule
-    needs the standard of each vehicle in its scope."""
-    on = on or dt.date.today()
-    pack = active_pack(session)
-    rules = [r for r in pack.rules if r.effective_within(on, on) is not None]
-    full_nev = full_nev_categories(pack, on)
-    emission = tuple((r.scope.categories, r.scope.power_types) for r in rules if r.measure == "standard_share")
-    return ImportPolicy(full_nev_categories=full_nev, emission_scopes=emission)
 
 
 def _no_progress(step: str, fraction: float) -> None:

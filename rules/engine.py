@@ -1,329 +1,24 @@
 """The compliance engine: for each rule × agency × period, in-scope and NEV counts, share, status and shortfall.
 
-Counting happens in SQL — one GROUP BY agency (and month, for the dashboards' series) per rule,
-sent as a single UNION ALL — never a query per vehicle or agency. Whole months are summed from acquisition_tallies, which the database
-keeps as acquisitions are written and exemptions requested and decided, so a year of a million
-acquisitions bought in lots is about a hundred thousand rows; only the days of a month cut short
-are read from acquisitions. Shares and shortfalls are exact fractions: 60% of 5 needs 3, and
-exactly at the threshold passes.
+The counts come from SQL (rules/counting.py); a result's arithmetic is rules/results.py. This module
+decides which rules apply to which agency and puts the two together: evaluate() for any period,
+agency_months() and year_results() for the dashboards, which keep each agency's year of counts.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
-from fractions import Fraction
-from typing import Any
+from collections.abc import Collection, Mapping
 
 import numpy as np
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from fleet.base.models import Acquisition, AcquisitionTally, Agency
-from fleet.base.periods import Period, months_touched, split_at_whole_months
-from fleet.base.vocab import ACQUISITION_KINDS, NEV_POWER_TYPES
-from rules.packs import Rule, RulePack
-
-
-@dataclass(frozen=True)
-class RuleResult:
-    rule: Rule
-    agency_id: int | None  # None: the aggregate over every agency selected (city-wide, or a county)
-    agency: str | None
-    in_scope: int  # acquisitions the rule covers, approved exemptions taken out
-    nev: int  # in-scope NEVs; for a standard_share rule, in-scope vehicles meeting the standard
-    exempt: int  # taken out of scope: approved exemption request or a no-NEV catalogue match
-    pending: int  # exemption requested, not yet decided: still in scope, flagged
-    share: Fraction | None  # nev / in_scope; None when nothing is in scope
-    threshold: Fraction
-    status: str  # "pass" | "fail" | "no_data"
-    shortfall: int  # how many more NEVs would have been needed
-
-    def as_dict(self) -> dict[str, Any]:
-        """The shape of the command line's and the JSON API's results."""
-        return {
-            "rule": self.rule.qualified_id,
-            "agency": self.agency,
-            "in_scope": self.in_scope,
-            "nev": self.nev,
-            "exempt": self.exempt,
-            "pending": self.pending,
-            "share": None if self.share is None else round(float(self.share), 4),
-            "threshold": round(float(self.threshold), 4),
-            "status": self.status,
-            "shortfall": self.shortfall,
-        }
-
-
-def make_result(rule: Rule, agency_id: int | None, agency: str | None, total: int, meets: int, exempt: int, pending: int) -> RuleResult:
-    """A result from raw counts: `total` is every in-scope acquisition before exemptions."""
-    in_scope = total - exempt
-    share = Fraction(meets, in_scope) if in_scope else None
-    # The same exact arithmetic in integers (p/q is the threshold): a city page makes some ten
-    # thousand results, and Fraction's operators took a third of evaluate()'s time.
-    p, q = rule.threshold.numerator, rule.threshold.denominator
-    if share is None:
-        status = "no_data"
-    else:
-        status = "pass" if meets * q >= p * in_scope else "fail"
-    shortfall = max(0, -(-p * in_scope // q) - meets)
-    return RuleResult(rule, agency_id, agency, in_scope, meets, exempt, pending, share, rule.threshold, status, shortfall)
-
-
-# --- Where vehicles are counted from -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Source:
-    """The columns a rule asks about, in one of the two places vehicles are counted from: the
-    acquisitions themselves, or their monthly tallies (fleet.base.models.AcquisitionTally), which stand
-    for `weight` vehicles each and answer only for whole months."""
-
-    agency_id: sa.ColumnElement[int]
-    category: sa.ColumnElement[str]
-    power: sa.ColumnElement[str]
-    acquisition_kind: sa.ColumnElement[str]
-    emission_standard: sa.ColumnElement[str]  # '' for none: a missing standard is not met, and NOT IN holds for it
-    catalogued: sa.ColumnElement[bool]
-    exemption_state: sa.ColumnElement[int]  # 2 approved request, 1 pending, 0 none (Acquisition.exemption_state)
-    acquired: sa.ColumnElement[dt.date]  # the acquisition date, or the first day of its month
-    weight: sa.ColumnElement[int]
-
-
-ACQUISITIONS = Source(
-    Acquisition.agency_id,
-    Acquisition.category,
-    Acquisition.power,
-    Acquisition.acquisition_kind,
-    sa.func.coalesce(Acquisition.emission_standard, ""),
-    Acquisition.catalogue_entry_id.is_not(None),
-    Acquisition.exemption_state,
-    Acquisition.acquired_on,
-    sa.literal(1, sa.Integer),
-)
-TALLIES = Source(
-    AcquisitionTally.agency_id,
-    AcquisitionTally.category,
-    AcquisitionTally.power,
-    AcquisitionTally.acquisition_kind,
-    AcquisitionTally.emission_standard,
-    AcquisitionTally.catalogued,
-    AcquisitionTally.exemption_state,
-    AcquisitionTally.month,
-    AcquisitionTally.acquisitions,
-)
-
-
-def _sources(first: dt.date, last: dt.date) -> list[tuple[Source, dt.date, dt.date]]:
-    """Where to count [first, last] from: the tallies for its whole months, acquisitions for the days
-    of a month cut short (a rule taking effect mid-month, a year to date)."""
-    whole, edges = split_at_whole_months(first, last)
-    return ([(TALLIES, *whole)] if whole else []) + [(ACQUISITIONS, *edge) for edge in edges]
-
-
-# --- The SQL conditions of a rule, shared with explain ------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RuleConditions:
-    in_scope: sa.ColumnElement[bool]  # before exemptions; agency kinds are the caller's to apply
-    meets: sa.ColumnElement[bool]  # NEV, or meets an accepted standard
-    catalogued: sa.ColumnElement[bool]  # exempt by a no-NEV catalogue match
-    approved: sa.ColumnElement[bool]  # exempt by an approved request
-    pending: sa.ColumnElement[bool]  # a request not yet decided
-
-    @property
-    def exempt(self) -> sa.ColumnElement[bool]:
-        return sa.or_(self.catalogued, self.approved)
-
-
-def rule_conditions(rule: Rule, first: dt.date, last: dt.date, source: Source = ACQUISITIONS) -> RuleConditions:
-    """The rule as SQL over what was acquired between first and last (inclusive): acquisitions, or
-    tallies when first and last bound whole months. A scope naming every acquisition kind is left
-    out of the SQL: it holds anyway."""
-    scope = [source.category.in_(sorted(rule.scope.categories)), source.acquired.between(first, last)]
-    if rule.scope.acquisition_kinds != set(ACQUISITION_KINDS.values):
-        scope.append(source.acquisition_kind.in_(sorted(rule.scope.acquisition_kinds)))
-    if rule.scope.power_types is not None:
-        scope.append(source.power.in_(sorted(rule.scope.power_types)))
-    if rule.measure == "nev_share":
-        meets = source.power.in_(sorted(NEV_POWER_TYPES))
-    else:
-        meets = source.emission_standard.in_(sorted(rule.standards))
-    catalogued = approved = pending = sa.false()
-    if rule.exemptions_allowed:
-        # Only a vehicle that does not count can be exempted; an exempted NEV would lower the share.
-        # A catalogue match exempts whatever the requests say.
-        catalogued = sa.and_(source.catalogued, sa.not_(meets))
-        requested = [sa.not_(meets), sa.not_(source.catalogued)]
-        approved = sa.and_(*requested, source.exemption_state == 2)
-        pending = sa.and_(*requested, source.exemption_state == 1)
-    return RuleConditions(sa.and_(*scope), meets, catalogued, approved, pending)
-
-
-def _count(condition: sa.ColumnElement[bool], weight: sa.ColumnElement[int] = ACQUISITIONS.weight) -> sa.ColumnElement[int]:
-    return sa.func.coalesce(sa.func.sum(sa.case((condition, weight), else_=0)), 0)
-
-
-def selected_agencies(
-    agency_column: sa.ColumnElement[int], agency_id: int | None, county: str | None, agency_ids: Collection[int] | None = None
-) -> list[sa.ColumnElement[bool]]:
-    """Conditions keeping rows to one agency, to a county's agencies, to the agencies of agency_ids,
-    or (none) to every agency."""
-    if agency_id is not None:
-        return [agency_column == agency_id]
-    if county is not None:
-        return [agency_column.in_(_agency_ids(county))]
-    if agency_ids is not None:
-        return [agency_column.in_(sorted(agency_ids))]
-    return []
-
-
-def _agency_ids(county: str) -> sa.Select:
-    return sa.select(Agency.id).where(Agency.county == county)
-
-
-Window = tuple[Rule, dt.date, dt.date]
-Counts = tuple[int, int, int, int]  # total (before exemptions), meets, exempt, pending
-NO_COUNTS: Counts = (0, 0, 0, 0)
-Key = tuple[int, int]  # agency id, month (0 when not by month)
-Selection = tuple[int | None, str | None]  # agency id, county: the agencies counted (None, None: all)
-
-
-def _windows(pack: RulePack, start: dt.date, end: dt.date) -> list[Window]:
-    """The rules in force in [start, end], each with the part of it in which it is."""
-    windows = []
-    for rule in pack.rules:
-        window = rule.effective_within(start, end)
-        if window is not None:
-            windows.append((rule, *window))
-    return windows
-
-
-def _pieces(first: dt.date, last: dt.date, *, by_month: bool) -> list[tuple[Source, dt.date, dt.date, sa.ColumnElement[dt.date] | None]]:
-    """[first, last] as the parts a query sums, each with its source and, by month, the month it
-    falls in: the tallies' whole months in one part, grouped by their own month column, and the days
-    of a month cut short from acquisitions, one part per month."""
-    pieces: list[tuple[Source, dt.date, dt.date, sa.ColumnElement[dt.date] | None]] = []
-    for source, start, end in _sources(first, last):
-        if not by_month:
-            pieces.append((source, start, end, None))
-        elif source is TALLIES:
-            # The stored first-of-month date itself: extracting its month number parsed a date per
-            # tally on SQLite (a third of the city's trend).
-            pieces.append((source, start, end, source.acquired))
-        else:
-            for month in months_touched(start, end):
-                pieces.append((source, max(start, month.start), min(end, month.end), sa.literal(month.start, sa.Date)))
-    return pieces
-
-
-def _add(counts: dict[Any, dict[str, Counts]], key: Any, rule_id: str, more: Counts) -> None:
-    before = counts.setdefault(key, {}).get(rule_id, NO_COUNTS)
-    counts[key][rule_id] = (before[0] + more[0], before[1] + more[1], before[2] + more[2], before[3] + more[3])
-
-
-def _counted(rule: Rule, c: RuleConditions, source: Source) -> list[sa.ColumnElement[int]]:
-    """SUMs of a part: in scope (before exemptions), meeting the measure, exempt, pending."""
-    if not rule.exemptions_allowed:
-        zero = sa.literal(0, sa.Integer)
-        return [sa.func.sum(source.weight), _count(c.meets, source.weight), zero, zero]
-    return [sa.func.sum(source.weight), _count(c.meets, source.weight), _count(c.exempt, source.weight), _count(c.pending, source.weight)]
-
-
-def _counts(
-    session: Session,
-    windows: list[Window],
-    selection: Selection,
-    *,
-    by_month: bool = False,
-    totals_only: bool = False,
-    agency_ids: Collection[int] | None = None,
-) -> dict[Key, dict[str, Counts]]:
-    """(agency id, month or 0) -> rule id -> (total, meets, exempt, pending).
-
-    One SELECT … GROUP BY agency (and month, for a series) per rule and source, sent as a single
-    UNION ALL: each part sums its rule's categories and dates over the tallies of the agencies
-    selected (or reads the acquisitions of a month cut short), counting what meets the measure, what
-    is exempt and what waits for a decision with a SUM(CASE). Agency kinds are applied by the
-    caller, from the registry, to keep a lookup per row out of the scan."""
-    if not windows:
-        return {}
-    parts = []
-    for index, (rule, first, last) in enumerate(windows):
-        for source, start, end, month in _pieces(first, last, by_month=by_month):
-            c = rule_conditions(rule, start, end, source)
-            counted = [sa.func.sum(source.weight)] if totals_only else _counted(rule, c, source)
-            months = [] if month is None else [month]
-            parts.append(
-                sa.select(sa.literal(index, sa.Integer), source.agency_id, *months, *counted)
-                .where(c.in_scope, *selected_agencies(source.agency_id, *selection, agency_ids))
-                .group_by(source.agency_id, *months)
-            )
-    query = parts[0] if len(parts) == 1 else sa.union_all(*parts)
-    counted_from = 3 if by_month else 2
-    counts: dict[Key, dict[str, Counts]] = {}
-    for row in session.execute(query):
-        rule = windows[row[0]][0]
-        total, meets, exempt, pending = (list(row[counted_from:]) + [0, 0, 0])[:4]
-        _add(counts, (row[1], row[2].month if by_month else 0), rule.id, (int(total), int(meets), int(exempt), int(pending)))
-    return counts
-
-
-AgencyRow = sa.Row[tuple[int, str, str, str]]  # id, name, kind, county
-
-
-@dataclass(frozen=True)
-class AgencyYearCounts:
-    """What the rules count for one agency over a calendar year, and the year's sum per rule, added up
-    once when counted rather than on every page that shows it.
-
-    The months are an array, [month - 1, rule, (total, meets, exempt, pending)] over `rule_ids`: a
-    city page adds up some two thousand agencies' months on every request after an upload, which is
-    one numpy sum per agency kind instead of tens of thousands of tuple additions."""
-
-    rule_ids: tuple[str, ...]
-    months: np.ndarray  # shape (12, len(rule_ids), 4)
-    year: Mapping[str, Counts]
-
-    @classmethod
-    def of(cls, rule_ids: tuple[str, ...], months: Mapping[int, Mapping[str, Counts]]) -> AgencyYearCounts:
-        index = {rule_id: i for i, rule_id in enumerate(rule_ids)}
-        array = np.zeros((12, len(rule_ids), 4), dtype=np.int64)
-        for month, per_rule in months.items():
-            for rule_id, counts in per_rule.items():
-                array[month - 1, index[rule_id]] = counts
-        array.setflags(write=False)  # kept between requests and shared by threads
-        # Every count holds an acquisition in scope (total > 0); a rule without any has no entry.
-        sums = array.sum(axis=0).tolist()
-        return cls(rule_ids, array, {rule_id: tuple(sums[i]) for i, rule_id in enumerate(rule_ids) if sums[i][0]})
-
-    def month(self, month: int) -> dict[str, Counts]:
-        """rule id -> counts of the month (1–12), for the rules with something in scope."""
-        rows = self.months[month - 1].tolist()
-        return {rule_id: tuple(rows[i]) for i, rule_id in enumerate(self.rule_ids) if rows[i][0]}
-
-
-NO_YEAR_COUNTS = AgencyYearCounts.of((), {})
-
-
-def agency_rows(session: Session, *, agency_id: int | None = None, county: str | None = None) -> list[AgencyRow]:
-    """The agencies selected (one, a county's, or all), by name, as plain rows rather than ORM
-    objects: a province has thousands of agencies."""
-    query = sa.select(Agency.id, Agency.name, Agency.kind, Agency.county).order_by(Agency.name)
-    if agency_id is not None:
-        query = query.where(Agency.id == agency_id)
-    if county is not None:
-        query = query.where(Agency.county == county)
-    return list(session.execute(query))
-
-
-def _sum(counts: Iterable[Counts]) -> Counts:
-    total = meets = exempt = pending = 0
-    for t, m, e, p in counts:
-        total, meets, exempt, pending = total + t, meets + m, exempt + e, pending + p
-    return total, meets, exempt, pending
+from fleet.base.periods import Period
+from fleet.domain.selection import AgencyRow, agency_rows
+from rules.counting import Key, Window, count_rules, rule_windows
+from rules.packs import RulePack
+from rules.results import NO_COUNTS, Counts, RuleResult, make_result, sum_counts
+from rules.year_counts import AgencyYearCounts
 
 
 def _agency_rules(agencies: list[AgencyRow], windows: list[Window], present: dict[Key, dict[str, Counts]]) -> dict[int, set[str]]:
@@ -361,7 +56,7 @@ def _results(
         kind = kind_of.get(agency_of)
         for rule_id, found in per_rule.items():
             if kind is not None and rules[rule_id].applies_to_kind(kind):
-                totals[rule_id] = _sum((totals.get(rule_id, NO_COUNTS), found))
+                totals[rule_id] = sum_counts((totals.get(rule_id, NO_COUNTS), found))
     results: list[RuleResult] = []
     for rule, _, _ in windows:
         if aggregate:
@@ -383,18 +78,18 @@ def evaluate(
     """Results for each rule in force in the period: first the aggregate (agency None) over the
     agencies selected — the whole city, or a county's agencies — then each agency the rule can apply
     to, by name. With agency_id only that agency's results are returned, without an aggregate."""
-    windows = _windows(pack, period.start, period.end)
+    windows = rule_windows(pack, period.start, period.end)
     if not windows:
         return []
     selection = (agency_id, county)
-    counts = _counts(session, windows, selection)
+    counts = count_rules(session, windows, selection)
     agencies = agency_rows(session, agency_id=agency_id, county=county)
     year = (dt.date(period.start.year, 1, 1), dt.date(period.end.year, 12, 31))
     present = counts
     if (period.start, period.end) != year and agencies:
         # Whether a rule open to any kind applies depends on the whole calendar year.
         year_windows = [(rule, *w) for rule, _, _ in windows if rule.scope.agency_kinds is None and (w := rule.effective_within(*year))]
-        present = _counts(session, year_windows, selection, totals_only=True) if year_windows else {}
+        present = count_rules(session, year_windows, selection, totals_only=True) if year_windows else {}
     return _results(windows, agencies, counts, present, aggregate=agency_id is None)
 
 
@@ -404,10 +99,10 @@ def agency_months(session: Session, pack: RulePack, year: int, agency_ids: Colle
     agency and count again only the agencies whose tallies changed (fleet.read.agency_figures);
     year_results() turns them into results."""
     period = Period.year(year)
-    windows = _windows(pack, period.start, period.end)
+    windows = rule_windows(pack, period.start, period.end)
     rule_ids = tuple(rule.id for rule, _, _ in windows)
     months: dict[int, dict[int, dict[str, Counts]]] = {}
-    for (agency, month), per_rule in _counts(session, windows, (None, None), by_month=True, agency_ids=agency_ids).items():
+    for (agency, month), per_rule in count_rules(session, windows, (None, None), by_month=True, agency_ids=agency_ids).items():
         months.setdefault(agency, {})[month] = per_rule
     return {agency: AgencyYearCounts.of(rule_ids, of_agency) for agency, of_agency in months.items()}
 
@@ -422,7 +117,7 @@ def year_results(
     agencies, or with agency_id (agencies holding that agency alone) the agency's own, for the rules
     that apply to it."""
     period = Period.year(year)
-    windows = _windows(pack, period.start, period.end)
+    windows = rule_windows(pack, period.start, period.end)
     rules = {rule.id: rule for rule, _, _ in windows}
     year_counts: dict[Key, dict[str, Counts]] = {}
     # The months of the agencies each rule's aggregate counts, added up as arrays by agency kind (and
@@ -464,25 +159,3 @@ def year_results(
             if rule.id in rule_ids and rule.effective_within(month.start, month.end) is not None
         ]
     return results, series
-
-
-def monthly_series(
-    session: Session,
-    pack: RulePack,
-    year: int,
-    *,
-    agency_id: int | None = None,
-    county: str | None = None,
-) -> dict[str, list[RuleResult]]:
-    """"YYYY-MM" -> one result per rule in force that month: the aggregate (city, or county), or the
-    agency's when agency_id is given (only rules that can apply to it), counted as evaluate counts."""
-    agencies = agency_rows(session, agency_id=agency_id, county=county)
-    if agency_id is not None and not agencies:
-        return {}
-    selected = [a.id for a in agencies] if agency_id is not None or county is not None else None
-    return year_results(pack, year, agencies, agency_months(session, pack, year, selected), agency_id=agency_id)[1]
-
-
-def compliance_json(pack: RulePack, period: Period, results: Iterable[RuleResult]) -> dict[str, Any]:
-    """{"pack", "period", "results"}: the command line's --json output and the JSON API's body."""
-    return {"pack": pack.id, "period": period.label, "results": [r.as_dict() for r in results]}

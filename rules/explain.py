@@ -1,6 +1,6 @@
 """Explanation: the vehicles behind a compliance result, each marked as counted, not counted, exempt or pending.
 
-The lines come from the same SQL conditions as the engine (rules.engine.rule_conditions), so they always
+The lines come from the same SQL conditions as the engine (rules.counting.rule_conditions), so they always
 add up to the result they explain: lines = in_scope + exempt, counted lines = nev.
 """
 
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from fleet.base.models import Acquisition, Agency, ExemptionRequest, NoNevCatalogueEntry
 from fleet.base.periods import Period
-from rules.engine import rule_conditions
+from rules.counting import rule_conditions
 from rules.packs import RulePack
 
 MARKS = ("nev", "not_nev", "met", "not_met", "exempt", "pending")

@@ -1,4 +1,4 @@
-"""Rule packs: reading the YAML files of rules/packs/, checking them against a schema, choosing the active one.
+"""Rule packs: reading the YAML files of rules/packs/ and checking them against a schema.
 
 A pack is policy as data: the source document, each rule's clause, scope, measure and threshold. A broken pack is refused with the file, the rule and the field
 named; vocabulary values are checked against fleet.base.vocab so a pack cannot name a category the importer
@@ -11,26 +11,17 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import cache
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-import sqlalchemy as sa
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
-from sqlalchemy.orm import Session
 
-from fleet.base import audit
-from fleet.base.models import Setting
 from fleet.base.vocab import ACQUISITION_KINDS, AGENCY_KINDS, CATEGORIES, EMISSION_STANDARDS, POWER_TYPES, Vocabulary
 
 PACKS_DIR = Path(__file__).resolve().parent / "packs"
 DEFAULT_PACK = "puyang-2024"
-# The Setting row an administrator changes to switch packs at run time.
-ACTIVE_PACK_SETTING = "rule_pack"
-
-MEASURES = ("nev_share", "standard_share")
-LEVELS = ("mandatory", "in_principle")
 
 
 class PackError(ValueError):
@@ -344,9 +335,10 @@ def check_packs(directory: str | Path = PACKS_DIR) -> tuple[dict[str, RulePack],
     return dict(packs), list(errors)
 
 
-@cache
+@lru_cache(maxsize=8)
 def _check_files(files: tuple[tuple[Path, int], ...]) -> tuple[dict[str, RulePack], list[PackError]]:
-    # Keyed on modification times, so an edited pack is read again and an unchanged one is not.
+    # Keyed on modification times, so an edited pack is read again and an unchanged one is not; a
+    # few entries, since each edit makes a new key and the old ones are never asked for again.
     packs: dict[str, RulePack] = {}
     errors: list[PackError] = []
     for path, _mtime in files:
@@ -364,11 +356,6 @@ def _check_files(files: tuple[tuple[Path, int], ...]) -> tuple[dict[str, RulePac
     return packs, errors
 
 
-def available_packs(directory: str | Path = PACKS_DIR) -> dict[str, RulePack]:
-    """The packs that load, by id; broken ones are refused (check_packs says why)."""
-    return check_packs(directory)[0]
-
-
 def get_pack(pack_id: str, directory: str | Path = PACKS_DIR) -> RulePack:
     packs, errors = check_packs(directory)
     if pack_id in packs:
@@ -378,53 +365,3 @@ def get_pack(pack_id: str, directory: str | Path = PACKS_DIR) -> RulePack:
         raise PackError(f"rule pack {pack_id} is broken: {broken[0]}", path=broken[0].path)
     known = ", ".join(sorted(packs)) or "none"
     raise PackError(f"no rule pack {pack_id!r} (available: {known})")
-
-
-def active_pack_id(session: Session) -> str:
-    """The Setting rule_pack when an administrator set one, else the RULE_PACK configuration (which
-    the app's sessions carry in Session.info, fleet/base/db.py)."""
-    chosen = session.scalar(sa.select(Setting.value).where(Setting.key == ACTIVE_PACK_SETTING))
-    if chosen:
-        return chosen
-    return session.info.get("settings", {}).get("RULE_PACK", DEFAULT_PACK)
-
-
-def active_pack(session: Session) -> RulePack:
-    return get_pack(active_pack_id(session))
-
-
-def set_active_pack(session: Session, pack_id: str, *, user_id: int | None = None) -> RulePack:
-    """Make a pack the active one (it must load); recorded in the audit log."""
-    pack = get_pack(pack_id)
-    setting = session.get(Setting, ACTIVE_PACK_SETTING)
-    if setting is None:
-        session.add(Setting(key=ACTIVE_PACK_SETTING, value=pack.id))
-    else:
-        setting.value = pack.id
-    session.flush()
-    audit.record(session, "rules.activate", user_id=user_id, target_type="rule_pack", detail={"pack": pack.id})
-    return pack
-
-
-def full_nev_categories(
-    pack: RulePack,
-    on: dt.date | None = None,
-    *,
-    agency_kind: str | None = None,
-    acquisition_kind: str | None = None,
-) -> frozenset[str]:
-    """Categories under a 100% NEV rule that allows exemptions: a non-NEV there needs a reason
-    (the importer's exemption_reason check). Narrowed to the rules in force on a date, and to those
-    that bind an agency kind or acquisition kind, when given."""
-    categories: set[str] = set()
-    for rule in pack.rules:
-        if rule.measure != "nev_share" or rule.threshold != 1 or not rule.exemptions_allowed:
-            continue
-        if on is not None and rule.effective_within(on, on) is None:
-            continue
-        if agency_kind is not None and not rule.applies_to_kind(agency_kind):
-            continue
-        if acquisition_kind is not None and acquisition_kind not in rule.scope.acquisition_kinds:
-            continue
-        categories |= rule.scope.categories
-    return frozenset(categories)

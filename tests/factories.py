@@ -13,7 +13,11 @@ from fleet.base.identifiers import with_check_digit
 from fleet.base.models import Acquisition, Agency, ExemptionRequest, NoNevCatalogueEntry, User
 from fleet.domain.acquisitions import record_acquisitions
 from fleet.domain.agencies import agency_by_name, upsert_agencies
+from fleet.domain.selection import agency_rows
 from fleet.domain.users import add_user
+from rules.engine import agency_months, year_results
+from rules.packs import RulePack
+from rules.results import RuleResult
 
 PASSWORD = "correct-horse-9"
 _serial = itertools.count(1)
@@ -102,3 +106,13 @@ def catalogue_match(session: Session, acquisition: Acquisition, **fields: Any) -
     acquisition.catalogue_entry_id = entry.id
     session.flush()
     return entry
+
+
+def monthly_series(session: Session, pack: RulePack, year: int, *, agency_id: int | None = None) -> dict[str, list[RuleResult]]:
+    """The month-by-month series as the dashboards count it (agency_months, then year_results): the
+    city's aggregate, or one agency's own results."""
+    agencies = agency_rows(session, agency_id=agency_id)
+    if agency_id is not None and not agencies:
+        return {}
+    counts = agency_months(session, pack, year, [agency_id] if agency_id is not None else None)
+    return year_results(pack, year, agencies, counts, agency_id=agency_id)[1]

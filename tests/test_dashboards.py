@@ -21,8 +21,8 @@ from fleet.read.dashboards import (
     rule_dashboard,
     still_needed,
 )
-from rules.engine import make_result
 from rules.packs import get_pack
+from rules.results import make_result
 from tests import factories
 
 TODAY = dt.date(2025, 11, 20)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import io
 
 import pytest
-from factories import agency
 from openpyxl import load_workbook
 from xlsx_factory import HEADERS, acquisition, sheet_rows, write_upload, write_workbook
 
 from imports.annotate import ERROR_FILL, FINDINGS_SHEET, WARNING_FILL, annotate_workbook
 from imports.pipeline import validate_file
 from imports.report import ValidationReport
+from tests.factories import agency
 
 
 @pytest.fixture

@@ -7,11 +7,11 @@ import json
 
 import pytest
 import sqlalchemy as sa
-from factories import agency, user
 from openpyxl import load_workbook
 from xlsx_factory import HEADERS, acquisition, write_upload
 
 from fleet.base.models import Acquisition, ImportBatch, UploadFile
+from tests.factories import agency, user
 
 BUS_COMPANY = "濮阳市公共交通有限公司"
 REPORT_KEYS = ["file", "sheets", "rows", "valid_rows", "errors", "warnings"]

@@ -7,12 +7,12 @@ import hashlib
 
 import pytest
 import sqlalchemy as sa
-from factories import agency, user
 from xlsx_factory import acquisition, write_upload
 
 import imports.commit
 from fleet.base.models import Acquisition, AcquisitionVersion, AuditEntry, ImportBatch, UploadFile
 from imports.pipeline import ImportFailed, import_file
+from tests.factories import agency, user
 
 BUS_COMPANY = "濮阳市公共交通有限公司"
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from factories import agency
 from xlsx_factory import acquisition, write_upload
 
 from imports.package import UnusableFile
-from imports.pipeline import import_file, import_policy, validate_file
-from rules.packs import set_active_pack
+from imports.pipeline import import_file, validate_file
+from imports.policy import import_policy
+from rules.active import set_active_pack
+from tests.factories import agency
 
 FULL_NEV_PUYANG = {"公交车", "市政环卫车", "城市物流配送车", "邮政快递车", "巡游出租车", "网约出租车", "渣土车", "水泥罐车"}
 

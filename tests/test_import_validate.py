@@ -6,12 +6,12 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from factories import acquisition as recorded_acquisition
-from factories import agency, user
 from xlsx_factory import HEADERS, acquisition, sheet_rows, vin, write_upload, write_workbook
 
 from imports.pipeline import validate_file
 from imports.report import CODES, ValidationReport
+from tests.factories import acquisition as recorded_acquisition
+from tests.factories import agency, user
 
 BUS_COMPANY = "濮阳市公共交通有限公司"
 

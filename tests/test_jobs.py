@@ -11,7 +11,6 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
-from factories import agency, login, user
 from openpyxl import load_workbook
 from xlsx_factory import acquisition, write_upload
 
@@ -19,6 +18,7 @@ from fleet import jobs
 from fleet.base import db
 from fleet.base.models import Acquisition, ImportBatch, UploadFile, utcnow
 from imports.stage import stage_batch
+from tests.factories import agency, login, user
 
 BUS_COMPANY = "濮阳市公共交通有限公司"
 REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -8,8 +8,10 @@ from fractions import Fraction
 import pytest
 
 from fleet.base.periods import Period
-from rules.engine import compliance_json, evaluate, monthly_series
-from rules.packs import active_pack, get_pack, set_active_pack
+from rules.active import active_pack, set_active_pack
+from rules.engine import evaluate
+from rules.packs import get_pack
+from rules.results import compliance_json
 from tests import factories
 
 Y2025 = Period.year(2025)
@@ -234,11 +236,11 @@ def test_a_window_of_whole_months_and_cut_months_counts_each_vehicle_once(sessio
     buy(session, bus_company, 1, category="公交车", power="纯电动", acquired_on=dt.date(2024, 12, 31))
     r = find(evaluate(session, puyang, Period.year(2024)), "bus", bus_company.name)
     assert (r.in_scope, r.nev, r.shortfall) == (6, 3, 3)
-    series = monthly_series(session, puyang, 2024)
+    series = factories.monthly_series(session, puyang, 2024)
     assert [(find(series[m], "bus").in_scope, find(series[m], "bus").nev) for m in ("2024-01", "2024-02", "2024-12")] == [
         (2, 2), (3, 0), (1, 1),
     ]  # fmt: skip
-    mine = monthly_series(session, puyang, 2024, agency_id=bus_company.id)
+    mine = factories.monthly_series(session, puyang, 2024, agency_id=bus_company.id)
     assert find(mine["2024-01"], "bus", bus_company.name).in_scope == 2
 
 
@@ -269,21 +271,21 @@ def test_monthly_series_matches_each_month(session, puyang, police, bus_company)
     buy(session, police, 1, category="公务用车", power="纯电动", acquired_on=dt.date(2025, 1, 31))
     buy(session, police, 2, category="执法执勤用车", power="汽油", acquired_on=dt.date(2025, 2, 1))
     buy(session, bus_company, 1, category="公交车", power="柴油", acquired_on=dt.date(2025, 12, 31))
-    series = monthly_series(session, puyang, 2025)
+    series = factories.monthly_series(session, puyang, 2025)
     assert list(series) == [f"2025-{m:02d}" for m in range(1, 13)]
     for label, results in series.items():
         expected = [r for r in evaluate(session, puyang, Period.parse_month(label)) if r.agency is None]
         assert results == expected
     assert find(series["2025-02"], "official-car").shortfall == 1
-    police_series = monthly_series(session, puyang, 2025, agency_id=police.id)
+    police_series = factories.monthly_series(session, puyang, 2025, agency_id=police.id)
     assert {r.rule.id for r in police_series["2025-12"]} == {"official-car", "enforcement-car"}
     assert find(police_series["2025-01"], "official-car", police.name).status == "pass"
 
 
 def test_monthly_series_leaves_out_months_before_the_rules_start(session, puyang):
-    series = monthly_series(session, puyang, 2024)
+    series = factories.monthly_series(session, puyang, 2024)
     assert series["2024-01"] and all(r.status == "no_data" for r in series["2024-01"])
-    assert monthly_series(session, puyang, 2023)["2023-06"] == []
+    assert factories.monthly_series(session, puyang, 2023)["2023-06"] == []
 
 
 def test_example_pack_gives_different_results(session, puyang, bus_company):

@@ -21,7 +21,7 @@ from fleet.base.vocab import (
     NEV_POWER_TYPES,
     POWER_TYPES,
 )
-from rules.engine import evaluate, monthly_series
+from rules.engine import evaluate
 from rules.explain import explain
 from rules.packs import get_pack
 from tests import factories
@@ -119,7 +119,7 @@ def test_engine_agrees_with_the_reference(session, city, pack_id, period):
 
 def test_series_and_counties_agree_with_the_reference(session, city):
     pack = get_pack("puyang-2024")
-    series = monthly_series(session, pack, 2025)
+    series = factories.monthly_series(session, pack, 2025)
     for label, results in series.items():
         expected = _reference(session, pack, Period.parse_month(label), [a.id for a in city])
         for r in results:

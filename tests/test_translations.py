@@ -19,8 +19,9 @@ from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from factories import agency
 from xlsx_factory import HEADERS, acquisition, write_upload
+
+from tests.factories import agency
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = ROOT / "translations" / "en" / "LC_MESSAGES" / "messages.po"

@@ -9,11 +9,11 @@ import time
 
 import pytest
 import sqlalchemy as sa
-from factories import agency, login, user
 from openpyxl import load_workbook
 from xlsx_factory import acquisition, write_upload
 
 from fleet.base.models import Acquisition, ImportBatch, UploadFile
+from tests.factories import agency, login, user
 
 BUS_COMPANY = "濮阳市公共交通有限公司"
 POLICE = "濮阳市公安局"

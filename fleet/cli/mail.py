@@ -13,7 +13,7 @@ from fleet.base import db
 from fleet.base.periods import Period
 from fleet.cli.console import emit_json, fail
 from fleet.read.mail.send import SendReport, SmtpSettings, send_summaries
-from rules.packs import active_pack
+from rules.active import active_pack
 
 summaries_cli = AppGroup("summaries", help="Monthly e-mail summaries for agencies and reviewers.")
 

@@ -18,8 +18,10 @@ from fleet.base.text import _
 from fleet.base.vocab import ACQUISITION_KINDS, AGENCY_KINDS, CATEGORIES, POWER_TYPES, Vocabulary
 from fleet.cli.console import emit_json, fail
 from fleet.domain.agencies import agency_by_name
-from rules.engine import RuleResult, compliance_json, evaluate
-from rules.packs import PACKS_DIR, PackError, RulePack, active_pack_id, check_packs, get_pack, load_pack, threshold_text
+from rules.active import active_pack_id
+from rules.engine import evaluate
+from rules.packs import PACKS_DIR, PackError, RulePack, check_packs, get_pack, load_pack, threshold_text
+from rules.results import RuleResult, compliance_json
 
 
 def _refuse(message: str, as_json: bool) -> NoReturn:

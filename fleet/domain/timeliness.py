@@ -19,7 +19,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from fleet.base.models import Acquisition, AcquisitionTally, Agency, ImportBatch
 from fleet.base.periods import Period, split_at_whole_months
-from rules.engine import AgencyRow, selected_agencies
+from fleet.domain.selection import AgencyRow, selected_agencies
 
 
 class days_between(FunctionElement[int]):

@@ -28,9 +28,11 @@ from sqlalchemy.orm import Session
 from fleet.base.models import AcquisitionTally, Agency
 from fleet.base.periods import Period
 from fleet.base.vocab import NEV_POWER_TYPES
+from fleet.domain.selection import selected_agencies
 from fleet.domain.timeliness import late_counts
-from rules.engine import NO_YEAR_COUNTS, AgencyYearCounts, agency_months, selected_agencies
+from rules.engine import agency_months
 from rules.packs import RulePack
+from rules.year_counts import NO_YEAR_COUNTS, AgencyYearCounts
 
 # Beyond this many agencies to count again, counting every agency is quicker than naming them.
 COUNT_ALL_BEYOND = 200

@@ -27,11 +27,13 @@ from sqlalchemy.orm import Session
 from fleet.base.models import Acquisition, AcquisitionVersion, Agency, AuditEntry, ExemptionRequest, NoNevCatalogueEntry
 from fleet.base.periods import Period
 from fleet.base.vocab import NEV_POWER_TYPES
+from fleet.domain.selection import AgencyRow, agency_rows, selected_agencies
 from fleet.domain.timeliness import LateAcquisition, LateCount, agencies_not_reported, late_acquisitions
 from fleet.read.agency_figures import AgencyFigures, AgencyYear
-from rules.engine import AgencyRow, RuleResult, agency_rows, selected_agencies, year_results
+from rules.engine import year_results
 from rules.explain import VehicleLine, explain
 from rules.packs import Rule, RulePack
+from rules.results import RuleResult
 
 T = TypeVar("T")
 

@@ -27,9 +27,10 @@ from fleet.base.models import Acquisition, Agency
 from fleet.base.periods import Period
 from fleet.base.text import _, force_locale
 from fleet.base.vocab import VOCABULARIES
-from rules.engine import RuleResult, evaluate
+from rules.engine import evaluate
 from rules.explain import explain
 from rules.packs import Rule, RulePack
+from rules.results import RuleResult
 
 # A cell whose text starts with one of these is a formula (or becomes one when exported to CSV and
 # opened again) in Excel, LibreOffice and WPS.

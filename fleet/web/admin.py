@@ -30,7 +30,8 @@ from fleet.domain.agencies import (
 from fleet.domain.users import UserError, add_user, issue_api_token, set_password
 from fleet.web.auth import role_required
 from fleet.web.forms import AgencyForm, RegistryUploadForm, ResetPasswordForm, RulePackForm, UserForm
-from rules.packs import PackError, active_pack_id, check_packs, set_active_pack
+from rules.active import active_pack_id, set_active_pack
+from rules.packs import PackError, check_packs
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

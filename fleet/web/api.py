@@ -27,8 +27,9 @@ from fleet.web.auth import agency_scope, csrf, public, role_required
 from fleet.web.errors import json_error
 from imports.package import UnusableFile
 from imports.pipeline import validate_file
-from rules.engine import compliance_json, evaluate
-from rules.packs import active_pack
+from rules.active import active_pack
+from rules.engine import evaluate
+from rules.results import compliance_json
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 OPENAPI = Path(__file__).with_name("openapi.yaml")

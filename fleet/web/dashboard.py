@@ -34,8 +34,9 @@ from fleet.read.dashboards import (
 from fleet.read.reports import compliance_workbook
 from fleet.web.auth import agency_scope, can_see_agency, role_required
 from fleet.web.labels import term_label
-from rules.engine import RuleResult
-from rules.packs import PackError, Rule, RulePack, active_pack
+from rules.active import active_pack
+from rules.packs import PackError, Rule, RulePack
+from rules.results import RuleResult
 
 bp = Blueprint("dashboard", __name__)
 T = TypeVar("T")

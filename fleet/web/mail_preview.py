@@ -12,7 +12,7 @@ from fleet.base.db import get_session
 from fleet.base.periods import Period
 from fleet.read.mail.summaries import Delivery, SummaryWriter, planned_deliveries, sent_keys
 from fleet.web.auth import role_required
-from rules.packs import active_pack
+from rules.active import active_pack
 
 bp = Blueprint("mail_preview", __name__, url_prefix="/mail")
 

@@ -25,10 +25,12 @@ from fleet.base.models import Acquisition, Agency, ExemptionRequest, ImportBatch
 from fleet.base.periods import Period
 from fleet.base.text import LOCALES, _, force_locale, get_locale
 from fleet.base.vocab import VOCABULARIES
+from fleet.domain.selection import AgencyRow
 from fleet.domain.timeliness import LateAcquisition, agencies_not_reported, late_acquisitions
 from fleet.read.reports import compliance_workbook
-from rules.engine import AgencyRow, RuleResult, evaluate
+from rules.engine import evaluate
 from rules.packs import Rule, RulePack
+from rules.results import RuleResult
 
 CITY = "city"
 XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
