@@ -66,6 +66,11 @@ class LateCount:
     late: int  # of which late
 
 
+def days_late(acquired_on: dt.date, reported_on: dt.date, deadline_days: int) -> int:
+    """Days an acquisition was first reported beyond the deadline; 0 when it was on time."""
+    return max(0, (reported_on - acquired_on).days - deadline_days)
+
+
 def _delay() -> sa.ColumnElement[int]:
     return days_between(Acquisition.reported_on, Acquisition.acquired_on)
 

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections import OrderedDict
 from collections.abc import Collection, Hashable, Mapping
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from cachetools import LRUCache
 from sqlalchemy.orm import Session
 
 from fleet.base.models import AcquisitionTally, Agency
@@ -100,8 +100,7 @@ class AgencyFigures:
     threads of one process. Two threads counting the same agency at once both count, which is harmless."""
 
     def __init__(self, keys: int = 4) -> None:
-        self.keys = keys
-        self._kept: OrderedDict[Hashable, dict[int, AgencyYear]] = OrderedDict()
+        self._kept: LRUCache[Hashable, dict[int, AgencyYear]] = LRUCache(maxsize=keys)
         self._lock = threading.Lock()
 
     def year(
@@ -124,8 +123,5 @@ class AgencyFigures:
             )  # fmt: skip
             kept.update(counted)
             with self._lock:
-                self._kept.setdefault(key, {}).update(counted)
-                self._kept.move_to_end(key)
-                while len(self._kept) > self.keys:
-                    self._kept.popitem(last=False)
+                self._kept[key] = {**self._kept.get(key, {}), **counted}
         return {agency: kept.get(agency, NOTHING) for agency in versions}

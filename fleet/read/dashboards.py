@@ -15,13 +15,13 @@ import dataclasses
 import datetime as dt
 import math
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TypeVar
 
 import sqlalchemy as sa
+from cachetools import LRUCache
 from sqlalchemy.orm import Session
 
 from fleet.base.models import Acquisition, AcquisitionVersion, Agency, AuditEntry, ExemptionRequest, NoNevCatalogueEntry
@@ -318,24 +318,25 @@ def data_version(session: Session, pack: RulePack) -> tuple[Hashable, ...]:
 
 
 class FigureCache:
-    """Dashboard figures kept until the data they were counted from changes; the oldest go first.
+    """Dashboard figures kept until the data they were counted from changes; the least recently used
+    go first.
 
     Keys include data_version(), so a stale entry is never found again, only aged out. Shared by the
     threads of one process; two threads missing the same key at once both count, which is harmless."""
 
     def __init__(self, size: int = 32) -> None:
-        self.size = size
-        self._items: OrderedDict[Hashable, object] = OrderedDict()
+        self._items: LRUCache[Hashable, object] = LRUCache(maxsize=size)
         self._lock = threading.Lock()
 
     def get(self, key: Hashable, compute: Callable[[], T]) -> T:
         with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]  # type: ignore[return-value]
+            found = self._items.get(key, _MISSING)
+        if found is not _MISSING:
+            return found  # type: ignore[return-value]
         value = compute()
         with self._lock:
             self._items[key] = value
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
         return value
+
+
+_MISSING = object()

@@ -15,7 +15,6 @@ from flask import (
     Blueprint,
     Flask,
     abort,
-    current_app,
     flash,
     g,
     redirect,
@@ -185,27 +184,13 @@ def safe_next(target: str | None) -> str | None:
     return target if not parts.scheme and not parts.netloc else None
 
 
-def dashboard_registered() -> bool:
-    return any(rule.rule == "/" for rule in current_app.url_map.iter_rules())
-
-
 def home_url() -> str:
-    """Where a user lands: the dashboard at / when it is registered, else the vehicle list."""
-    if dashboard_registered():
-        return "/"
-    if _has_endpoint("vehicles.index"):
-        return url_for("vehicles.index")
-    return url_for("auth.change_password")
-
-
-def _has_endpoint(endpoint: str) -> bool:
-    return endpoint in current_app.view_functions
+    """Where a user lands: the dashboard, which shows an agency user its own agency."""
+    return "/"
 
 
 def _template_globals() -> dict[str, Any]:
     return {
-        "has_endpoint": _has_endpoint,
-        "dashboard_registered": dashboard_registered,
         "home_url": home_url,
         "get_locale": get_locale,
         "locales": LOCALES,

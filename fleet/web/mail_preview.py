@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from urllib.parse import quote
+import io
 
-from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask import Blueprint, Response, abort, current_app, render_template, request, send_file
 from flask_babel import gettext as _
 
 from fleet.base.db import get_session
@@ -65,14 +65,11 @@ def message():
     if part == "text":
         return Response(content.text, mimetype="text/plain")
     if part == "xlsx":
-        return Response(
-            content.attachment,
+        return send_file(
+            io.BytesIO(content.attachment),
             mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            headers={"Content-Disposition": _attachment_header(content.attachment_name)},
+            as_attachment=True,
+            download_name=content.attachment_name,
         )
     return Response(content.html, mimetype="text/html")
 
-
-def _attachment_header(filename: str) -> str:
-    # RFC 6266: an ASCII fallback for old clients, the Chinese name for the rest.
-    return f"attachment; filename=\"report.xlsx\"; filename*=UTF-8''{quote(filename)}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, render_template, request, url_for
+from flask import Blueprint, abort, current_app, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 from wtforms import SelectChoice
@@ -12,6 +12,7 @@ from fleet.base.db import get_session
 from fleet.base.models import ACQUISITION_FIELDS, Agency
 from fleet.base.vocab import is_nev
 from fleet.domain.exemptions import request_blocker
+from fleet.domain.timeliness import days_late
 from fleet.domain.vehicles import VehicleFilters, acquisition_detail, search_acquisitions
 from fleet.web.auth import agency_scope, role_required
 from fleet.web.forms import VehicleFilterForm
@@ -74,21 +75,12 @@ def detail(acquisition_id: int):
         abort(404)
     can_request = current_user.role == "agency" and request_blocker(get_session(), vehicle.acquisition) is None
     acquisition = vehicle.acquisition
-    # As fleet.domain.timeliness counts it: days between acquisition and first report, beyond the deadline.
-    days_late = (acquisition.reported_on - acquisition.acquired_on).days - current_app.config["REPORTING_DEADLINE_DAYS"]
     return render_template(
         "vehicles/detail.html",
         vehicle=vehicle,
         fields=ACQUISITION_FIELDS,
         can_request=can_request,
-        days_late=max(0, days_late),
-        batch_url=batch_url,
+        days_late=days_late(acquisition.acquired_on, acquisition.reported_on, current_app.config["REPORTING_DEADLINE_DAYS"]),
         is_nev=is_nev,
     )
 
-
-def batch_url(batch_id: int) -> str | None:
-    """The upload flow's page of a batch, once that area is registered."""
-    if "uploads.show" in current_app.view_functions:
-        return url_for("uploads.show", batch_id=batch_id)
-    return None
