@@ -137,6 +137,24 @@ def test_dashboards_from_kept_figures_equal_a_count_from_scratch_and_the_engine(
     results, trend, counts, late = _city(session, kept)
     assert (results, trend, counts, late) == _city(session, AgencyFigures())
     assert results == [r.as_dict() for r in evaluate(session, PACK, Period.year(2025))]
+    # Worked by hand: the police keep 4 electric and 4 petrol enforcement cars (diesel deleted); the
+    # market bureau 4 electric official cars and 1 petrol enforcement car; the buses 3 electric and 3
+    # diesel, every diesel exempt (one by request, all by the catalogue's 宇通 E12). Official cars count
+    # enforcement cars too: half of 13 needs 7. 60% of 8 needs 5, of 1 needs 1, of 9 needs 6.
+    assert {(r["rule"].split("/")[1], r["agency"]): (r["in_scope"], r["nev"], r["exempt"], r["status"], r["shortfall"])
+            for r in results} == {
+        ("bus", None): (3, 3, 3, "pass", 0),
+        ("bus", "濮阳市公共交通有限公司"): (3, 3, 3, "pass", 0),
+        ("official-car", None): (13, 8, 0, "pass", 0),
+        ("official-car", "濮阳市公安局"): (8, 4, 0, "pass", 0),
+        ("official-car", "清丰县市场监督管理局"): (5, 4, 0, "pass", 0),
+        ("enforcement-car", None): (9, 4, 0, "fail", 2),
+        ("enforcement-car", "濮阳市公安局"): (8, 4, 0, "fail", 1),
+        ("enforcement-car", "清丰县市场监督管理局"): (1, 0, 0, "fail", 1),
+        ("sanitation", None): (0, 0, 0, "no_data", 0),
+        ("public-service", None): (0, 0, 0, "no_data", 0),
+        ("heavy-truck-emission", None): (0, 0, 0, "no_data", 0),
+    }
     assert counts.by_county == {"市直": (8, 4), "清丰县": (5, 4), "华龙区": (6, 3)}
     assert [(c.agency, c.late) for c in late] == [("濮阳市公安局", 8), ("清丰县市场监督管理局", 1)]
 
@@ -144,3 +162,26 @@ def test_dashboards_from_kept_figures_equal_a_count_from_scratch_and_the_engine(
     assert [r.as_dict() for r in agency_page.results] == [r.as_dict() for r in evaluate(session, PACK, Period.year(2025), agency_id=market.id)]
     bus_page = rule_dashboard(session, PACK, PACK.rule("bus"), 2025, deadline_days=30, kept=kept)
     assert (bus_page.overview.total.in_scope, bus_page.overview.total.exempt) == (3, 3)
+
+
+def test_many_changed_agencies_are_counted_in_one_pass_over_every_agency(session, monkeypatch):
+    """Beyond COUNT_ALL_BEYOND changed agencies the figures are counted for every agency at once
+    rather than for a list of ids; the figures are the same either way."""
+    agencies = [factories.agency(session, f"濮阳市第{i}执法局", sector="城市管理") for i in range(4)]
+    record_acquisitions(
+        session, [_record(a, power=("纯电动", "汽油")[i % 2]) for i, a in enumerate(agencies) for _ in range(i + 1)],
+        batch_id=None, reported_on=dt.date(2025, 4, 20),
+    )  # fmt: skip
+    session.commit()
+    kept = AgencyFigures()
+    kept.year(session, PACK, 2025, deadline_days=30)
+    record_acquisitions(session, [_record(a, power="纯电动") for a in agencies[:3]], batch_id=None, reported_on=dt.date(2025, 4, 20))
+    session.commit()
+    monkeypatch.setattr("fleet.read.agency_figures.COUNT_ALL_BEYOND", 2)  # three changed: beyond it
+    figures = kept.year(session, PACK, 2025, deadline_days=30)
+    enforcement = {a.name: figures[a.id].counts.year["enforcement-car"][:2] for a in agencies}
+    # Agency i bought i + 1 cars (electric when i is even), the first three one electric more.
+    assert enforcement == {"濮阳市第0执法局": (2, 2), "濮阳市第1执法局": (3, 1), "濮阳市第2执法局": (4, 4), "濮阳市第3执法局": (4, 0)}
+    assert {a: f.counts.year for a, f in figures.items()} == {
+        a: f.counts.year for a, f in AgencyFigures().year(session, PACK, 2025, deadline_days=30).items()
+    }

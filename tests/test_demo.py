@@ -1,4 +1,6 @@
-"""`flask demo`: a believable Puyang, loaded once, with a user per role."""
+"""`flask demo`: a believable Puyang, loaded once, with a user per role.
+
+The demo is seeded, so its figures are exact: a change to the demo data changes them on purpose."""
 
 import datetime as dt
 
@@ -14,9 +16,9 @@ TODAY = dt.date(2026, 11, 25)
 def test_demo_city_has_agencies_across_counties_and_every_role(session):
     summary = load_demo(session, today=TODAY)
     agencies = session.scalars(sa.select(Agency)).all()
-    assert len(agencies) >= 15 and summary.agencies == len(agencies)
-    assert len({a.county for a in agencies}) >= 7
-    assert {a.county for a in agencies} <= set(COUNTIES.values)
+    assert summary.agencies == len(agencies) == 22
+    # Every county and district of the city, and the city's own bodies (市直).
+    assert {a.county for a in agencies} == set(COUNTIES.values)
     assert {u.role for u in session.scalars(sa.select(User))} == {"agency", "reviewer", "admin"}
     assert {role for _, _, role in summary.users} == {"agency", "reviewer", "admin"}
 
@@ -24,24 +26,24 @@ def test_demo_city_has_agencies_across_counties_and_every_role(session):
 def test_demo_acquisitions_cover_a_year_with_originals_kept(session):
     summary = load_demo(session, today=TODAY)
     dates = session.execute(sa.select(sa.func.min(Acquisition.acquired_on), sa.func.max(Acquisition.acquired_on))).one()
-    assert dates[0] >= dt.date(2025, 12, 1) and dates[1] <= TODAY
-    assert (dates[1] - dates[0]).days > 300
-    assert session.scalar(sa.select(sa.func.count()).select_from(Acquisition)) == summary.acquisitions > 400
+    # Twelve months up to the day before today.
+    assert dates == (dt.date(2025, 12, 1), dt.date(2026, 11, 24))
+    assert session.scalar(sa.select(sa.func.count()).select_from(Acquisition)) == summary.acquisitions == 458
     # Every batch keeps an original workbook that opens as xlsx (a zip).
     batch = session.scalars(sa.select(ImportBatch)).first()
     assert session.get(UploadFile, batch.sha256).content[:2] == b"PK"
     # Some reports are late (beyond the reporting deadline) and some exemptions wait for a decision.
     late = [a for a in session.scalars(sa.select(Acquisition)) if (a.reported_on - a.acquired_on).days > 30]
-    assert late
-    assert session.scalar(sa.select(sa.func.count()).select_from(ExemptionRequest).where(ExemptionRequest.status == "pending")) > 0
+    assert len(late) == 94
+    assert session.scalar(sa.select(sa.func.count()).select_from(ExemptionRequest).where(ExemptionRequest.status == "pending")) == 4
 
 
 def test_demo_mixes_nev_and_combustion(session):
     load_demo(session, today=TODAY)
     powers = dict(session.execute(sa.select(Acquisition.power, sa.func.count()).group_by(Acquisition.power)).all())
-    assert "燃料电池" in powers
-    nev = sum(n for p, n in powers.items() if p in NEV_POWER_TYPES)
-    assert 0.6 < nev / sum(powers.values()) < 0.95
+    assert powers == {"纯电动": 274, "插电式混合动力": 38, "增程式": 8, "燃料电池": 21,
+                      "汽油": 46, "柴油": 47, "天然气": 3, "油电混合": 21}
+    assert sum(n for p, n in powers.items() if p in NEV_POWER_TYPES) == 341
 
 
 def test_demo_runs_twice_without_harm(runner, session):

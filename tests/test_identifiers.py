@@ -25,6 +25,19 @@ def test_the_textbook_vin_has_check_digit_x():
     assert vin_check_digit_ok("1M8GDM9AXKP042788")
 
 
+# VINs published outside this project (encyclopaedia and decoder examples), with their check digits
+# as printed, so the check is tested against the world and not against its own arithmetic.
+PUBLISHED_VINS = ["1M8GDM9AXKP042788", "11111111111111111", "1HGCM82633A004352", "JH4KA7561PC008269"]
+
+
+@pytest.mark.parametrize("vin", PUBLISHED_VINS)
+def test_published_vins_pass_and_any_other_check_digit_fails(vin):
+    assert vin_check_digit_ok(vin) and vin_check_digit(vin) == vin[8]
+    others = [vin[:8] + digit + vin[9:] for digit in "0123456789X" if digit != vin[8]]
+    assert not any(vin_check_digit_ok(other) for other in others)
+    assert vin_check_digits_ok([vin, *others]).tolist() == [True] + [False] * 10
+
+
 def test_a_chinese_vin_with_a_wrong_check_digit_fails_and_is_mandatory():
     vin = with_check_digit("LGXCE4CB0S0123456")
     wrong = vin[:8] + ("0" if vin[8] != "0" else "1") + vin[9:]
