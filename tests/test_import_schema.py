@@ -10,6 +10,7 @@ import pytest
 
 from fleet.base.identifiers import with_check_digit
 from imports.headers import KEYS
+from imports.normalise import normalise
 from imports.schema import ImportPolicy, failures
 
 POLICY = ImportPolicy(
@@ -145,5 +146,11 @@ def test_combustion_heavy_truck_needs_an_emission_standard():
     assert found(row(category="重型货车")) == []  # an electric truck has no tailpipe standard
 
 
-def test_vins_of_mixed_types_do_not_break_the_checks():
-    assert found(row(vin=12345)) == [(0, "vin", "vin_format")]
+def test_a_vin_written_as_a_number_is_text_after_normalisation_and_fails_its_format():
+    cases = failures(normalise(frame(row(vin=12345))), POLICY)
+    assert list(cases.itertuples(index=False, name=None)) == [(0, "vin", "vin_format")]
+
+
+def test_a_value_normalisation_should_have_made_text_is_a_fault_of_the_app_not_of_the_file():
+    with pytest.raises(RuntimeError, match="dtype"):
+        failures(frame(row(vin=12345)), POLICY)
