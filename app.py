@@ -41,7 +41,7 @@ def _default_app() -> Flask:
     app = create_app()
     # What is loaded by now (pandas, plotly, SQLAlchemy, the app) lives as long as the process: out
     # of the collector's way, a full collection no longer walks it in the middle of a request (a
-    # 100 ms pause on the city page), and forked workers keep sharing its memory pages.
+    # pause the city page would show), and forked workers keep sharing its memory pages.
     gc.freeze()
     return app
 

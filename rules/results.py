@@ -52,7 +52,7 @@ def make_result(rule: Rule, agency_id: int | None, agency: str | None, total: in
     in_scope = total - exempt
     share = Fraction(meets, in_scope) if in_scope else None
     # The same exact arithmetic in integers (p/q is the threshold): a city page makes some ten
-    # thousand results, and Fraction's operators took a third of evaluate()'s time.
+    # thousand results, and Fraction's operators cost more than the counting around them.
     p, q = rule.threshold.numerator, rule.threshold.denominator
     if share is None:
         status = "no_data"

@@ -31,7 +31,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     # 32 MiB of page cache instead of 2: a 100k-row import updates nine B-trees of acquisitions, and
-    # with the default cache their pages keep leaving it (insert 2.1 s -> 1.4 s).
+    # with the default cache their pages keep leaving it.
     cursor.execute("PRAGMA cache_size=-32768")
     # A statement on a table with triggers keeps a statement journal, by default in a temporary
     # file: the tally trigger of acquisitions made a 100k-row insert 2.3 times slower there.

@@ -11,8 +11,7 @@ import orjson
 
 def emit_json(payload: Any) -> None:
     # orjson writes the same indented UTF-8 text as json.dumps(indent=2, ensure_ascii=False) in a
-    # fraction of the time: the standard library indents in pure Python (50–80 ms for a province's
-    # compliance results). Dates, times and numbers JSON has no type for (Decimal, Fraction) are
+    # fraction of the time: the standard library indents in pure Python (bench/README.md). Dates, times and numbers JSON has no type for (Decimal, Fraction) are
     # written with str(), as before: `2025-03-05 09:30:00`, not orjson's own ISO `T`.
     options = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
     text = orjson.dumps(payload, default=str, option=options)

@@ -164,7 +164,7 @@ def _insert_new(session: Session, columns: dict[str, list[Any]]) -> None:
                 copy.write_row(row)
         return
     # The driver's executemany with the parameters converted column by column: SQLAlchemy's own
-    # executemany converts them row by row, which cost as much as the insert itself (1.2 s per 100k rows).
+    # executemany converts them row by row, which costs as much as the insert itself.
     compiled = table.insert().compile(dialect=dialect, column_keys=list(columns))
     converted_columns: dict[str, list[Any]] = {}
     for name, values in columns.items():

@@ -27,7 +27,8 @@ from fleet.web import (
 
 class OrjsonProvider(DefaultJSONProvider):
     """jsonify (and templates' tojson) through orjson: a province's compliance results from the API
-    are 4,000 objects, which the standard library's encoder, keys sorted, took 30–50 ms to write.
+    are thousands of objects, which the standard library's encoder, sorting keys, writes many times slower
+    (bench/README.md).
     Reading stays the default's."""
 
     def dumps(self, obj: Any, **kwargs: Any) -> str:
