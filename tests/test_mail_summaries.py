@@ -286,6 +286,16 @@ def test_dry_run_sends_and_records_nothing(runner, inbox, city, session):
     assert session.scalar(sa.select(sa.func.count()).select_from(SentSummary)) == 0
 
 
+def test_dry_run_builds_no_attachment_and_a_send_builds_one_per_kind_and_language(runner, inbox, city):
+    code, report = send(runner, "--dry-run")
+    assert code == 0 and report["attachments_built"] == 0 and len(report["would_send"]) == 5
+    code, report = send(runner)
+    # Police in Chinese and in English, the bus company, the digest in Chinese and in English.
+    assert code == 0 and report["attachments_built"] == 5 and len(inbox.messages) == 5
+    code, report = send(runner)
+    assert report["sent"] == [] and report["attachments_built"] == 0
+
+
 def test_to_sends_everything_to_one_address_and_records_nothing(runner, inbox, city, session):
     code, report = send(runner, "--to", "tester@pyjtj.example.cn")
     assert code == 0 and len(inbox.messages) == 5

@@ -10,7 +10,9 @@ from flask_babel import gettext as _
 
 from fleet.base.db import get_session
 from fleet.base.periods import Period
-from fleet.read.mail.summaries import Delivery, SummaryWriter, planned_deliveries, sent_keys
+from fleet.read.mail.recipients import Delivery, planned_deliveries
+from fleet.read.mail.records import sent_keys
+from fleet.read.mail.render import SummaryWriter
 from fleet.web.auth import role_required
 from rules.active import active_pack
 
@@ -61,15 +63,16 @@ def message():
     if delivery is None:
         abort(404)
     writer = SummaryWriter(session, active_pack(session), month, current_app.config["REPORTING_DEADLINE_DAYS"])
+    if part == "xlsx":
+        attachment = writer.attachment(delivery)
+        return send_file(
+            io.BytesIO(attachment.content),
+            mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            as_attachment=True,
+            download_name=attachment.name,
+        )
     content = writer.content(delivery)
     if part == "text":
         return Response(content.text, mimetype="text/plain")
-    if part == "xlsx":
-        return send_file(
-            io.BytesIO(content.attachment),
-            mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            as_attachment=True,
-            download_name=content.attachment_name,
-        )
     return Response(content.html, mimetype="text/html")
 

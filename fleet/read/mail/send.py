@@ -2,7 +2,8 @@
 
 A message that the server refuses is logged and reported; the next message still goes out. A dropped
 connection is opened again for the next message rather than failing the rest of the run. Deciding who
-gets what is fleet.read.mail.summaries; this module only delivers and records.
+gets what is fleet.read.mail.recipients, the wording fleet.read.mail.render; this module delivers each
+message as it is built (one at a time: a province's run never holds them all) and records it.
 """
 
 from __future__ import annotations
@@ -19,15 +20,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from fleet.base.periods import Period
-from fleet.read.mail.summaries import (
-    SummaryWriter,
-    agency_kind,
-    build_message,
-    planned_deliveries,
-    record_sent,
-    sent_keys,
-    should_notify,
-)
+from fleet.read.mail.message import build_message
+from fleet.read.mail.recipients import agency_kind, planned_deliveries
+from fleet.read.mail.records import record_sent, sent_keys, should_notify
+from fleet.read.mail.render import SummaryWriter
 from rules.packs import RulePack
 
 log = logging.getLogger(__name__)
@@ -141,9 +137,13 @@ class SendReport:
     would_send: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
+    attachments_built: int = 0  # compliance reports built for the messages (one per kind and language)
 
     def as_json(self) -> dict[str, Any]:
-        payload: dict[str, Any] = {"month": self.month, "sent": self.sent, "skipped": self.skipped, "failed": self.failed}
+        payload: dict[str, Any] = {
+            "month": self.month, "sent": self.sent, "skipped": self.skipped, "failed": self.failed,
+            "attachments_built": self.attachments_built,
+        }
         if self.dry_run:
             payload["dry_run"] = True
             payload["would_send"] = self.would_send
@@ -167,7 +167,8 @@ def send_summaries(
 
     Each SentSummary row is committed on its own, so a run that dies half-way still knows what it sent.
     `to` sends every message to that one address for testing: it neither skips nor records anything,
-    so the real recipients still get theirs. `dry_run` renders every message and sends nothing.
+    so the real recipients still get theirs. `dry_run` renders every message and sends nothing; it
+    builds no attachment.
     """
     month_key = month.label
     report = SendReport(month_key, dry_run=dry_run, redirected_to=to)
@@ -188,6 +189,7 @@ def send_summaries(
     if dry_run:
         for delivery in due:
             report.would_send.append({**delivery.describe(), "subject": writer.content(delivery).subject})
+        report.attachments_built = writer.attachments_built
         return report
 
     with Mailer(settings) as mailer:
@@ -195,7 +197,8 @@ def send_summaries(
             content = writer.content(delivery)
             entry = {**delivery.describe(), "subject": content.subject}
             try:
-                mailer.send(build_message(content, sender=settings.sender, to=to or delivery.recipient))
+                message = build_message(content, writer.attachment(delivery), sender=settings.sender, to=to or delivery.recipient)
+                mailer.send(message)
             except SendError as exc:
                 log.warning("summary %s for %s (%s) not sent: %s", month_key, delivery.recipient, delivery.kind, exc)
                 report.failed.append({**entry, "error": str(exc)})
@@ -204,4 +207,5 @@ def send_summaries(
                 record_sent(session, month_key, delivery)
                 session.commit()
             report.sent.append(entry)
+    report.attachments_built = writer.attachments_built
     return report

@@ -1,0 +1,28 @@
+"""The MIME message of a rendered summary: plain text, HTML and the report attached."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+from fleet.read.mail.render import Attachment, Content
+
+XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+def build_message(content: Content, attachment: Attachment, *, sender: str, to: str) -> EmailMessage:
+    """Plain text first, then HTML (clients show the last part they understand), and the report attached."""
+    message = EmailMessage()
+    message["Subject"] = content.subject
+    message["From"] = sender
+    message["To"] = to
+    message["Date"] = formatdate(localtime=True)
+    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
+    # Out-of-office replies and the like should not answer an automatic message (RFC 3834).
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(content.text)
+    message.add_alternative(content.html, subtype="html")
+    message.add_attachment(attachment.content, maintype=XLSX_TYPE[0], subtype=XLSX_TYPE[1], filename=attachment.name)
+    # Set last: turning the message multipart moves Content-* headers into the first part.
+    message["Content-Language"] = content.locale
+    return message

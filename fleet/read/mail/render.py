@@ -1,0 +1,178 @@
+"""The wording of the monthly messages: subject, plain text and HTML of each summary and of the city
+digest, in the recipient's language, and the name and bytes of the report attached to each.
+
+The figures come from fleet.read.mail.summaries; who gets which message from recipients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import cached_property
+from typing import Any
+
+from babel.dates import format_skeleton
+from flask import render_template
+from sqlalchemy.orm import Session
+
+from fleet.base.labels import batch_status_label, result_status_label
+from fleet.base.models import Agency
+from fleet.base.periods import Period
+from fleet.base.text import _, force_locale, get_locale
+from fleet.base.vocab import VOCABULARIES
+from fleet.read.mail.recipients import CITY, Delivery
+from fleet.read.mail.summaries import MonthResults, agency_summary, city_digest, month_results
+from fleet.read.reports import compliance_workbook
+from rules.packs import Rule, RulePack
+
+
+@dataclass(frozen=True)
+class Content:
+    """A rendered message without its recipient and its attachment: shared by every recipient of the
+    same kind and language."""
+
+    locale: str
+    subject: str
+    text: str
+    html: str
+
+
+@dataclass(frozen=True)
+class Attachment:
+    name: str
+    content: bytes
+
+
+def percent(value: Fraction | None) -> str:
+    if value is None:
+        return "—"
+    return f"{float(value) * 100:.1f}%".replace(".0%", "%")
+
+
+def bar_width(value: Fraction | None) -> int:
+    if value is None:
+        return 0
+    return max(0, min(100, round(float(value) * 100)))
+
+
+def text_bar(value: Fraction | None, width: int = 20) -> str:
+    filled = round(bar_width(value) * width / 100)
+    return "█" * filled + "░" * (width - filled)
+
+
+def text_count_bar(passed: int, failed: int, no_data: int, width: int = 20) -> str:
+    """█ passing, ▒ failing, ░ no data: the digest's chart for clients that show only plain text."""
+    total = passed + failed + no_data
+    if not total:
+        return "░" * width
+    filled = round(passed * width / total)
+    failing = round((passed + failed) * width / total) - filled
+    return "█" * filled + "▒" * failing + "░" * (width - filled - failing)
+
+
+def need_text(rule: Rule, count: int) -> str:
+    """What an agency still has to buy to meet the rule (the shortfall), in the rule's terms."""
+    if rule.measure == "nev_share":
+        return _("还需购置 %(count)s 辆新能源汽车", count=count)
+    return _("还需 %(count)s 辆达到排放标准的车辆", count=count)
+
+
+def month_label(period: Period) -> str:
+    return format_skeleton("yMMMM", period.start, locale=str(get_locale()))
+
+
+def ytd_label(period: Period) -> str:
+    return _("%(start)s 至 %(end)s", start=period.start.isoformat(), end=period.end.isoformat())
+
+
+def _template_helpers(locale: str) -> dict[str, Callable[..., Any] | str]:
+    return {
+        "locale": locale,
+        "title": lambda rule: rule.title_in(locale),
+        "pct": percent,
+        "bar_width": bar_width,
+        "text_bar": text_bar,
+        "text_count_bar": text_count_bar,
+        "status_label": result_status_label,
+        "need_text": need_text,
+        "batch_status": batch_status_label,
+        "colour": lambda status: {"pass": "#2e7d32", "fail": "#c62828"}.get(status, "#757575"),
+        "vocab": lambda name, value: VOCABULARIES[name].english(value) if locale == "en" else value,
+    }
+
+
+@dataclass
+class SummaryWriter:
+    """Renders the month's messages, each once per kind and language however many recipients share it.
+
+    The month is evaluated once, on the first message, for every agency. Only the messages of the
+    latest kind are kept (an agency's contacts come one after the other, see planned_deliveries), so
+    that a province's run holds one agency's message at a time, never all of them. The attachment is
+    built only when asked for: a dry run builds none."""
+
+    session: Session
+    pack: RulePack
+    month: Period
+    deadline_days: int
+    attachments_built: int = 0  # reports built so far: none on a dry run
+    _contents: dict[tuple[str, str], Content] = field(default_factory=dict)
+    _attachments: dict[tuple[str, str], Attachment] = field(default_factory=dict)
+
+    @cached_property
+    def results(self) -> MonthResults:
+        return month_results(self.session, self.pack, self.month, deadline_days=self.deadline_days)
+
+    def content(self, delivery: Delivery) -> Content:
+        return self._kept(self._contents, delivery, self._render)
+
+    def attachment(self, delivery: Delivery) -> Attachment:
+        """The compliance report attached to the message: the agency's, or the city's for the digest."""
+        return self._kept(self._attachments, delivery, self._report)
+
+    def _kept(self, kept: dict, delivery: Delivery, make: Callable[[Delivery], Any]) -> Any:
+        key = (delivery.kind, delivery.locale)
+        if key not in kept:
+            for other in [k for k in kept if k[0] not in (delivery.kind, CITY)]:
+                del kept[other]
+            with force_locale(delivery.locale):
+                kept[key] = make(delivery)
+        return kept[key]
+
+    def _render(self, delivery: Delivery) -> Content:
+        if delivery.kind == CITY:
+            return self._city(delivery.locale)
+        return self._agency(self.session.get(Agency, delivery.agency_id), delivery.locale)
+
+    def _report(self, delivery: Delivery) -> Attachment:
+        self.attachments_built += 1
+        if delivery.kind == CITY:
+            content = compliance_workbook(self.session, self.pack, self.month, locale=delivery.locale)
+            return Attachment(_("合规报告-全市-%(month)s.xlsx", month=self.month.label), content)
+        agency = self.session.get(Agency, delivery.agency_id)
+        content = compliance_workbook(self.session, self.pack, self.month, agency_id=agency.id, locale=delivery.locale)
+        return Attachment(_("合规报告-%(agency)s-%(month)s.xlsx", agency=agency.name, month=self.month.label), content)
+
+    def _agency(self, agency: Agency, locale: str) -> Content:
+        summary = agency_summary(self.session, self.results, agency)
+        summary.month_label, summary.ytd_label = month_label(self.month), ytd_label(summary.ytd)
+        subject = _("新能源汽车配备情况月报：%(month)s · %(agency)s", month=summary.month_label, agency=agency.name)
+        context = {"summary": summary, "subject": subject, **_template_helpers(locale)}
+        return Content(
+            locale=locale,
+            subject=subject,
+            text=render_template("email/agency_summary.txt", **context),
+            html=render_template("email/agency_summary.html", **context),
+        )
+
+    def _city(self, locale: str) -> Content:
+        digest = city_digest(self.session, self.results)
+        digest.month_label, digest.ytd_label = month_label(self.month), ytd_label(digest.ytd)
+        subject = _("新能源汽车配备情况月报：%(month)s · %(agency)s", month=digest.month_label, agency=_("全市汇总"))
+        context = {"digest": digest, "subject": subject, **_template_helpers(locale)}
+        return Content(
+            locale=locale,
+            subject=subject,
+            text=render_template("email/city_digest.txt", **context),
+            html=render_template("email/city_digest.html", **context),
+        )
