@@ -145,7 +145,8 @@ def _validate(session: Session, batch: ImportBatch, progress: Progress) -> str |
                 max_bytes=max_upload_bytes(current_app.config),
             )
         except UnusableFile as exc:
-            batch.status = "invalid"
+            # A fault of the reader (internal_error) leaves the file's verdict open: the batch failed.
+            batch.status = "failed" if exc.code == "internal_error" else "invalid"
             return exc.message
         record_report(batch, report)
         _annotate(batch, path, report, progress)
@@ -169,7 +170,7 @@ def _annotate(batch: ImportBatch, path: Path, report: ValidationReport, progress
     download it; a small file's is made on download."""
     if (report.errors or report.warnings) and path.stat().st_size > current_app.config["IMPORT_BACKGROUND_BYTES"]:
         progress("annotate", 0.95)
-        batch.annotated_workbook = annotate_workbook(path, report)
+        batch.annotated_workbook = annotate_workbook(path, report, file_name=batch.file_name)
 
 
 def _run(batch_id: int, commit: bool) -> str:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import io
+import re
+import tempfile
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from openpyxl import load_workbook
+from openpyxl import Workbook, load_workbook
 from openpyxl.cell import Cell
 from openpyxl.comments import Comment
 from openpyxl.styles import Font, PatternFill
@@ -15,13 +19,19 @@ from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.worksheet import Worksheet
 
 from fleet.base.text import _
+from imports.package import sniff_format
+from imports.read import page_table
 from imports.report import ERROR, Finding, ValidationReport
+from imports.sheets import read_book
 
 FINDINGS_SHEET = "错误清单"
 ERROR_FILL = PatternFill("solid", fgColor="FFC7CE")
 WARNING_FILL = PatternFill("solid", fgColor="FFE699")
 _HEADER_FONT = Font(bold=True)
 _LINK_FONT = Font(color="0563C1", underline="single")
+# Text starting so is a formula to Excel once the cell is edited.
+FORMULA_TRIGGERS = ("=", "+", "-", "@")
+_UNFIT_TITLE = re.compile(r"[\[\]:*?/\\]")
 
 
 def _as_text(cell: Cell, value: object) -> None:
@@ -29,8 +39,51 @@ def _as_text(cell: Cell, value: object) -> None:
     cell.value = value
     if isinstance(value, str):
         cell.data_type = "s"
-        if value.startswith(("=", "+", "-", "@")):
+        if value.startswith(FORMULA_TRIGGERS):
             cell.quotePrefix = True
+
+
+@contextmanager
+def _as_path(source: bytes | Path) -> Iterator[Path]:
+    if isinstance(source, Path):
+        yield source
+        return
+    with tempfile.TemporaryDirectory(prefix="fleet-annotate-") as folder:
+        path = Path(folder) / "upload"
+        path.write_bytes(source)
+        yield path
+
+
+def _quote_text(workbook: Workbook) -> None:
+    """Text that Excel would take for a formula when the cell is edited keeps the quote prefix the reports use."""
+    for sheet in workbook.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                if cell.data_type == "s" and isinstance(cell.value, str) and cell.value.startswith(FORMULA_TRIGGERS):
+                    cell.quotePrefix = True
+
+
+def _rebuilt(path: Path, file_name: str | None) -> tuple[Workbook, dict[str, str]]:
+    """An xlsx of the rows the reader read (a web page: its table of acquisitions), and the title each
+    sheet has in it (Excel's sheet titles are 31 characters at most, without []:*?/\\)."""
+    book = read_book(path, name=file_name)
+    sheets = page_table(book.sheets) if book.format == "html" else book.sheets
+    workbook = Workbook()
+    workbook.remove(workbook.active)
+    titles: dict[str, str] = {}
+    for sheet in sheets:
+        title = _UNFIT_TITLE.sub("_", sheet.name)[:31].strip("'") or "Sheet"
+        while title in titles.values():
+            title = f"{title[:28]}_{len(titles) + 1}"
+        titles[sheet.name] = title
+        target = workbook.create_sheet(title)
+        for r, row in enumerate(sheet.rows, start=1):
+            for c, value in enumerate(row, start=1):
+                if value != "" and value is not None:
+                    _as_text(target.cell(row=r, column=c), value)
+        if sheet.hidden:
+            target.sheet_state = "hidden"
+    return workbook, titles
 
 
 def _internal_link(sheet: str, coordinate: str) -> str:
@@ -60,20 +113,29 @@ def _cell_of(sheet: Worksheet, report: ValidationReport, found: Finding) -> str 
     return f"{get_column_letter(layout.columns[found.column] + 1)}{found.row}"
 
 
-def annotate_workbook(source: bytes | Path, report: ValidationReport) -> bytes:
+def annotate_workbook(source: bytes | Path, report: ValidationReport, *, file_name: str | None = None) -> bytes:
     """The workbook as uploaded, each flagged cell filled (red for errors, amber for warnings) with the
-    messages in a comment, and an added first sheet 错误清单 linking to every flagged cell."""
-    data = source.read_bytes() if isinstance(source, Path) else source
-    workbook = load_workbook(io.BytesIO(data))
+    messages in a comment, and an added first sheet 错误清单 linking to every flagged cell.
+
+    An upload in another format (xls, CSV, a web page, …) comes back as an xlsx of the same rows, read
+    by the same reader as the upload; file_name is the upload's name (a CSV's sheet is named after it)."""
+    with _as_path(source) as path:
+        if sniff_format(path) == "xlsx":
+            with path.open("rb") as fh:
+                workbook = load_workbook(fh)
+            _quote_text(workbook)
+            titles = {name: name for name in workbook.sheetnames}
+        else:
+            workbook, titles = _rebuilt(path, file_name)
     findings = [*report.errors, *report.warnings]
 
     by_cell: dict[tuple[str, str], list[Finding]] = defaultdict(list)
     targets: list[tuple[Finding, str | None]] = []
     for found in findings:
         coordinate = None
-        if found.sheet in workbook.sheetnames:
-            coordinate = _cell_of(workbook[found.sheet], report, found)
-            by_cell[(found.sheet, coordinate)].append(found)
+        if found.sheet in titles:
+            coordinate = _cell_of(workbook[titles[found.sheet]], report, found)
+            by_cell[(titles[found.sheet], coordinate)].append(found)
         targets.append((found, coordinate))
 
     for (sheet_name, coordinate), cell_findings in by_cell.items():
@@ -97,7 +159,7 @@ def annotate_workbook(source: bytes | Path, report: ValidationReport) -> bytes:
             _as_text(listing.cell(row=row_number, column=column_number), value)
         if coordinate is not None:
             link = listing.cell(row=row_number, column=8)
-            link.hyperlink = Hyperlink(ref=link.coordinate, location=_internal_link(found.sheet, coordinate))
+            link.hyperlink = Hyperlink(ref=link.coordinate, location=_internal_link(titles[found.sheet], coordinate))
             link.font = _LINK_FONT
             fill = ERROR_FILL if found.severity == ERROR else WARNING_FILL
             listing.cell(row=row_number, column=6).fill = fill

@@ -1,17 +1,21 @@
-"""Unusable-file checks: refuse a file that is not a readable xlsx before anything parses it.
+"""Unusable-file checks: what a file is, and refusing what cannot be read before anything parses it.
 
-Everything here looks at bytes and at the zip's central directory only, so a hostile or broken file
-(a renamed .xls or CSV, a truncated download, an encrypted workbook, a decompression bomb) is turned
-away in milliseconds with a clear message instead of a traceback or an exhausted machine.
+Everything here looks at the file's first bytes and at the zip's or compound file's directory only,
+so an unreadable or broken file (another program's file, a truncated download, an encrypted workbook,
+a decompression bomb) is turned away in milliseconds with a clear message. The limits on what a
+readable file holds are checked while it is read (imports.guards, imports.sheets).
 """
 
 from __future__ import annotations
 
 import codecs
 import re
+import struct
 import zipfile
 import zlib
 from pathlib import Path
+
+import olefile
 
 from fleet.base.text import _
 
@@ -23,22 +27,11 @@ RATIO_CHECKED_ABOVE = 20 << 20
 
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-# An encrypted xlsx is an OLE2 compound file holding the streams EncryptionInfo and EncryptedPackage;
-# directory entry names are stored in UTF-16LE.
-_ENCRYPTION_STREAM = "EncryptionInfo".encode("utf-16-le")
 _SNIFF_BYTES = 64 << 10
 _MARKUP = re.compile(rb"^(\xef\xbb\xbf|\xff\xfe|\xfe\xff)?\s*<(\?xml|!doctype|html|table|meta|head|body|workbook)", re.IGNORECASE)
-# calamine holds a sheet as a dense grid from its first to its last filled cell, so a single value in
-# XFD1048576 of a tiny file asks for half a terabyte and aborts the process: the used area is checked
-# first, from the sheet's <dimension> when it is small, else by scanning the sheet's XML.
-MAX_SHEET_CELLS = 10_000_000
-_SHEET_XML = re.compile(r"^xl/worksheets/[^/]+\.xml$")
-_DIMENSION = re.compile(
-    rb'<(?:\w+:)?dimension\s+ref="\$?([A-Z]{1,3})\$?([0-9]{1,7})(?::\$?([A-Z]{1,3})\$?([0-9]{1,7}))?"'
-)
-_CELL = re.compile(rb'c r="[A-Z]{1,3}([0-9]{1,7})"[^>]*?(/?)>')
-_WIDE_CELL = re.compile(rb'c r="([A-Z]{2,3})[0-9]{1,7}"[^>]*?(/?)>')
-_SCAN_CHUNK = 4 << 20
+_HTML_TABLE = re.compile(rb"<table[\s>]", re.IGNORECASE)
+_HTML_SNIFF_BYTES = 1 << 20
+_TEXT_SUFFIXES = frozenset({".csv", ".tsv", ".txt"})
 
 
 class UnusableFile(Exception):
@@ -53,8 +46,21 @@ class UnusableFile(Exception):
         return self.message
 
 
+class ReaderFault(UnusableFile):
+    """Reading failed through a fault of the program, not of the file: code internal_error, with an id
+    the user can quote and that the logged traceback carries."""
+
+    def __init__(self, error_id: str) -> None:
+        super().__init__(
+            "internal_error",
+            _("读取文件时程序出错（错误编号 %(id)s），文件本身可能没有问题。请把错误编号告诉系统管理员。", id=error_id),
+        )
+        self.error_id = error_id
+
+
 def check_package(path: Path, *, max_bytes: int, max_uncompressed_bytes: int = MAX_UNCOMPRESSED_BYTES) -> None:
-    """Raise UnusableFile unless path is an xlsx/xlsm of acceptable size whose members may be inflated."""
+    """Raise UnusableFile unless path is a readable format (sniff_format) of acceptable size whose members
+    may be inflated."""
     path = Path(path)
     size = path.stat().st_size
     if size > max_bytes:
@@ -66,75 +72,137 @@ def check_package(path: Path, *, max_bytes: int, max_uncompressed_bytes: int = M
     check_contents(path, max_uncompressed_bytes=max_uncompressed_bytes)
 
 
-def check_contents(path: Path, *, max_uncompressed_bytes: int = MAX_UNCOMPRESSED_BYTES) -> None:
-    """The format and zip checks of check_package, without the upload size limit."""
+def check_contents(path: Path, *, max_uncompressed_bytes: int = MAX_UNCOMPRESSED_BYTES) -> str:
+    """The format and zip checks of check_package, without the upload size limit; returns the format."""
     path = Path(path)
     stat = path.stat()
     # check_package then read_table is the usual sequence: the same unchanged file is checked once.
     seen = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, max_uncompressed_bytes)
     if seen in _passed:
-        return
-    _check_contents(path, max_uncompressed_bytes)
-    _passed.append(seen)
-    del _passed[:-8]
+        return _passed[seen]
+    kind = _check_contents(path, max_uncompressed_bytes)
+    _passed[seen] = kind
+    while len(_passed) > 8:
+        del _passed[next(iter(_passed))]
+    return kind
 
 
-_passed: list[tuple[str, int, int, int]] = []
+_passed: dict[tuple[str, int, int, int], str] = {}
 
 
-def _check_contents(path: Path, max_uncompressed_bytes: int) -> None:
+def _check_contents(path: Path, max_uncompressed_bytes: int) -> str:
+    kind = sniff_format(path)
+    if kind in ("xlsx", "xlsb", "ods"):
+        try:
+            with zipfile.ZipFile(path) as package:
+                _check_members(package.infolist(), max_uncompressed_bytes)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, zlib.error):
+            raise corrupt() from None
+    return kind
+
+
+def sniff_format(path: Path) -> str:
+    """What the file is, from its bytes whatever its name says: xlsx (also xlsm), xlsb, ods, xls, html or csv.
+
+    Raises UnusableFile for what cannot be read: an encrypted workbook, a format calamine does not read
+    (named, with what to do), a file that claims a format by its name and is not it."""
+    path = Path(path)
     with path.open("rb") as fh:
         head = fh.read(_SNIFF_BYTES)
+    suffix = path.suffix.lower()
     if not head:
         raise UnusableFile("not_xlsx", _("文件是空的（0 字节），不是 Excel 工作簿。"))
     if head.startswith(_OLE2_MAGIC):
-        _refuse_compound_file(path)
-    if not head.startswith(_ZIP_MAGIC):
-        if _MARKUP.match(head):
-            # Web systems often export an HTML table or an Excel 2003 XML file and name it .xls.
-            raise UnusableFile(
-                "not_xlsx",
-                _("这是网页（HTML）或 XML 格式导出的表格，不是 xlsx 工作簿。请用 Excel 打开后“另存为” Excel 工作簿（*.xlsx）再上传。"),
-            )
-        if _looks_like_text_table(head):
-            raise UnusableFile(
-                "csv_format",
-                _("这是 CSV 或文本文件，不是 xlsx 工作簿。请用 Excel 打开后“另存为” Excel 工作簿（*.xlsx）再上传。"),
-            )
-        raise UnusableFile("not_xlsx", _("文件不是 Excel 工作簿（xlsx）。请上传用 Excel 保存的 .xlsx 文件。"))
+        return _compound_file_format(path)
+    if head.startswith(_ZIP_MAGIC):
+        return _package_format(path)
+    if _MARKUP.match(head):
+        if _HTML_TABLE.search(head) or _HTML_TABLE.search(_tail(path)):
+            return "html"
+        # Excel 2003 XML (SpreadsheetML) and other markup without a table.
+        raise UnusableFile(
+            "not_xlsx",
+            _("这是 XML 格式导出的表格（如 Excel 2003 XML），无法读取。请用 Excel 打开后“另存为” Excel 工作簿（*.xlsx）再上传。"),
+        )
+    if _looks_like_text_table(head):
+        return "csv"
+    if suffix in _TEXT_SUFFIXES:
+        raise UnusableFile("csv_format", _("文件名是 %(suffix)s，但内容不是可读取的文本表格（CSV）。请用 Excel 打开后另存为 CSV 或 xlsx 再上传。", suffix=suffix))
+    if suffix == ".xls":
+        raise UnusableFile("xls_format", _("文件名是 .xls，但内容不是 Excel 97-2003 工作簿，也不是网页表格。请用 Excel 打开后“另存为” Excel 工作簿（*.xlsx）再上传。"))
+    raise UnusableFile("not_xlsx", _unreadable_message())
+
+
+def _unreadable_message() -> str:
+    return _("文件不是可读取的表格。可上传 Excel 工作簿（.xlsx、.xlsm、.xls、.xlsb）、OpenDocument 表格（.ods）、CSV 或制表符分隔的文本、网页表格（HTML）。")
+
+
+def _tail(path: Path) -> bytes:
+    """More of a web page than its head: a long <head> (scripts, styles) can push the first table far down."""
+    with path.open("rb") as fh:
+        return fh.read(_HTML_SNIFF_BYTES)
+
+
+def _compound_file_format(path: Path) -> str:
+    """An OLE2 compound file: an Excel 97-2003 workbook, an encrypted xlsx, or another program's file."""
+    try:
+        with olefile.OleFileIO(str(path)) as ole:
+            streams = {"/".join(entry).lower() for entry in ole.listdir(streams=True, storages=False)}
+    except (OSError, ValueError, struct.error, IndexError):
+        raise corrupt() from None
+    if "encryptioninfo" in streams:
+        raise encrypted()
+    if "workbook" in streams:
+        return "xls"
+    if "book" in streams:
+        raise UnusableFile(
+            "xls_format",
+            _("这是 Excel 5.0/95 格式的旧工作簿，无法读取。请用 Excel 打开后“另存为” Excel 工作簿（*.xlsx）再上传。"),
+        )
+    if path.suffix.lower() == ".et" or any(s.startswith("wps") or s == "etf" for s in streams):
+        raise UnusableFile(
+            "not_xlsx",
+            _("这是 WPS 表格文件（.et），无法直接读取。请在 WPS 中“另存为” Excel 工作簿（*.xlsx）再上传。"),
+        )
+    if path.suffix.lower() == ".xls":
+        raise UnusableFile("xls_format", _("文件名是 .xls，但其中没有 Excel 工作簿（可能是 Word 等其他程序的文件）。请上传 Excel 文件。"))
+    raise UnusableFile("not_xlsx", _unreadable_message())
+
+
+def _package_format(path: Path) -> str:
     try:
         with zipfile.ZipFile(path) as package:
-            members = package.infolist()
-            _check_members(members, max_uncompressed_bytes)
-            for member in members:
-                if _SHEET_XML.match(member.filename):
-                    _check_sheet_area(package, member)
+            names = set(package.namelist())
+            if "mimetype" in names:
+                mimetype = package.read("mimetype")[:100].strip()
+                if mimetype == b"application/vnd.oasis.opendocument.spreadsheet":
+                    return "ods"
+                raise UnusableFile("not_xlsx", _("这是 OpenDocument 文档，但不是电子表格（.ods）。请上传表格文件。"))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, zlib.error):
-        raise UnusableFile("corrupt", _("文件已损坏或不完整（可能下载或复制中断），无法打开。请重新保存后上传。")) from None
+        raise corrupt() from None
+    if "[Content_Types].xml" in names and "xl/workbook.xml" in names:
+        return "xlsx"
+    if "[Content_Types].xml" in names and "xl/workbook.bin" in names:
+        return "xlsb"
+    if path.suffix.lower() == ".et":
+        raise UnusableFile(
+            "not_xlsx",
+            _("这是 WPS 表格文件（.et），无法直接读取。请在 WPS 中“另存为” Excel 工作簿（*.xlsx）再上传。"),
+        )
+    raise UnusableFile("not_xlsx", _("文件是压缩包但不是 Excel 工作簿（xlsx）。请上传用 Excel 保存的 .xlsx 文件。"))
 
 
-def _refuse_compound_file(path: Path) -> None:
-    """OLE2 is either an old .xls or an encrypted xlsx; both are refused, with a message for each."""
-    content = path.read_bytes()
-    if _ENCRYPTION_STREAM in content:
-        raise UnusableFile("encrypted", _("工作簿设有打开密码（已加密），无法读取。请取消密码后重新保存上传。"))
-    raise UnusableFile(
-        "xls_format",
-        _("这是旧版 Excel 97-2003 文件（.xls）。请用 Excel 打开后“另存为” Excel 工作簿（*.xlsx）再上传。"),
-    )
+def corrupt() -> UnusableFile:
+    return UnusableFile("corrupt", _("文件已损坏或不完整（可能下载或复制中断），无法打开。请重新保存后上传。"))
+
+
+def encrypted() -> UnusableFile:
+    return UnusableFile("encrypted", _("工作簿设有打开密码（已加密），无法读取。请取消密码后重新保存上传。"))
 
 
 def _check_members(members: list[zipfile.ZipInfo], max_uncompressed_bytes: int) -> None:
-    names = {m.filename for m in members}
-    if "[Content_Types].xml" not in names or not any(n.endswith("workbook.xml") for n in names):
-        if "mimetype" in names or any(n.endswith("workbook.bin") for n in names):
-            raise UnusableFile(
-                "not_xlsx",
-                _("这是 OpenDocument（.ods）或 Excel 二进制（.xlsb）工作簿。请用 Excel 打开后“另存为” Excel 工作簿（*.xlsx）再上传。"),
-            )
-        raise UnusableFile("not_xlsx", _("文件是压缩包但不是 Excel 工作簿（xlsx）。请上传用 Excel 保存的 .xlsx 文件。"))
     if any(m.flag_bits & 0x1 for m in members):
-        raise UnusableFile("encrypted", _("工作簿设有打开密码（已加密），无法读取。请取消密码后重新保存上传。"))
+        raise encrypted()
     declared = sum(m.file_size for m in members)
     inflated_too_far = any(
         m.file_size > RATIO_CHECKED_ABOVE and m.file_size > MAX_RATIO * max(m.compress_size, 1) for m in members
@@ -146,60 +214,8 @@ def _check_members(members: list[zipfile.ZipInfo], max_uncompressed_bytes: int) 
         )
 
 
-def _check_sheet_area(package: zipfile.ZipFile, member: zipfile.ZipInfo) -> None:
-    with package.open(member) as fh:
-        head = fh.read(_SNIFF_BYTES)
-    dimension = _DIMENSION.search(head)
-    if dimension is not None:
-        first_column, first_row, last_column, last_row = dimension.groups()
-        rows = int(last_row or first_row) - int(first_row) + 1
-        columns = _column_number(last_column or first_column) - _column_number(first_column) + 1
-        if rows * columns <= MAX_SHEET_CELLS:
-            return
-    # No dimension, or one that counts formatted empty cells: find the last row and the widest filled cell.
-    rows, columns = _scanned_area(package, member)
-    if rows * columns > MAX_SHEET_CELLS:
-        raise UnusableFile(
-            "too_large",
-            _("工作表的使用范围过大（%(rows)s 行 × %(columns)s 列），可能在很远的单元格里有内容。"
-              "请删除多余的行和列后重新保存上传。", rows=rows, columns=columns),
-        )
-
-
-def _scanned_area(package: zipfile.ZipFile, member: zipfile.ZipInfo) -> tuple[int, int]:
-    """Last row and widest column holding a value, reading the sheet XML in chunks (rows from 1: an overestimate)."""
-    last_row, columns, tail = 0, 26, b""
-    with package.open(member) as fh:
-        while chunk := fh.read(_SCAN_CHUNK):
-            data = tail + chunk
-            tail = data[-64:]
-            last_row = max(last_row, _last_value_row(data))
-            for letters, empty in _WIDE_CELL.findall(data):
-                if not empty:
-                    columns = max(columns, _column_number(letters))
-    return last_row, columns
-
-
-def _last_value_row(data: bytes) -> int:
-    """The row of the last cell in data that is not self-closing (<c r="A9" s="1"/> is formatting only)."""
-    end = len(data)
-    while (at := data.rfind(b'c r="', 0, end)) >= 0:
-        cell = _CELL.match(data, at)
-        if cell is not None and not cell[2]:
-            return int(cell[1])
-        end = at
-    return 0
-
-
-def _column_number(letters: bytes) -> int:
-    number = 0
-    for letter in letters:
-        number = number * 26 + letter - ord("A") + 1
-    return number
-
-
 def _looks_like_text_table(head: bytes) -> bool:
-    """Printable text with separators or several lines: a CSV or tab-separated export renamed to .xlsx."""
+    """Printable text with separators or several lines: a CSV or tab-separated export, whatever its name."""
     sample = head[:4096]
     encodings = ["utf-16"] if sample[:2] in (b"\xff\xfe", b"\xfe\xff") else ["utf-8-sig", "gb18030"]
     for encoding in encodings:

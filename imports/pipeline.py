@@ -7,6 +7,8 @@ file in one transaction. Both report progress through an optional callable(step,
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +20,7 @@ from fleet.base.models import ImportBatch, User
 from fleet.base.text import _
 from imports.commit import commit_batch
 from imports.normalise import normalise
-from imports.package import UnusableFile, check_package
+from imports.package import ReaderFault, UnusableFile, check_package
 from imports.policy import import_policy
 from imports.read import read_table
 from imports.report import ValidationReport
@@ -27,6 +29,7 @@ from imports.stage import committed_batch, record_report, sha256_of, stage_batch
 from imports.validate import Validated, validate_table
 
 Progress = Callable[[str, float], None]
+log = logging.getLogger(__name__)
 
 
 class ImportFailed(RuntimeError):
@@ -58,6 +61,14 @@ class ImportOutcome:
         }
 
 
+def reader_fault(file_name: str) -> ReaderFault:
+    """The error for a fault of the program while reading a file: logged with its traceback under an id
+    that the message shows the user (call it while handling the exception)."""
+    error_id = uuid.uuid4().hex[:12]
+    log.exception("reading %r failed: internal_error %s", file_name, error_id)
+    return ReaderFault(error_id)
+
+
 def _no_progress(step: str, fraction: float) -> None:
     pass
 
@@ -80,11 +91,12 @@ def _validated(
     check_package(path, max_bytes=_max_bytes(max_bytes))
     progress("read", 0.05)
     try:
-        raw = read_table(path)
+        raw = read_table(path, name=file_name or path.name)
     except UnusableFile:
         raise
-    except Exception as exc:  # a reader failure is about the file: say so instead of a traceback
-        raise UnusableFile("corrupt", _("无法读取文件：%(reason)s", reason=str(exc) or type(exc).__name__)) from exc
+    except Exception as exc:
+        # The reader refuses a broken file as UnusableFile itself; anything else is a fault of ours.
+        raise reader_fault(file_name or path.name) from exc
     progress("normalise", 0.35)
     frame = normalise(raw.frame, date1904=raw.date1904)
     progress("validate", 0.5)

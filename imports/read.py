@@ -1,23 +1,18 @@
-"""Reading: an uploaded workbook into one raw table of acquisitions, with sheet and row (import step 1).
+"""Reading: an uploaded file into one raw table of acquisitions, with sheet and row (import step 1).
 
-python-calamine reads the cells (cached values for formulas); this module finds each sheet's header
+imports.sheets reads the cells of any format (cached values for formulas); this module finds each sheet's header
 by its content, under title rows and through merged cells, maps the headers (imports.headers) and
 keeps the data rows up to a totals row. The values stay as written: normalising is the next step.
 """
 
 from __future__ import annotations
 
-import gc
 import re
-import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from python_calamine import CalamineError, CalamineWorkbook, PasswordError, SheetTypeEnum, SheetVisibleEnum
 
 from fleet.base.text import _
 from imports.headers import (
@@ -37,8 +32,10 @@ from imports.headers import (
     row_mark_characters,
     stated_unit,
 )
+from imports.guards import LIMITS, Limits
 from imports.normalise import to_numbers, to_text
-from imports.package import UnusableFile, check_contents
+from imports.package import UnusableFile
+from imports.sheets import Book, Sheet, read_book
 
 Cell = Any
 # How many cells from the table's first column are looked at for a totals row or an example marker.
@@ -86,59 +83,45 @@ class _HeaderCell:
     match: HeaderMatch
 
 
-def read_table(path: Path) -> RawTable:
-    """Read path (xlsx/xlsm) into a RawTable; raise UnusableFile when it holds no usable table."""
-    path = Path(path)
-    check_contents(path)
-    try:
-        with _no_cycle_collection():
-            return _read_workbook(path)
-    except UnusableFile:
-        raise
-    except PasswordError:
-        raise UnusableFile("encrypted", _("工作簿设有打开密码（已加密），无法读取。请取消密码后重新保存上传。")) from None
-    except (CalamineError, OSError, ValueError, KeyError, IndexError, UnicodeError):
-        raise UnusableFile("corrupt", _("文件已损坏或不完整（可能下载或复制中断），无法打开。请重新保存后上传。")) from None
+def read_table(path: Path, *, name: str | None = None, limits: Limits = LIMITS) -> RawTable:
+    """Read the file at path (any format imports.sheets reads) into a RawTable; raise UnusableFile when
+    it cannot be read or holds no usable table. name is the file's name as uploaded (a CSV's sheet)."""
+    book = read_book(path, name=name, limits=limits)
+    if book.format == "html":
+        book.sheets = page_table(book.sheets)
+    return _read_sheets(book)
 
 
-@contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """Pause Python's cycle collector: a sheet's cells are a million new objects without cycles, and the
-    collector, set off by the allocations, would walk them again and again (0.17 s of a 1.7 s read)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+def page_table(tables: list[Sheet]) -> list[Sheet]:
+    """A web page's table of acquisitions: the largest one with a recognisable header (the others lay out
+    the page: titles, menus, a footer)."""
+    for table in tables:
+        top = [list(row) for row in table.rows[: header_search_rows() + 1]]
+        if _find_header(top) is not None:
+            return [table]
+    return tables[:1]
 
 
-def _read_workbook(path: Path) -> RawTable:
+def _read_sheets(book: Book) -> RawTable:
     sheets: list[SheetTable] = []
     issues: list[dict] = []
     parts: list[dict[str, list]] = []
     hidden_tables: list[tuple[SheetTable, dict[str, list], list[dict]]] = []
     any_cells = False
-    with CalamineWorkbook.from_path(str(path)) as workbook:
-        for meta in workbook.sheets_metadata:
-            if meta.typ != SheetTypeEnum.WorkSheet:
-                continue
-            sheet = workbook.get_sheet_by_name(meta.name)
-            rows = sheet.to_python(skip_empty_area=False)
-            if not any(_filled(v) for row in rows for v in row):
-                continue
-            any_cells = True
-            hidden = meta.visible != SheetVisibleEnum.Visible
-            table, data, sheet_issues = _read_sheet(meta.name, rows, sheet.merged_cell_ranges or [], hidden)
-            if table is None:
-                issues.extend(sheet_issues)
-            elif hidden:
-                hidden_tables.append((table, data, sheet_issues))
-            else:
-                sheets.append(table)
-                parts.append(data)
-                issues.extend(sheet_issues)
+    for sheet in book.sheets:
+        rows = sheet.rows
+        if not any(_filled(v) for row in rows for v in row):
+            continue
+        any_cells = True
+        table, data, sheet_issues = _read_sheet(sheet.name, rows, sheet.merged, sheet.hidden)
+        if table is None:
+            issues.extend(sheet_issues)
+        elif sheet.hidden:
+            hidden_tables.append((table, data, sheet_issues))
+        else:
+            sheets.append(table)
+            parts.append(data)
+            issues.extend(sheet_issues)
     # A hidden sheet is read only when no visible one holds a table: a workbook whose only list is
     # hidden behind a pivot or a chart is still that list.
     visible_tables = bool(sheets)
@@ -161,20 +144,7 @@ def _read_workbook(path: Path) -> RawTable:
     frame = _frame(parts)
     if frame.empty:
         raise UnusableFile("no_data", _("找到了表头，但表头下方没有数据行。"))
-    return RawTable(frame=frame, sheets=sheets, issues=issues, date1904=_date1904(path))
-
-
-_DATE1904 = re.compile(rb"<(?:\w+:)?workbookPr\b[^>]*\bdate1904\s*=\s*[\"'](?:1|true)[\"']")
-
-
-def _date1904(path: Path) -> bool:
-    """Whether the workbook uses the 1904 date system (workbookPr date1904 in xl/workbook.xml)."""
-    with zipfile.ZipFile(path) as package:
-        try:
-            workbook = package.read("xl/workbook.xml")
-        except KeyError:
-            return False
-    return _DATE1904.search(workbook) is not None
+    return RawTable(frame=frame, sheets=sheets, issues=issues, date1904=book.date1904)
 
 
 def _without_summaries(

@@ -79,8 +79,11 @@ def test_unreadable_file_is_a_clear_error(runner, tmp_path):
     path.write_bytes(b"\x00\x01 not a workbook")
     result = runner.invoke(args=["agencies", "load", str(path)])
     assert result.exit_code == 2
-    assert "not a readable xlsx" in result.output
+    assert "registry.xlsx" in result.output and "不是可读取的表格" in result.output
     assert "Traceback" not in result.output
+    result = runner.invoke(args=["agencies", "load", "--json", str(path)])
+    assert result.exit_code == 2
+    assert json.loads(result.output)["code"] == "not_xlsx"
 
 
 def test_missing_column_is_a_clear_error(runner, tmp_path):

@@ -82,7 +82,7 @@ def test_bulk_load_accepts_csv_and_refuses_other_files(admin_client, session):
     assert admin_client.post("/admin/agencies/load", data={"file": (io.BytesIO(csv), "r.csv")}).status_code == 302
     assert session.scalar(sa.select(Agency.id).where(Agency.name == "南乐县环卫处")) is not None
     admin_client.post("/admin/agencies/load", data={"file": (io.BytesIO(b"x"), "r.pdf")})
-    assert "xlsx 或 CSV" in admin_client.get("/admin/agencies").get_data(as_text=True)
+    assert "Excel、OpenDocument、CSV 或网页表格" in admin_client.get("/admin/agencies").get_data(as_text=True)
 
 
 def test_create_users_of_each_role(admin_client, session):

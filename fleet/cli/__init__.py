@@ -48,7 +48,7 @@ def agencies_load(path: Path, as_json: bool) -> None:
                 session.rollback()
     except registry.RegistryFileError as exc:
         if as_json:
-            emit_json({"file": str(path), "error": str(exc)})
+            emit_json({"file": str(path), "error": str(exc), "code": exc.code})
             sys.exit(2)
         fail(str(exc), 2)
     if as_json:

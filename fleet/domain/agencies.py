@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -10,13 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from python_calamine import CalamineError, CalamineWorkbook
 from sqlalchemy.orm import Session
 
 from fleet.base import audit
 from fleet.base.identifiers import clean_code, credit_code_ok
 from fleet.base.models import Agency
 from fleet.base.vocab import AGENCY_KINDS, COUNTIES, SECTORS, Vocabulary, fold
+from imports.package import UnusableFile
+from imports.sheets import read_book
 
 # Registry columns: key -> header as the bureau's sheet writes it, and accepted spellings.
 REGISTRY_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -33,7 +33,12 @@ _EMAIL_SEPARATORS = re.compile(r"[;；,，、\s]+")
 
 
 class RegistryFileError(ValueError):
-    """The file as a whole cannot be read as a registry."""
+    """The file as a whole cannot be read as a registry; code is the reader's (too_large, corrupt, …)
+    when the file could not be read at all."""
+
+    def __init__(self, message: str, *, code: str = "registry_format") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass
@@ -43,20 +48,13 @@ class RegistryLoad:
     errors: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _read_rows(path: Path) -> list[list[Any]]:
-    if path.suffix.lower() == ".csv":
-        for encoding in ("utf-8-sig", "gb18030"):
-            try:
-                with path.open(encoding=encoding, newline="") as fh:
-                    return [list(r) for r in csv.reader(fh)]
-            except UnicodeDecodeError:
-                continue
-        raise RegistryFileError(f"{path.name}: not UTF-8 or GB18030 text")
+def registry_rows(path: Path) -> list[list[Any]]:
+    """The first sheet's rows (a web page's largest table), through the guarded reader of every upload."""
     try:
-        workbook = CalamineWorkbook.from_path(str(path))
-        return workbook.get_sheet_by_index(0).to_python(skip_empty_area=False)
-    except (CalamineError, OSError, ValueError) as exc:
-        raise RegistryFileError(f"{path.name}: not a readable xlsx or CSV file ({exc})") from None
+        book = read_book(path)
+    except UnusableFile as exc:
+        raise RegistryFileError(f"{path.name}: {exc.message}", code=exc.code) from None
+    return book.sheets[0].rows if book.sheets else []
 
 
 def _header_map(header: list[Any]) -> dict[str, int]:
@@ -131,7 +129,7 @@ def parse_registry(rows: Iterable[list[Any]]) -> tuple[list[dict], list[dict[str
 
 def load_registry(session: Session, path: Path) -> RegistryLoad:
     """Insert or update agencies by name; when any row is bad nothing is written."""
-    agencies, errors = parse_registry(_read_rows(path))
+    agencies, errors = parse_registry(registry_rows(path))
     if errors:
         return RegistryLoad(errors=errors)
     return upsert_agencies(session, agencies)

@@ -146,7 +146,8 @@ def uploads():
                 max_bytes=max_upload_bytes(current_app.config),
             )
         except UnusableFile as exc:
-            return json_error(422, exc.code, exc.message)
+            # internal_error is a fault of ours (logged with the id its message gives), not of the file.
+            return json_error(500 if exc.code == "internal_error" else 422, exc.code, exc.message)
     return jsonify(report.as_json())
 
 

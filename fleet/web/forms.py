@@ -132,7 +132,8 @@ class AgencyForm(FlaskForm):
 class RegistryUploadForm(FlaskForm):
     file = FileField(
         _l("单位名录文件"),
-        validators=[FileRequired(), FileAllowed(["xlsx", "csv"], _l("请上传 xlsx 或 CSV 文件。"))],
+        validators=[FileRequired(), FileAllowed(["xlsx", "xlsm", "xls", "xlsb", "ods", "csv", "tsv", "txt", "htm", "html"],
+                                                   _l("请上传 Excel、OpenDocument、CSV 或网页表格文件。"))],
         description=_l("第一行为表头：单位名称、单位类型、行业、所属县区、联系邮箱、统一社会信用代码。任何一行有错则全部不导入。"),
     )
     submit = SubmitField(_l("导入"))

@@ -8,6 +8,7 @@ background job (fleet.jobs) while the page polls the batch's status, so it never
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -55,8 +56,21 @@ STEP_LABELS = {
 }
 
 
+_MEDIA_TYPES = {".xlsx": XLSX, ".xlsm": "application/vnd.ms-excel.sheet.macroEnabled.12", ".xls": "application/vnd.ms-excel",
+                ".csv": "text/csv", ".ods": "application/vnd.oasis.opendocument.spreadsheet"}
+_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f\"]")
+
+
+def download_name(file_name: str | None) -> str:
+    """The upload's name as a download's: its last path segment (a name as given by the browser may be
+    "../../etc/passwd" or "C:\\x\\y.xls"), without control characters or leading dots."""
+    name = re.split(r"[\\/]", file_name or "")[-1]
+    name = _UNSAFE_NAME.sub("", name).strip().lstrip(".").strip()
+    return name or "upload.xlsx"
+
+
 class UploadForm(FlaskForm):
-    file = FileField(_l("Excel 文件（.xlsx）"), validators=[FileRequired(_l("请选择要上传的文件。"))])
+    file = FileField(_l("表格文件（xlsx、xls、xlsb、ods、CSV 或网页表格）"), validators=[FileRequired(_l("请选择要上传的文件。"))])
     agency = SelectField(
         _l("代哪个单位上传"),
         coerce=lambda value: int(value) if value not in (None, "") else None,
@@ -126,7 +140,7 @@ def upload():
     if not form.validate_on_submit():
         return _index(form, status=400)
     content = form.file.data.read()
-    file_name = form.file.data.filename or "upload.xlsx"
+    file_name = download_name(form.file.data.filename)
     # A file that cannot be used at all (not an xlsx, encrypted, a decompression bomb) is refused
     # at once and nothing is stored; checking the package reads only its directory.
     with jobs.temporary_copy(content, file_name) as path:
@@ -227,8 +241,8 @@ def annotated(batch_id: int):
     data = batch.annotated_workbook
     if data is None:
         content = get_session().scalar(sa.select(UploadFile.content).where(UploadFile.sha256 == batch.sha256))
-        data = annotate_workbook(content, ValidationReport.from_record(batch.report))
-    name = f"{Path(batch.file_name).stem}-{_('核查结果')}.xlsx"
+        data = annotate_workbook(content, ValidationReport.from_record(batch.report), file_name=batch.file_name)
+    name = f"{Path(download_name(batch.file_name)).stem}-{_('核查结果')}.xlsx"
     return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name=name)
 
 
@@ -238,7 +252,9 @@ def original(batch_id: int):
     """The file exactly as it was uploaded."""
     batch = _visible_batch(batch_id)
     content = get_session().scalar(sa.select(UploadFile.content).where(UploadFile.sha256 == batch.sha256))
-    return send_file(io.BytesIO(content), mimetype=XLSX, as_attachment=True, download_name=batch.file_name)
+    name = download_name(batch.file_name)
+    return send_file(io.BytesIO(content), mimetype=_MEDIA_TYPES.get(Path(name).suffix.lower(), "application/octet-stream"),
+                     as_attachment=True, download_name=name)
 
 
 @bp.get("/template")
