@@ -76,6 +76,11 @@ CODES: dict[str, Code] = {
     "unknown_agency": Code(
         ERROR, _l("单位未在单位名录中登记"), _l("单位“%(value)s”未在单位名录中登记，请核对名称或联系管理员")
     ),
+    "agency_from_user": Code(
+        WARNING,
+        _l("单位用户的文件中单位名称为空（或没有单位名称列），按本单位填入"),
+        _l("单位名称为空，按本单位（%(own)s）填入"),
+    ),
     "agency_not_allowed": Code(
         ERROR,
         _l("单位用户上传了其他单位的车辆"),
@@ -110,6 +115,10 @@ CODES: dict[str, Code] = {
 
 # `required` on the emission standard is conditional; its message says when it applies.
 EMISSION_REQUIRED = _l("燃油%(category)s必须填写排放标准（如国六）")
+# An unknown agency with registered names like it (fleet.domain.agency_names), and an agency user's
+# sheet without the 单位名称 column.
+UNKNOWN_AGENCY_SUGGESTED = _l("单位“%(value)s”未在单位名录中登记。是否指：%(suggested)s？")
+AGENCY_COLUMN_FROM_USER = _l("表中没有单位名称列，各行按本单位（%(own)s）填入")
 
 
 def severity_of(code: str) -> str:
@@ -145,9 +154,11 @@ class Finding:
     code: str
     severity: str
     message: str
+    # Registered names like an unknown agency's, most similar first (unknown_agency only; else None).
+    suggestions: list[str] | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        found = {
             "sheet": self.sheet,
             "row": self.row,
             "column": self.column,
@@ -157,6 +168,9 @@ class Finding:
             "severity": self.severity,
             "message": self.message,
         }
+        if self.suggestions is not None:
+            found["suggestions"] = list(self.suggestions)
+        return found
 
 
 class Messages:
@@ -194,6 +208,7 @@ class Messages:
         value: Any = None,
         severity: str | None = None,
         template: LazyString | None = None,
+        suggestions: list[str] | None = None,
         **params: Any,
     ) -> Finding:
         text = shown(value)
@@ -207,6 +222,7 @@ class Messages:
             code=code,
             severity=severity or severity_of(code),
             message=self.locate(sheet, row, header, problem),
+            suggestions=suggestions,
         )
 
 

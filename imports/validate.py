@@ -15,12 +15,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from fleet.base.identifiers import vin_check_digit, vin_check_digit_mandatory
-from fleet.base.models import Acquisition, Agency, User
-from fleet.base.vocab import ACQUISITION_KINDS, CATEGORIES, COUNTIES, POWER_TYPES, fold
+from fleet.base.models import Acquisition, User
+from fleet.base.vocab import ACQUISITION_KINDS, CATEGORIES, COUNTIES, POWER_TYPES
 from fleet.domain.acquisitions import vin_conditions
+from fleet.domain.agency_names import AgencyIndex, AgencyMatch, listed
 from imports.headers import COLUMN_BY_KEY, KEYS
 from imports.read import RawTable
 from imports.report import (
+    AGENCY_COLUMN_FROM_USER,
     CODES,
     EMISSION_REQUIRED,
     ERROR,
@@ -28,10 +30,15 @@ from imports.report import (
     Finding,
     Messages,
     SheetLayout,
+    UNKNOWN_AGENCY_SUGGESTED,
     ValidationReport,
     shown,
 )
 from imports.schema import ImportPolicy, blank, failures
+
+# A file whose agency column is mostly not names (another column mapped there) would otherwise spend
+# seconds on suggestions that no one reads past the first screen.
+MAX_SUGGESTED_NAMES = 1000
 
 # Codes that make a whole sheet unusable: its rows are not valid, and its columns' value checks are moot.
 SHEET_ERRORS = ("missing_column", "ambiguous_header")
@@ -53,12 +60,16 @@ class Validated:
     agency_ids: pd.Series  # frame index -> registered agency id (NaN when unknown)
 
 
-def _agency_ids(session: Session, names: pd.Series) -> tuple[pd.Series, dict[int, str]]:
-    """Agency ids for the written names, matched tolerant of spaces and full-width forms."""
-    registry = session.execute(sa.select(Agency.id, Agency.name)).all()
-    by_folded = {fold(name): agency_id for agency_id, name in registry}
-    ids = names.map({v: by_folded.get(fold(str(v))) for v in names.dropna().unique()})
-    return ids, {agency_id: name for agency_id, name in registry}
+def _agency_matches(agencies: AgencyIndex, names: pd.Series, own_agency_id: int | None) -> tuple[pd.Series, dict[Any, AgencyMatch]]:
+    """The registered agency of each written name, matched once per distinct name. An agency user is
+    offered only its own agency as a suggestion: any other would not be allowed anyway."""
+    among = None if own_agency_id is None else {own_agency_id}
+    matches: dict[Any, AgencyMatch] = {}
+    unmatched = 0
+    for name in names.dropna().unique():
+        match = matches[name] = agencies.match(str(name), suggest_among=among, suggest=unmatched < MAX_SUGGESTED_NAMES)
+        unmatched += not match.found
+    return names.map({name: match.agency_id for name, match in matches.items()}), matches
 
 
 def _owners(session: Session, vins: list[str]) -> dict[str, int]:
@@ -77,21 +88,30 @@ class _Registry:
     agency_ids: pd.Series  # frame index -> agency id, NaN when the name is not registered
     agency_names: dict[int, str]
     owners: dict[str, int]  # VIN -> agency already holding it
+    matches: dict[Any, AgencyMatch]  # written agency name -> what it matched, or its suggestions
+
+
+def _own_agency_id(user: User | None) -> int | None:
+    """The agency an agency user uploads for: its blank 单位名称 cells mean this one."""
+    return user.agency_id if user is not None and user.role == "agency" else None
 
 
 def _database_failures(
-    session: Session, frame: pd.DataFrame, value_failures: pd.DataFrame, user: User | None
+    session: Session, agencies: AgencyIndex, frame: pd.DataFrame, value_failures: pd.DataFrame, own: int | None
 ) -> tuple[pd.DataFrame, _Registry]:
-    """unknown_agency, agency_not_allowed and vin_registered_elsewhere as (index, column, code) rows."""
-    ids, names = _agency_ids(session, frame["agency"])
+    """unknown_agency, agency_not_allowed and vin_registered_elsewhere as (index, column, code) rows;
+    own is the agency an agency user uploads for (None for a reviewer)."""
+    ids, matches = _agency_matches(agencies, frame["agency"], own)
+    if own is not None:
+        ids = ids.mask(blank(frame["agency"]), own)
     found: list[pd.DataFrame] = [pd.DataFrame({"index": pd.Series(dtype="int64"), "column": [], "code": []})]
 
     def add(mask: pd.Series, column: str, code: str) -> None:
         found.append(pd.DataFrame({"index": frame.index[mask.to_numpy()], "column": column, "code": code}))
 
     add(ids.isna() & ~blank(frame["agency"]), "agency", "unknown_agency")
-    if user is not None and user.role == "agency":
-        add(ids.notna() & ids.ne(user.agency_id), "agency", "agency_not_allowed")
+    if own is not None:
+        add(ids.notna() & ids.ne(own), "agency", "agency_not_allowed")
 
     vin_errors = value_failures.loc[
         value_failures["column"].eq("vin") & value_failures["code"].ne("vin_check_digit"), "index"
@@ -101,7 +121,7 @@ def _database_failures(
     if owners:
         owner = frame["vin"].map(owners)
         add(checkable & owner.notna() & owner.ne(ids), "vin", "vin_registered_elsewhere")
-    return pd.concat(found, ignore_index=True), _Registry(ids, names, owners)
+    return pd.concat(found, ignore_index=True), _Registry(ids, agencies.names, owners, matches)
 
 
 def _issue_finding(issue: dict[str, Any]) -> Finding:
@@ -128,21 +148,29 @@ def validate_table(
 ) -> Validated:
     """Check the normalised frame against the schema and the database; raw gives the values as written."""
     layout = {s.name: SheetLayout(header_row=s.header_row, columns=dict(s.columns), headers=dict(s.headers)) for s in raw.sheets}
+    agencies = AgencyIndex.load(session)
+    messages = Messages()
     read_findings = [_issue_finding(issue) for issue in raw.issues]
+    own = _own_agency_id(user)
+    filled_sheets: set[str] = set()
+    if own is not None:
+        read_findings, filled_sheets = _agency_column_from_user(read_findings, agencies.names.get(own), messages)
     unusable = {
         (f.sheet, f.column) for f in read_findings if f.code in SHEET_ERRORS and f.severity == ERROR
     }
     unusable_sheets = {sheet for sheet, _ in unusable}
 
     value_failures = failures(frame, policy)
-    db_failures, registry = _database_failures(session, frame, value_failures, user)
+    if own is not None:
+        value_failures = _blank_agency_from_user(value_failures, frame, filled_sheets)
+    db_failures, registry = _database_failures(session, agencies, frame, value_failures, own)
     cases = _located(pd.concat([value_failures, db_failures], ignore_index=True), raw.frame, frame)
     if unusable and not cases.empty:
         # A column the sheet lacks (or could not place) reports once, not once per row.
         moot = pd.Series(list(zip(cases["sheet"], cases["column"])), index=cases.index).isin(unusable)
         cases = cases[~moot]
 
-    found = read_findings + _row_findings(cases, frame, layout, registry, user)
+    found = read_findings + _row_findings(cases, frame, layout, registry, user, messages)
     order = {name: position for position, name in enumerate(s.name for s in raw.sheets)}
     column_order = {key: position for position, key in enumerate(KEYS)}
     found.sort(key=lambda f: (order.get(f.sheet, -1), f.row or 0, column_order.get(f.column, -1), f.code))
@@ -194,8 +222,38 @@ def _first_occurrences(frame: pd.DataFrame, duplicates: pd.DataFrame) -> dict[st
     return {vin: (sheet, int(row)) for vin, sheet, row in candidates.drop_duplicates("vin").itertuples(index=False)}
 
 
+def _agency_column_from_user(findings: list[Finding], own_name: str | None, messages: Messages) -> tuple[list[Finding], set[str]]:
+    """For an agency user, a sheet without 单位名称 holds its own vehicles: the missing column becomes
+    an agency_from_user warning. The findings, and the sheets so filled."""
+    kept, filled = [], set()
+    for finding in findings:
+        if finding.code == "missing_column" and finding.column == "agency" and finding.sheet is not None:
+            filled.add(finding.sheet)
+            finding = messages.finding(
+                "agency_from_user", sheet=finding.sheet, row=finding.row, column="agency",
+                header=finding.header, template=AGENCY_COLUMN_FROM_USER, own=own_name,
+            )
+        kept.append(finding)
+    return kept, filled
+
+
+def _blank_agency_from_user(value_failures: pd.DataFrame, frame: pd.DataFrame, filled_sheets: set[str]) -> pd.DataFrame:
+    """An agency user's blank 单位名称 cell is its own agency: agency_from_user instead of required,
+    once per row; nothing per row in a sheet without the column (said once for the sheet)."""
+    blank_agency = (value_failures["column"].eq("agency") & value_failures["code"].eq("required")).to_numpy()
+    in_filled = frame.loc[value_failures["index"], "_sheet"].isin(filled_sheets).to_numpy()
+    codes = value_failures["code"].to_numpy(dtype=object, copy=True)
+    codes[blank_agency & ~in_filled] = "agency_from_user"
+    return value_failures.assign(code=codes)[~(blank_agency & in_filled)]
+
+
 def _row_findings(
-    cases: pd.DataFrame, frame: pd.DataFrame, layout: dict[str, SheetLayout], registry: _Registry, user: User | None
+    cases: pd.DataFrame,
+    frame: pd.DataFrame,
+    layout: dict[str, SheetLayout],
+    registry: _Registry,
+    user: User | None,
+    messages: Messages,
 ) -> list[Finding]:
     if cases.empty:
         return []
@@ -204,7 +262,6 @@ def _row_findings(
     today = dt.date.today().isoformat()
     own_agency = registry.agency_names.get(user.agency_id) if user is not None and user.agency_id is not None else None
     choices = {code: "、".join(vocabulary.values) for code, vocabulary in _CHOICES.items()}
-    messages = Messages()
 
     result = []
     for index, column, code, sheet, row, value, written, severity, category, power in cases[
@@ -212,6 +269,7 @@ def _row_findings(
     ].itertuples(index=False):
         params: dict[str, Any] = {}
         template = None
+        suggestions = None
         if code in choices:
             params["choices"] = choices[code]
         elif code == "duplicate_vin":
@@ -229,8 +287,13 @@ def _row_findings(
             params["category"] = category
         elif code == "vin_registered_elsewhere":
             params["owner"] = registry.agency_names.get(registry.owners.get(str(value)), "")
-        elif code == "agency_not_allowed":
+        elif code in ("agency_not_allowed", "agency_from_user"):
             params["own"] = own_agency
+        elif code == "unknown_agency":
+            suggestions = list(registry.matches[value].suggestions)
+            if suggestions:
+                template = UNKNOWN_AGENCY_SUGGESTED
+                params["suggested"] = listed(suggestions)
         header = layout[sheet].headers.get(column) if sheet in layout else None
         result.append(
             messages.finding(
@@ -242,6 +305,7 @@ def _row_findings(
                 value=written,
                 severity=severity,
                 template=template,
+                suggestions=suggestions,
                 **params,
             )
         )

@@ -34,6 +34,7 @@ def agency(session: Session, name: str = "濮阳市公安局", **values: Any) ->
                 "county": values.get("county", "市直"),
                 "contact_emails": values.get("contact_emails", []),
                 "credit_code": values.get("credit_code"),
+                "aliases": values.get("aliases"),
             }
         ],
     )

@@ -172,6 +172,23 @@ def test_agency_compliance_is_its_own_only(client, api):
     assert client.get("/api/v1/compliance?year=2025&agency=不存在的单位").status_code == 404
 
 
+def test_compliance_names_an_agency_as_uploads_do(client, api):
+    headers = bearer(api["token"])
+    body = client.get("/api/v1/compliance?year=2025&agency=市公交公司", headers=headers).get_json()
+    assert {r["agency"] for r in body["results"]} == {"濮阳市公交公司"}  # the city prefix dropped
+    unknown = client.get("/api/v1/compliance?year=2025&agency=濮阳市公交公司第一车队", headers=headers)
+    assert unknown.status_code == 404
+    assert unknown.get_json()["error"]["message"] == "未登记的单位：濮阳市公交公司第一车队。是否指：“濮阳市公交公司”？"
+
+
+def test_an_agency_user_is_offered_no_other_agencys_name(client, api):
+    factories.login(client, "police")
+    body = client.get("/api/v1/compliance?year=2025&agency=公安局").get_json()
+    assert {r["agency"] for r in body["results"]} == {"濮阳市公安局"}
+    other = client.get("/api/v1/compliance?year=2025&agency=濮阳市公交公司第一车队")
+    assert other.status_code == 404 and "濮阳市公交公司”" not in other.get_json()["error"]["message"]
+
+
 def _workbook(rows: list[dict[str, object]]) -> bytes:
     workbook = Workbook()
     sheet = workbook.active

@@ -109,3 +109,67 @@ def test_users_add(runner, session, tmp_path):
     assert result.exit_code == 1 and "at least 8" in result.output
     result = runner.invoke(args=["users", "add", "z", "--role", "boss", "--password", "long-enough"])
     assert result.exit_code == 2
+
+
+ALIAS_HEADER = [*HEADER, "别名"]
+
+
+def test_load_keeps_aliases_separated_by_semicolons_or_commas(runner, session, tmp_path):
+    path = _xlsx(
+        tmp_path / "registry.xlsx",
+        [
+            ["濮阳市公安局", "党政机关", "公安", "市直", "", "市公安局"],
+            ["濮阳市公共交通有限公司", "国有企业", "公交", "市直", "", "公交公司；市公交公司, 濮阳公交，公交公司、濮阳市公共交通有限公司"],
+            ["濮阳市生态环境局", "党政机关", "其他", "市直", "", "濮阳市环境保护局;"],
+        ],
+        header=ALIAS_HEADER,
+    )
+    result = runner.invoke(args=["agencies", "load", str(path)])
+    assert result.exit_code == 0, result.output
+    agencies = _agencies(session)
+    assert agencies["濮阳市公安局"].aliases == ["市公安局"]
+    # each alias once, and not the agency's own name
+    assert agencies["濮阳市公共交通有限公司"].aliases == ["公交公司", "市公交公司", "濮阳公交"]
+    assert agencies["濮阳市生态环境局"].aliases == ["濮阳市环境保护局"]
+
+    # A file without the column leaves the aliases as they are; a blank cell clears them.
+    _xlsx(path, [["濮阳市公安局", "党政机关", "公安", "市直", "new@pygaj.cn"]])
+    assert runner.invoke(args=["agencies", "load", str(path)]).exit_code == 0
+    session.expire_all()
+    assert _agencies(session)["濮阳市公安局"].aliases == ["市公安局"]
+    _xlsx(path, [["濮阳市公安局", "党政机关", "公安", "市直", "", ""]], header=ALIAS_HEADER)
+    assert runner.invoke(args=["agencies", "load", str(path)]).exit_code == 0
+    session.expire_all()
+    assert _agencies(session)["濮阳市公安局"].aliases == []
+
+
+def test_an_alias_that_would_name_two_agencies_is_refused_naming_both(runner, session, tmp_path):
+    path = _xlsx(
+        tmp_path / "registry.xlsx",
+        [
+            ["濮阳市公共交通有限公司", "国有企业", "公交", "市直", "", "公交公司"],
+            ["濮阳市公交集团有限公司", "国有企业", "公交", "市直", "", "市公交公司"],  # 公交公司 once 市 is dropped
+        ],
+        header=ALIAS_HEADER,
+    )
+    result = runner.invoke(args=["agencies", "load", str(path), "--json"])
+    assert result.exit_code == 1
+    errors = json.loads(result.output)["errors"]
+    assert {(e["row"], e["column"]) for e in errors} == {(2, "aliases"), (3, "aliases")}
+    assert all("濮阳市公共交通有限公司" in e["message"] and "濮阳市公交集团有限公司" in e["message"] for e in errors)
+    assert _agencies(session) == {}
+
+
+def test_an_alias_is_checked_against_the_registry_already_loaded(runner, session, tmp_path):
+    first = _xlsx(tmp_path / "first.xlsx", [["濮阳市公安局", "党政机关", "公安", "市直", "", "市公安局"]], header=ALIAS_HEADER)
+    assert runner.invoke(args=["agencies", "load", str(first)]).exit_code == 0
+    # another agency's alias that is the registered agency's name without the city
+    second = _xlsx(tmp_path / "second.xlsx", [["濮阳市公安局交通警察支队", "党政机关", "公安", "市直", "", "公安局"]], header=ALIAS_HEADER)
+    result = runner.invoke(args=["agencies", "load", str(second)])
+    assert result.exit_code == 1
+    assert "row 2, aliases" in result.output and "濮阳市公安局" in result.output and "濮阳市公安局交通警察支队" in result.output
+    # a new agency named as a registered agency's alias
+    third = _xlsx(tmp_path / "third.xlsx", [["市公安局", "党政机关", "公安", "市直", ""]])
+    result = runner.invoke(args=["agencies", "load", str(third)])
+    assert result.exit_code == 1 and "row 2, name" in result.output and "'市公安局'" in result.output
+    assert set(_agencies(session)) == {"濮阳市公安局"}

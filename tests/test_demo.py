@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from fleet.base.models import Acquisition, Agency, ExemptionRequest, ImportBatch, UploadFile, User
 from fleet.base.vocab import COUNTIES, NEV_POWER_TYPES
+from fleet.domain.agency_names import alias_conflicts, match_agency
 from fleet.domain.demo import load_demo
 
 TODAY = dt.date(2026, 11, 25)
@@ -69,3 +70,13 @@ def test_demo_uploads_pass_the_importer(session, tmp_path):
         path.write_bytes(session.get(UploadFile, batch.sha256).content)
         report = validate_file(session, path)
         assert report.errors == [], (batch.file_name, report.errors[:3])
+
+
+def test_demo_agencies_have_aliases_each_naming_one_agency(session):
+    load_demo(session, today=TODAY)
+    agencies = session.scalars(sa.select(Agency)).all()
+    assert sum(1 for a in agencies if a.aliases) >= 10
+    assert alias_conflicts((a.name, a.aliases) for a in agencies) == []
+    assert [match_agency(session, name).agency_name for name in ("市公安局", "公交公司", "濮阳市环境保护局")] == [
+        "濮阳市公安局", "濮阳市公共交通有限公司", "濮阳市生态环境局"
+    ]

@@ -6,9 +6,11 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from xlsx_factory import HEADERS, acquisition, sheet_rows, vin, write_upload, write_workbook
 
-from imports.pipeline import validate_file
+from fleet.base.models import Acquisition, Agency
+from imports.pipeline import import_file, validate_file
 from imports.report import CODES, ValidationReport
 from tests.factories import acquisition as recorded_acquisition
 from tests.factories import agency, user
@@ -184,3 +186,105 @@ def test_a_header_on_two_lines_reads_as_one_in_messages():
     found = Messages().finding("price_invalid", sheet="车辆", row=8, column="price", header="购车价格\n（万元）", value=-3)
     assert "购车价格 （万元）" in found.message and "\n" not in found.message
     assert found.header == "购车价格\n（万元）"  # the report keeps the header as written
+
+
+# --- agency names as clerks write them (aliases, the city prefix, suggestions) ------------------------
+
+
+@pytest.fixture
+def registry_with_aliases(session, bus_company):
+    bus_company.aliases = ["公交公司", "市公交公司"]
+    police = agency(session, "濮阳市公安局", aliases=["市公安局"])
+    session.commit()
+    return police
+
+
+@pytest.mark.parametrize(
+    ("written", "registered"),
+    [
+        ("市公安局", "濮阳市公安局"),
+        ("公安局", "濮阳市公安局"),
+        ("市公交公司", BUS_COMPANY),
+        ("濮阳公交公司", BUS_COMPANY),
+    ],
+)
+def test_names_as_clerks_write_them_are_the_registered_agency(session, tmp_path, registry_with_aliases, written, registered):
+    outcome = import_file(session, write_upload(tmp_path / "u.xlsx", [acquisition(1, agency=written)]))
+    assert outcome.report.errors == [] and outcome.inserted == 1
+    stored = session.scalars(sa.select(Agency.name).join(Acquisition, Acquisition.agency_id == Agency.id)).all()
+    assert stored == [registered]
+
+
+def test_a_sub_unit_is_unknown_with_its_parent_suggested(session, tmp_path, registry_with_aliases):
+    report = check(session, tmp_path, [acquisition(1, agency="濮阳市公安局交警支队"), acquisition(2, agency="火星探测局")])
+    assert codes(report) == [(2, "agency", "unknown_agency"), (3, "agency", "unknown_agency")]
+    sub_unit, unrelated = report.as_json()["errors"]
+    assert sub_unit["suggestions"] == ["濮阳市公安局"]
+    assert sub_unit["message"].endswith("单位“濮阳市公安局交警支队”未在单位名录中登记。是否指：“濮阳市公安局”？")
+    assert unrelated["suggestions"] == []
+    assert "是否指" not in unrelated["message"]
+    # other codes carry no suggestions key: the JSON of every other finding is as it was
+    other = check(session, tmp_path, [acquisition(1, county="火星")]).as_json()["errors"][0]
+    assert "suggestions" not in other
+
+
+def test_suggestions_survive_the_stored_report(session, tmp_path, registry_with_aliases):
+    report = check(session, tmp_path, [acquisition(1, agency="濮阳市公安局交警支队")])
+    again = ValidationReport.from_record(report.to_record())
+    assert again.errors[0].suggestions == ["濮阳市公安局"] and again.as_json() == report.as_json()
+
+
+def test_an_agency_user_is_offered_only_its_own_agency(session, tmp_path, registry_with_aliases):
+    manager = user(session, "police", agency_name="濮阳市公安局")
+    session.commit()
+    report = check(session, tmp_path, [acquisition(1, agency="濮阳市公安局交警支队"), acquisition(2, agency="濮阳市公交集团")], user=manager)
+    assert [f.suggestions for f in report.errors] == [["濮阳市公安局"], []]
+    # an alias of another agency is that agency, and so not allowed
+    report = check(session, tmp_path, [acquisition(1, agency="市公交公司")], user=manager)
+    assert codes(report) == [(2, "agency", "agency_not_allowed")]
+
+
+def test_a_blank_agency_cell_is_the_agency_users_own(session, tmp_path, bus_company):
+    manager = user(session, "bus", agency_name=BUS_COMPANY)
+    session.commit()
+    path = write_upload(tmp_path / "u.xlsx", [acquisition(1, agency=None), acquisition(2)])
+    outcome = import_file(session, path, user=manager)
+    assert outcome.report.errors == []
+    assert codes(outcome.report) == [(2, "agency", "agency_from_user")]
+    (warning,) = outcome.report.warnings
+    assert warning.severity == "warning" and BUS_COMPANY in warning.message and warning.header == HEADERS["agency"]
+    assert outcome.inserted == 2 and outcome.batch.agency_id == bus_company.id
+    assert stored_agency_ids(session) == {bus_company.id}
+
+
+def stored_agency_ids(session) -> set[int]:
+    return set(session.scalars(sa.select(Acquisition.agency_id)))
+
+
+def test_a_blank_agency_cell_is_still_an_error_for_a_reviewer(session, tmp_path, bus_company):
+    reviewer = user(session, "reviewer", role="reviewer")
+    session.commit()
+    report = check(session, tmp_path, [acquisition(1, agency=None)], user=reviewer)
+    assert codes(report) == [(2, "agency", "required")] and report.valid_rows == 0
+
+
+def test_a_sheet_without_the_agency_column_is_the_agency_users_own(session, tmp_path, bus_company):
+    keys = [k for k in HEADERS if k != "agency"]
+    sheets = {"一月": sheet_rows([acquisition(1), acquisition(2)], keys=keys), "二月": sheet_rows([acquisition(3)], keys=keys)}
+    path = write_workbook(tmp_path / "u.xlsx", sheets)
+    manager = user(session, "bus", agency_name=BUS_COMPANY)
+    reviewer = user(session, "reviewer", role="reviewer")
+    session.commit()
+
+    refused = validate_file(session, path, user=reviewer)
+    assert [(f.sheet, f.code) for f in refused.errors] == [("一月", "missing_column"), ("二月", "missing_column")]
+
+    outcome = import_file(session, path, user=manager)
+    assert outcome.report.errors == []
+    # said once per sheet, not once per row
+    assert [(f.sheet, f.row, f.column, f.code) for f in outcome.report.warnings] == [
+        ("一月", 1, "agency", "agency_from_user"),
+        ("二月", 1, "agency", "agency_from_user"),
+    ]
+    assert BUS_COMPANY in outcome.report.warnings[0].message
+    assert outcome.inserted == 3 and stored_agency_ids(session) == {bus_company.id}

@@ -49,6 +49,15 @@ def test_compliance_for_a_month_and_an_agency(runner, session):
     }
 
 
+def test_compliance_names_an_agency_as_uploads_do(runner, session):
+    _data(session)
+    result = runner.invoke(args=["compliance", "--year", "2025", "--agency", "公安局", "--json"])
+    assert result.exit_code == 0, result.output
+    assert {r["agency"] for r in json.loads(result.output)["results"]} == {"濮阳市公安局"}
+    result = runner.invoke(args=["compliance", "--year", "2025", "--agency", "濮阳市公安局交警支队"])
+    assert result.exit_code == 1 and "是否指：“濮阳市公安局”" in result.output
+
+
 def test_compliance_with_another_pack(runner, session):
     _data(session)
     payload = json.loads(runner.invoke(args=["compliance", "--year", "2025", "--pack", "example-province", "--json"]).output)

@@ -41,6 +41,27 @@ def test_create_and_edit_an_agency(admin_client, session):
     assert session.get(Agency, agency.id).county == "华龙区"
 
 
+def test_an_agencys_aliases_are_kept_and_one_naming_two_agencies_is_refused(admin_client, session):
+    created = admin_client.post("/admin/agencies/new", data={**AGENCY, "aliases": "市城管局；城管局, 濮阳市城市管理执法局"})
+    assert created.status_code == 302
+    agency = session.scalar(sa.select(Agency).where(Agency.name == AGENCY["name"]))
+    assert agency.aliases == ["市城管局", "城管局", "濮阳市城市管理执法局"]
+    assert "市城管局；城管局；濮阳市城市管理执法局" in admin_client.get("/admin/agencies").get_data(as_text=True)
+    assert 'value="市城管局; 城管局; 濮阳市城市管理执法局"' in admin_client.get(f"/admin/agencies/{agency.id}").get_data(as_text=True)
+
+    # 公安局 is 濮阳市公安局 without the city: as an alias of another agency it would name two
+    refused = admin_client.post(f"/admin/agencies/{agency.id}", data={**AGENCY, "aliases": "市城管局; 公安局"})
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 400
+    assert "别名会同时指向两个单位" in html and "濮阳市公安局" in html and "濮阳市城市管理局" in html
+    session.expire_all()
+    assert session.get(Agency, agency.id).aliases == ["市城管局", "城管局", "濮阳市城市管理执法局"]
+
+    # a new agency named as another's alias
+    named = admin_client.post("/admin/agencies/new", data={**AGENCY, "name": "城管局", "aliases": ""})
+    assert named.status_code == 400 and "单位名称会与其他单位的别名混淆" in named.get_data(as_text=True)
+
+
 def test_agency_form_names_the_bad_field(admin_client):
     response = admin_client.post("/admin/agencies/new", data={**AGENCY, "contact_emails": "not-an-address", "credit_code": "123"})
     html = response.get_data(as_text=True)

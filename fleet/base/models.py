@@ -43,6 +43,9 @@ class Agency(Base):
     sector: Mapped[str] = mapped_column(sa.String(20))
     county: Mapped[str] = mapped_column(sa.String(40))
     contact_emails: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    # Other names the agency is written by (简称, 曾用名), each meaning this agency only
+    # (fleet.domain.agency_names).
+    aliases: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # Raised by database triggers (migration 0004) whenever one of the agency's acquisition tallies
     # changes: the dashboards count an agency again only when it moved (fleet.read.agency_figures).

@@ -105,6 +105,19 @@ PLATES = PlateRules(
     special_suffixes=tuple(_data()["plates"]["special_suffixes"]),
 )
 
+@dataclass(frozen=True)
+class AgencyNameRules:
+    """City facts about how agency names are written, folded as names are compared."""
+
+    city_prefixes: tuple[str, ...]  # longest first
+    same_spellings: tuple[tuple[str, str], ...]  # (spelling, the one it is written as)
+
+
+AGENCY_NAMES = AgencyNameRules(
+    city_prefixes=tuple(sorted((fold(p) for p in _data()["agency_names"]["city_prefixes"]), key=len, reverse=True)),
+    same_spellings=tuple((fold(a), fold(b)) for a, b in _data()["agency_names"]["same_spellings"].items()),
+)
+
 VOCABULARIES: dict[str, Vocabulary] = {
     "power": POWER_TYPES,
     "category": CATEGORIES,

@@ -17,7 +17,7 @@ from fleet.base.periods import Period
 from fleet.base.text import _
 from fleet.base.vocab import ACQUISITION_KINDS, AGENCY_KINDS, CATEGORIES, POWER_TYPES, Vocabulary
 from fleet.cli.console import emit_json, fail
-from fleet.domain.agencies import agency_by_name
+from fleet.domain.agency_names import match_agency, not_registered
 from rules.active import active_pack_id
 from rules.engine import evaluate
 from rules.packs import PACKS_DIR, PackError, RulePack, check_packs, get_pack, load_pack, threshold_text
@@ -89,10 +89,10 @@ def compliance_command(year: int, month_text: str | None, agency_name: str | Non
         _refuse(str(exc), as_json)
     agency_id = None
     if agency_name:
-        agency = agency_by_name(session, agency_name.strip())
-        if agency is None:
-            _refuse(_("未登记的单位：%(name)s", name=agency_name), as_json)
-        agency_id = agency.id
+        match = match_agency(session, agency_name)
+        if not match.found:
+            _refuse(not_registered(match), as_json)
+        agency_id = match.agency_id
     results = evaluate(session, pack, period, agency_id=agency_id)
     if as_json:
         emit_json(compliance_json(pack, period, results))

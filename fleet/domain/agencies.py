@@ -15,6 +15,7 @@ from fleet.base import audit
 from fleet.base.identifiers import clean_code, credit_code_ok
 from fleet.base.models import Agency
 from fleet.base.vocab import AGENCY_KINDS, COUNTIES, SECTORS, Vocabulary, fold
+from fleet.domain.agency_names import alias_conflicts, normalised
 from imports.package import UnusableFile
 from imports.sheets import read_book
 
@@ -26,10 +27,13 @@ REGISTRY_COLUMNS: dict[str, tuple[str, ...]] = {
     "county": ("所属县区", "县区", "county"),
     "contact_emails": ("联系邮箱", "邮箱", "电子邮箱", "email", "emails"),
     "credit_code": ("统一社会信用代码", "信用代码", "credit_code"),
+    "aliases": ("别名", "aliases"),
 }
 REQUIRED = ("name", "kind", "sector", "county")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _EMAIL_SEPARATORS = re.compile(r"[;；,，、\s]+")
+# Aliases are separated like e-mails, but not by spaces: a name may be written with one.
+_ALIAS_SEPARATORS = re.compile(r"[;；,，、]+")
 
 
 class RegistryFileError(ValueError):
@@ -98,11 +102,27 @@ def _parse_row(row: list[Any], columns: dict[str, int], row_number: int, errors:
         error("credit_code", f"{credit_code!r} is not a valid unified social credit code")
     if len(errors) > before:
         return None
-    return {**values, "contact_emails": emails, "credit_code": credit_code}
+    # Without the column the agency keeps the aliases it has (None); a blank cell clears them.
+    aliases = _aliases(values["name"], values["aliases"]) if "aliases" in columns else None
+    return {**values, "contact_emails": emails, "credit_code": credit_code, "aliases": aliases}
+
+
+def _aliases(name: str, cell: str) -> list[str]:
+    """The cell's aliases, each once, without the agency's own name."""
+    kept: dict[str, str] = {normalised(name): name}
+    for alias in (a.strip() for a in _ALIAS_SEPARATORS.split(cell)):
+        if alias:
+            kept.setdefault(normalised(alias), alias)
+    return list(kept.values())[1:]
 
 
 def parse_registry(rows: Iterable[list[Any]]) -> tuple[list[dict], list[dict[str, Any]]]:
     """Agencies and row errors (row numbers as in the file, header on row 1)."""
+    numbered, errors = _parse_numbered(rows)
+    return [agency for _, agency in numbered], errors
+
+
+def _parse_numbered(rows: Iterable[list[Any]]) -> tuple[list[tuple[int, dict]], list[dict[str, Any]]]:
     rows = list(rows)
     if not rows:
         raise RegistryFileError("the file is empty")
@@ -110,7 +130,7 @@ def parse_registry(rows: Iterable[list[Any]]) -> tuple[list[dict], list[dict[str
     missing = [REGISTRY_COLUMNS[k][0] for k in REQUIRED if k not in columns]
     if missing:
         raise RegistryFileError(f"missing column(s): {', '.join(missing)}")
-    agencies: list[dict] = []
+    agencies: list[tuple[int, dict]] = []
     errors: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
     for number, row in enumerate(rows[1:], start=2):
@@ -123,16 +143,48 @@ def parse_registry(rows: Iterable[list[Any]]) -> tuple[list[dict], list[dict[str
             errors.append({"row": number, "column": "name", "message": f"repeats row {seen[parsed['name']]}"})
             continue
         seen[parsed["name"]] = number
-        agencies.append(parsed)
+        agencies.append((number, parsed))
     return agencies, errors
 
 
 def load_registry(session: Session, path: Path) -> RegistryLoad:
     """Insert or update agencies by name; when any row is bad nothing is written."""
-    agencies, errors = parse_registry(registry_rows(path))
+    numbered, errors = _parse_numbered(registry_rows(path))
+    agencies = [agency for _, agency in numbered]
+    if not errors:
+        rows = [number for number, _ in numbered]
+        errors = [{**error, "row": rows[error["row"]]} for error in alias_errors(session, agencies)]
     if errors:
         return RegistryLoad(errors=errors)
     return upsert_agencies(session, agencies)
+
+
+def alias_errors(session: Session, agencies: list[dict], *, replacing: int | None = None) -> list[dict[str, Any]]:
+    """An error for each alias that, once these agencies are saved, would also mean another agency:
+    {"row": position in agencies, "column": "aliases" (or "name" when the alias is another agency's,
+    already registered), "message"} naming both. replacing: the registered agency the first of them
+    replaces (an edit, which may rename it); others replace the registered agency of their name."""
+    registry: dict[str, list[str]] = {
+        name: list(aliases or [])
+        for agency_id, name, aliases in session.execute(sa.select(Agency.id, Agency.name, Agency.aliases))
+        if agency_id != replacing
+    }
+    position = {values["name"]: i for i, values in enumerate(agencies)}
+    for values in agencies:
+        if values.get("aliases") is not None:
+            registry[values["name"]] = values["aliases"]
+        else:
+            registry.setdefault(values["name"], [])
+    errors = []
+    for name, alias, other in alias_conflicts(registry.items()):
+        if name in position:
+            row, column = position[name], "aliases"
+        elif other in position:
+            row, column = position[other], "name"
+        else:
+            continue  # two registered agencies already: not this entry's doing
+        errors.append({"row": row, "column": column, "message": f"{alias!r} would name both {name!r} and {other!r}"})
+    return errors
 
 
 def upsert_agencies(session: Session, agencies: list[dict]) -> RegistryLoad:
@@ -141,11 +193,11 @@ def upsert_agencies(session: Session, agencies: list[dict]) -> RegistryLoad:
     for values in agencies:
         agency = existing.get(values["name"])
         if agency is None:
-            session.add(Agency(**values))
+            session.add(Agency(**{**values, "aliases": values.get("aliases") or []}))
             result.inserted += 1
         else:
             for key, value in values.items():
-                if key != "credit_code" or value:
+                if (key != "credit_code" or value) and (key != "aliases" or value is not None):
                     setattr(agency, key, value)
             result.updated += 1
     session.flush()

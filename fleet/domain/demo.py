@@ -195,7 +195,7 @@ def load_demo(session: Session, *, today: dt.date | None = None, seed: int = 202
     upsert_agencies(
         session,
         [
-            {"name": a["name"], "kind": a["kind"], "sector": a["sector"], "county": a["county"], "contact_emails": a["emails"], "credit_code": None}
+            {"name": a["name"], "kind": a["kind"], "sector": a["sector"], "county": a["county"], "contact_emails": a["emails"], "credit_code": None, "aliases": a.get("aliases", [])}
             for a in plan["agencies"]
         ],
     )

@@ -23,6 +23,7 @@ from fleet.domain.agencies import (
     REGISTRY_COLUMNS,
     RegistryFileError,
     agency_by_name,
+    alias_errors,
     load_registry,
     parse_registry,
     upsert_agencies,
@@ -43,6 +44,11 @@ _FIELD_PROBLEMS = {
     "county": _l("所属县区无效。"),
     "contact_emails": _l("邮箱地址格式不正确。"),
     "credit_code": _l("统一社会信用代码无效（GB 32100 校验位不符）。"),
+}
+# An alias that would mean two agencies, by the field that brings it in.
+_ALIAS_PROBLEMS = {
+    "aliases": _l("别名会同时指向两个单位。"),
+    "name": _l("单位名称会与其他单位的别名混淆。"),
 }
 
 
@@ -104,13 +110,17 @@ def _agency_form_page(form: AgencyForm, agency: Agency | None):
         values = registry_values(form)
         if values is not None:
             with transaction() as session:
-                saved = save_agency(session, agency, values, user_id=current_user.id)
+                conflicts = alias_errors(session, [values], replacing=agency.id if agency is not None else None)
+                saved = None if conflicts else save_agency(session, agency, values, user_id=current_user.id)
                 if saved is None:
                     session.rollback()
             if saved is not None:
                 flash(_("单位已保存：%(name)s", name=saved.name), "success")
                 return redirect(url_for("admin.agencies"))
-            form.name.errors.append(_("已有同名单位。"))
+            for error in conflicts:
+                form[error["column"]].errors.append(f"{_ALIAS_PROBLEMS[error['column']]} ({error['message']})")
+            if not conflicts:
+                form.name.errors.append(_("已有同名单位。"))
     status = 400 if form.errors else 200
     return render_template("admin/agency_form.html", form=form, agency=agency), status
 
@@ -130,6 +140,7 @@ def edit_agency(agency_id: int):
     form = AgencyForm(obj=agency)
     if not form.is_submitted():
         form.contact_emails.data = "; ".join(agency.contact_emails or [])
+        form.aliases.data = "; ".join(agency.aliases or [])
     return _agency_form_page(form, agency)
 
 

@@ -21,7 +21,7 @@ from fleet.base.config import max_upload_bytes
 from fleet.base.db import get_session
 from fleet.base.periods import Period
 from fleet.base.vocab import CATEGORIES, COUNTIES, POWER_TYPES, Vocabulary
-from fleet.domain.agencies import agency_by_name
+from fleet.domain.agency_names import match_agency, not_registered
 from fleet.domain.vehicles import VehicleFilters, acquisition_record, search_acquisitions
 from fleet.web.auth import agency_scope, csrf, public, role_required
 from fleet.web.errors import json_error
@@ -120,11 +120,14 @@ def compliance():
     agency_id = agency_scope()
     name = request.args.get("agency", "").strip()
     if name:
-        agency = agency_by_name(session, name)
-        # Another agency's name answers like an unknown one, so agency users learn nothing about it.
-        if agency is None or (agency_id is not None and agency.id != agency_id):
+        match = match_agency(session, name)
+        # Another agency's name answers like an unknown one, so agency users learn nothing about it
+        # (nor are they offered other agencies' names).
+        if agency_id is not None and match.agency_id != agency_id:
             return json_error(404, "not_found", _("未登记的单位：%(name)s", name=name))
-        agency_id = agency.id
+        if not match.found:
+            return json_error(404, "not_found", not_registered(match))
+        agency_id = match.agency_id
     pack = active_pack(session)
     return jsonify(compliance_json(pack, period, evaluate(session, pack, period, agency_id=agency_id)))
 

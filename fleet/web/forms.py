@@ -113,6 +113,11 @@ class CatalogueEntryForm(FlaskForm):
 
 class AgencyForm(FlaskForm):
     name = StringField(_l("单位名称"), validators=[DataRequired(), Length(max=200)])
+    aliases = StringField(
+        _l("别名"),
+        validators=[Optional(), Length(max=1000)],
+        description=_l("简称、曾用名等，多个用分号或逗号分隔，例如：市公安局；公安局。一个别名只能指一个单位。"),
+    )
     credit_code = StringField(_l("统一社会信用代码"), validators=[Optional(), Length(max=30)])
     kind = SelectField(_l("单位类型"), validators=[DataRequired()])
     sector = SelectField(_l("行业"), validators=[DataRequired()])
@@ -134,7 +139,7 @@ class RegistryUploadForm(FlaskForm):
         _l("单位名录文件"),
         validators=[FileRequired(), FileAllowed(["xlsx", "xlsm", "xls", "xlsb", "ods", "csv", "tsv", "txt", "htm", "html"],
                                                    _l("请上传 Excel、OpenDocument、CSV 或网页表格文件。"))],
-        description=_l("第一行为表头：单位名称、单位类型、行业、所属县区、联系邮箱、统一社会信用代码。任何一行有错则全部不导入。"),
+        description=_l("第一行为表头：单位名称、单位类型、行业、所属县区、联系邮箱、统一社会信用代码、别名（简称、曾用名，用分号或逗号分隔）。任何一行有错则全部不导入。"),
     )
     submit = SubmitField(_l("导入"))
 
