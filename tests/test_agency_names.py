@@ -7,7 +7,7 @@ import json
 import pytest
 from openpyxl import Workbook
 
-from fleet.domain.agency_names import MAX_SUGGESTIONS, AgencyIndex, match_agency
+from fleet.domain.agency_names import AgencyIndex, match_agency
 
 HEADER = ["单位名称", "单位类型", "行业", "所属县区", "联系邮箱", "统一社会信用代码", "别名"]
 CREDIT_CODE = "91110000600037341L"

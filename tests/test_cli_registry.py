@@ -173,3 +173,27 @@ def test_an_alias_is_checked_against_the_registry_already_loaded(runner, session
     result = runner.invoke(args=["agencies", "load", str(third)])
     assert result.exit_code == 1 and "row 2, name" in result.output and "'市公安局'" in result.output
     assert set(_agencies(session)) == {"濮阳市公安局"}
+
+
+def test_every_bad_cell_is_named_with_its_code_and_nothing_is_written(runner, session, tmp_path):
+    path = _xlsx(
+        tmp_path / "registry.xlsx",
+        [
+            ["濮阳市公安局", "党政机关", "公安", "市直", "a@pygaj.cn"],
+            ["濮阳市公安局\n交警支队", "党政机关", "公安", "市直", ""],
+            ["濮阳市公安局", "党政机关", "公安", "市直", "b@pygaj.cn; 不是邮箱"],
+            ["濮阳市城管局", "", "城管", "华龙区", ""],
+        ],
+        header=[*HEADER, "统一社会信用代码"],
+    )
+    result = runner.invoke(args=["agencies", "load", "--json", str(path)])
+    assert result.exit_code == 1
+    errors = json.loads(result.output)["errors"]
+    assert [(e["row"], e["column"], e["code"]) for e in errors] == [
+        (3, "name", "control_characters"),
+        (4, "name", "duplicate_name"),
+        (4, "contact_emails", "email_invalid"),
+        (5, "kind", "required"),
+    ]
+    assert errors[1]["message"] == "与第 2 行重复" and "不是邮箱" in errors[2]["message"]
+    assert _agencies(session) == {}

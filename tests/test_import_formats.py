@@ -17,18 +17,18 @@ from typing import Any
 
 import pytest
 import xlwt
+from factories import agency, login, user
 from odf.opendocument import OpenDocumentSpreadsheet
 from odf.table import Table, TableCell, TableRow
 from odf.text import P
 from openpyxl import load_workbook
+from xlsx_factory import acquisition, sheet_rows, vin, write_upload
 
-from factories import agency, login, user
 from imports.annotate import annotate_workbook
 from imports.package import ReaderFault, UnusableFile
 from imports.pipeline import validate_file
 from imports.report import ValidationReport
 from imports.sheets import read_book
-from xlsx_factory import acquisition, sheet_rows, vin, write_upload
 
 AGENCY = "濮阳市公共交通有限公司"
 

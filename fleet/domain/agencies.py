@@ -8,30 +8,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from fleet.base import audit
-from fleet.base.identifiers import clean_code, credit_code_ok
+from fleet.base.identifiers import clean_code
 from fleet.base.models import Agency
-from fleet.base.vocab import AGENCY_KINDS, COUNTIES, SECTORS, Vocabulary, fold
+from fleet.base.vocab import fold
 from fleet.domain.agency_names import alias_conflicts, normalised
+from fleet.domain.registry_checks import REGISTRY_COLUMNS, REQUIRED, VOCABULARIES, emails_of, row_errors
 from imports.package import UnusableFile
 from imports.sheets import read_book
 
-# Registry columns: key -> header as the bureau's sheet writes it, and accepted spellings.
-REGISTRY_COLUMNS: dict[str, tuple[str, ...]] = {
-    "name": ("单位名称", "名称", "name", "agency"),
-    "kind": ("单位类型", "单位性质", "类型", "kind"),
-    "sector": ("行业", "所属行业", "sector"),
-    "county": ("所属县区", "县区", "county"),
-    "contact_emails": ("联系邮箱", "邮箱", "电子邮箱", "email", "emails"),
-    "credit_code": ("统一社会信用代码", "信用代码", "credit_code"),
-    "aliases": ("别名", "aliases"),
-}
-REQUIRED = ("name", "kind", "sector", "county")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_EMAIL_SEPARATORS = re.compile(r"[;；,，、\s]+")
 # Aliases are separated like e-mails, but not by spaces: a name may be written with one.
 _ALIAS_SEPARATORS = re.compile(r"[;；,，、]+")
 
@@ -71,40 +60,28 @@ def _header_map(header: list[Any]) -> dict[str, int]:
     return found
 
 
-def _text(row: list[Any], index: int | None) -> str:
-    if index is None or index >= len(row) or row[index] is None:
-        return ""
-    return str(row[index]).strip()
+def _cells(rows: list[list[Any]], columns: dict[str, int]) -> pd.DataFrame:
+    """The registry's rows as trimmed text by column key, each with its row number (header on row 1);
+    blank rows are left out."""
+    records = []
+    for number, row in enumerate(rows, start=2):
+        cells = {key: "" if (i := columns.get(key)) is None or i >= len(row) or row[i] is None else str(row[i]).strip()
+                 for key in REGISTRY_COLUMNS}  # fmt: skip
+        if any(cells.values()):
+            records.append({**cells, "row": number})
+    return pd.DataFrame(records, columns=[*REGISTRY_COLUMNS, "row"], dtype=object)
 
 
-def _parse_row(row: list[Any], columns: dict[str, int], row_number: int, errors: list[dict[str, Any]]) -> dict | None:
-    def error(column: str, message: str) -> None:
-        errors.append({"row": row_number, "column": column, "message": message})
-
-    values = {key: _text(row, columns.get(key)) for key in REGISTRY_COLUMNS}
-    before = len(errors)
-    for key in REQUIRED:
-        if not values[key]:
-            error(key, f"{REGISTRY_COLUMNS[key][0]} is empty")
-    vocabularies: dict[str, Vocabulary] = {"kind": AGENCY_KINDS, "sector": SECTORS, "county": COUNTIES}
-    for key, vocabulary in vocabularies.items():
-        if values[key]:
-            canonical = vocabulary.lookup(values[key])
-            if canonical is None:
-                error(key, f"{values[key]!r} is not one of {', '.join(vocabulary.values)}")
-            values[key] = canonical
-    emails = [e for e in _EMAIL_SEPARATORS.split(values["contact_emails"]) if e]
-    for email in emails:
-        if not _EMAIL.match(email):
-            error("contact_emails", f"{email!r} is not an e-mail address")
-    credit_code = clean_code(values["credit_code"]) if values["credit_code"] else None
-    if credit_code and not credit_code_ok(credit_code):
-        error("credit_code", f"{credit_code!r} is not a valid unified social credit code")
-    if len(errors) > before:
-        return None
+def _agency(cells: dict[str, Any], has_aliases: bool) -> dict:
+    """A checked row as the registry stores it: vocabulary values canonical, codes clean."""
+    values = {key: cells[key] for key in REGISTRY_COLUMNS}
+    for key, vocabulary in VOCABULARIES.items():
+        values[key] = vocabulary.lookup(values[key])
+    values["contact_emails"] = emails_of(values["contact_emails"])
+    values["credit_code"] = clean_code(values["credit_code"]) if values["credit_code"] else None
     # Without the column the agency keeps the aliases it has (None); a blank cell clears them.
-    aliases = _aliases(values["name"], values["aliases"]) if "aliases" in columns else None
-    return {**values, "contact_emails": emails, "credit_code": credit_code, "aliases": aliases}
+    values["aliases"] = _aliases(values["name"], values["aliases"]) if has_aliases else None
+    return values
 
 
 def _aliases(name: str, cell: str) -> list[str]:
@@ -130,20 +107,10 @@ def _parse_numbered(rows: Iterable[list[Any]]) -> tuple[list[tuple[int, dict]], 
     missing = [REGISTRY_COLUMNS[k][0] for k in REQUIRED if k not in columns]
     if missing:
         raise RegistryFileError(f"missing column(s): {', '.join(missing)}")
-    agencies: list[tuple[int, dict]] = []
-    errors: list[dict[str, Any]] = []
-    seen: dict[str, int] = {}
-    for number, row in enumerate(rows[1:], start=2):
-        if all(c is None or str(c).strip() == "" for c in row):
-            continue
-        parsed = _parse_row(row, columns, number, errors)
-        if parsed is None:
-            continue
-        if parsed["name"] in seen:
-            errors.append({"row": number, "column": "name", "message": f"repeats row {seen[parsed['name']]}"})
-            continue
-        seen[parsed["name"]] = number
-        agencies.append((number, parsed))
+    frame = _cells(rows[1:], columns)
+    errors = row_errors(frame)
+    bad = {error["row"] for error in errors}
+    agencies = [(cells["row"], _agency(cells, "aliases" in columns)) for cells in frame.to_dict("records") if cells["row"] not in bad]
     return agencies, errors
 
 

@@ -169,7 +169,7 @@ class AgencyIndex:
         starts with (a sub-unit names its parent first), then by similarity."""
         scores: dict[int, float] = {agency_id: TIED for agency_id in tied}
         query = _bare(normalised(name))
-        for _, score, position in process.extract(
+        for _choice, score, position in process.extract(
             query, self._choices, scorer=fuzz.ratio, processor=None, score_cutoff=SUGGESTION_CUTOFF, limit=None
         ):
             agency_id = self._choice_ids[position]

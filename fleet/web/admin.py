@@ -20,7 +20,6 @@ from fleet.base.db import get_session, transaction
 from fleet.base.models import Agency, AuditEntry, User
 from fleet.base.pagination import paginate
 from fleet.domain.agencies import (
-    REGISTRY_COLUMNS,
     RegistryFileError,
     agency_by_name,
     alias_errors,
@@ -28,6 +27,7 @@ from fleet.domain.agencies import (
     parse_registry,
     upsert_agencies,
 )
+from fleet.domain.registry_checks import REGISTRY_COLUMNS
 from fleet.domain.users import UserError, add_user, issue_api_token, set_password
 from fleet.web.auth import role_required
 from fleet.web.forms import AgencyForm, RegistryUploadForm, ResetPasswordForm, RulePackForm, UserForm
