@@ -7,6 +7,7 @@ add up to the result they explain: lines = in_scope + exempt, counted lines = ne
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 from fleet.base.models import Acquisition, Agency, ExemptionRequest, NoNevCatalogueEntry
 from fleet.base.periods import Period
 from rules.counting import rule_conditions
-from rules.packs import RulePack
+from rules.packs import Rule, RulePack
 
 MARKS = ("nev", "not_nev", "met", "not_met", "exempt", "pending")
 # SQLite allows 32766 bound parameters; stay well below for IN lists.
@@ -64,10 +65,34 @@ def explain(
     """Every acquisition in the rule's scope in the period (of one agency, a county's agencies or the
     whole city), exempt ones included, by agency name, date and VIN; the first `limit` of them when
     given (there are result.in_scope + result.exempt in all). An unknown rule raises PackError."""
+    chunks = explain_chunks(session, pack, rule_qualified_id, period, agency_id, county=county, limit=limit)
+    return [line for lines in chunks for line in lines]
+
+
+def explain_chunks(
+    session: Session,
+    pack: RulePack,
+    rule_qualified_id: str,
+    period: Period,
+    agency_id: int | None = None,
+    *,
+    county: str | None = None,
+    limit: int | None = None,
+    chunk: int = _CHUNK,
+) -> Iterator[list[VehicleLine]]:
+    """explain()'s lines, read from the database `chunk` rows at a time, so that a city's million
+    vehicles are never all held (a report writes each chunk as it comes). An unknown rule raises
+    PackError at once."""
     rule = pack.rule(rule_qualified_id)
+    return _chunks(session, rule, period, agency_id, county, limit, chunk)
+
+
+def _chunks(
+    session: Session, rule: Rule, period: Period, agency_id: int | None, county: str | None, limit: int | None, chunk: int
+) -> Iterator[list[VehicleLine]]:
     window = rule.effective_within(period.start, period.end)
     if window is None:
-        return []
+        return
     c = rule_conditions(rule, *window)
     a = Acquisition
     query = (
@@ -101,8 +126,11 @@ def explain(
         query = query.order_by(Agency.name, a.acquired_on, a.vin)
     if county is not None:
         query = query.where(Agency.county == county)
-    rows = session.execute(query.limit(limit)).all()
+    for rows in session.execute(query.limit(limit), execution_options={"yield_per": chunk}).partitions():
+        yield _lines(session, rule, rows)
 
+
+def _lines(session: Session, rule: Rule, rows: Sequence[sa.Row]) -> list[VehicleLine]:
     flagged = [row[0] for row in rows if row[13] or row[14]]
     requests = _requests(session, flagged)
     catalogue = _catalogue(session, {row[11] for row in rows if row[13] and row[11] is not None})

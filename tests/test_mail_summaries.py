@@ -135,6 +135,12 @@ EXPECTED = {
 }
 
 
+def rule_sheet(workbook, rule):
+    """The rule's sheet: named by its title (cut to Excel's 31 characters), which its first row has whole."""
+    [sheet] = [ws for ws in workbook.worksheets if str(ws["A1"].value).startswith(rule.title_in("zh") + "（")]
+    return sheet
+
+
 def attachment_workbook(message: EmailMessage):
     [attachment] = list(message.iter_attachments())
     assert attachment.get_content_type() == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -186,15 +192,15 @@ def test_attachment_opens_and_matches_the_engine(runner, inbox, city, session):
     pack = get_pack("puyang-2024")
     [message] = inbox.to("zhuangbei@pygaj.example.cn")
     workbook = attachment_workbook(message)
-    assert "濮阳市公共交通有限公司" not in {r[0] for r in workbook["enforcement-car"].iter_rows(min_row=4, values_only=True)}
+    assert "濮阳市公共交通有限公司" not in {r[0] for r in rule_sheet(workbook, pack.rule("enforcement-car")).iter_rows(min_row=4, values_only=True)}
     for result in evaluate(session, pack, OCTOBER, agency_id=city["police"].id):
-        row = next(r for r in workbook[result.rule.id].iter_rows(min_row=4, values_only=True) if r[0] == "濮阳市公安局")
+        row = next(r for r in rule_sheet(workbook, result.rule).iter_rows(min_row=4, values_only=True) if r[0] == "濮阳市公安局")
         assert (row[1], row[2], row[4], row[8]) == (result.in_scope, result.nev, result.pending, result.shortfall)
     [digest] = inbox.to("shenhe@pyjtj.example.cn")
     city_book = attachment_workbook(digest)
-    totals = {r.rule.id: r for r in evaluate(session, pack, OCTOBER) if r.agency_id is None}
-    for rule_id, total in totals.items():
-        last = list(city_book[rule_id].iter_rows(min_row=4, values_only=True))[-1]
+    totals = [r for r in evaluate(session, pack, OCTOBER) if r.agency_id is None]
+    for total in totals:
+        last = list(rule_sheet(city_book, total.rule).iter_rows(min_row=4, values_only=True))[-1]
         assert last[0] == "全市合计"
         assert (last[1], last[2], last[8]) == (total.in_scope, total.nev, total.shortfall)
 
@@ -357,3 +363,26 @@ def test_login_and_starttls_when_configured(runner, app, city, tmp_path: Path, m
         code, report = send(runner, "--resend")
         assert code == 1 and len(report["failed"]) == 5 and len(inbox.messages) == 5
         assert "535" in report["failed"][0]["error"]  # authentication refused, said once per message
+
+
+def test_no_data_is_not_compliance_and_each_measure_names_what_it_counts(runner, inbox, city, session):
+    factories.agency(session, "濮阳市市场监督管理局", kind="党政机关", sector="市场监管", contact_emails=["scj@pyscj.example.cn"])
+    haulier = factories.agency(session, "濮阳市建投物流有限公司", kind="国有企业", sector="物流", contact_emails=["wl@pyjt.example.cn"])
+    october = dt.date(2026, 10, 12)
+    for standard in ("国六", "国六", "国五"):
+        factories.acquisition(
+            session, haulier, category="重型货车", power="柴油", emission_standard=standard, acquired_on=october, reported_on=october
+        )
+    session.commit()
+    send(runner)
+    [idle] = inbox.to("scj@pyscj.example.cn")
+    for body in (idle.get_body(("plain",)).get_content(), idle.get_body(("html",)).get_content()):
+        assert "所有适用规则均已达标" not in body
+        assert "年初至今没有纳入考核范围的购置" in body
+    [trucks] = inbox.to("wl@pyjt.example.cn")
+    text = trucks.get_body(("plain",)).get_content()
+    assert "2 / 3 辆达到排放标准" in text and "辆新能源" not in text
+    # A share always to one decimal, as the dashboard writes it; the requirement as the plan writes it.
+    assert "66.7% / ≥ 100%" in text
+    [police] = inbox.to("zhuangbei@pygaj.example.cn")
+    assert "50.0% / ≥ 60%" in police.get_body(("plain",)).get_content()

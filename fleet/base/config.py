@@ -64,6 +64,7 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         "IMPORT_BACKGROUND_BYTES": env_int("IMPORT_BACKGROUND_BYTES", 1024 * 1024),
         # An acquisition should be reported within this many days of its date (late ones are flagged).
         "REPORTING_DEADLINE_DAYS": env_int("REPORTING_DEADLINE_DAYS", 30),
+        "REPORT_VEHICLE_ROWS_ONLINE": env_int("REPORT_VEHICLE_ROWS_ONLINE", 50_000),
         "MAX_UPLOAD_MB": env_int("MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB),
         "RULE_PACK": env_str("RULE_PACK", "puyang-2024"),
         "BABEL_DEFAULT_LOCALE": "zh",

@@ -1,5 +1,11 @@
-"""The compliance report workbook for a period: an overview, a summary sheet per rule and a vehicle sheet,
-laid out for printing. Used by the web export and attached to the monthly e-mail.
+"""The compliance report workbook of a period: an overview with the dashboard's headline figures, a
+summary sheet per rule and the vehicle detail, laid out for printing. Used by the web export, the
+background report jobs and attached to the monthly e-mail.
+
+Written with XlsxWriter, which writes a cell as it goes rather than keeping a model of the workbook:
+every format is defined once per workbook (ReportBook.format), and a large report streams its rows
+to a temporary file (constant memory), so a city's million vehicles take neither minutes nor
+gigabytes. The vehicle detail goes on to another sheet before Excel's row limit.
 
 Text that users typed (agency names, brand and model, remarks, file names) is written so that a
 spreadsheet can never read it as a formula (CWE-1236).
@@ -7,112 +13,191 @@ spreadsheet can never read it as a formula (CWE-1236).
 
 from __future__ import annotations
 
+import datetime as dt
 import io
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
 import sqlalchemy as sa
-from flask import current_app
-from openpyxl import Workbook
-from openpyxl.cell.cell import Cell
-from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.worksheet import Worksheet
+import xlsxwriter
 from sqlalchemy.orm import Session
+from xlsxwriter.format import Format
+from xlsxwriter.worksheet import Worksheet
 
 from fleet.base.labels import result_status_label
 from fleet.base.models import Acquisition, Agency
 from fleet.base.periods import Period
 from fleet.base.text import _, force_locale
-from fleet.base.vocab import VOCABULARIES
+from fleet.base.vocab import NEV_POWER_TYPES, VOCABULARIES
+from fleet.domain.timeliness import late_counts
+from fleet.read.dashboards import pending_exemptions
 from rules.engine import evaluate
-from rules.explain import explain
+from rules.explain import VehicleLine, explain_chunks
 from rules.packs import Rule, RulePack
 from rules.results import RuleResult
 
 # A cell whose text starts with one of these is a formula (or becomes one when exported to CSV and
 # opened again) in Excel, LibreOffice and WPS.
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-
+# Rows of an Excel sheet; the vehicle detail continues on a new sheet before it.
+EXCEL_ROWS = 1_048_576
+SHEET_NAME_LIMIT = 31
+# Characters Excel refuses in a sheet name.
+_NOT_IN_SHEET_NAMES = re.compile(r"[\[\]:*?/\\]")
+HEADER_ROWS = 3  # title, subtitle, column headers
+EXCEL_EPOCH = dt.date(1899, 12, 30)
 PERCENT = "0.0%"
 # SQLite allows 32766 bound parameters; stay well below for IN lists.
 _CHUNK = 5000
-TITLE_FONT = Font(bold=True, size=14)
-HEADER_FONT = Font(bold=True)
-HEADER_FILL = PatternFill("solid", fgColor="DDE4EA")
-TOTAL_FILL = PatternFill("solid", fgColor="F1F1F1")
-STATUS_FILLS = {
-    "pass": PatternFill("solid", fgColor="E3F2E4"),
-    "fail": PatternFill("solid", fgColor="FBE3E3"),
-}
-THIN = Side(style="thin", color="B0BEC5")
-BOX = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
-WRAP = Alignment(wrap_text=True, vertical="top")
 
-
-def put(sheet: Worksheet, row: int, column: int, value: Any) -> Cell:
-    """Write a value; text that would start a formula is stored as plain text with Excel's quote prefix."""
-    cell = sheet.cell(row=row, column=column)
-    if isinstance(value, Fraction):
-        value = float(value)
-    cell.value = value
-    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
-        # openpyxl marks text starting with "=" as a formula; force it back to a string. The quote
-        # prefix keeps it text when someone edits the cell in Excel.
-        cell.data_type = "s"
-        cell.quotePrefix = True
-    return cell
+BORDER = {"border": 1, "border_color": "#B0BEC5"}
+STATUS_COLOURS = {"pass": "#E3F2E4", "fail": "#FBE3E3"}
+TOTAL_COLOUR = "#F1F1F1"
 
 
 @dataclass(frozen=True)
 class Column:
     header: str
     width: float
-    number_format: str | None = None
+    kind: str = "text"  # text | int | percent | date
 
 
-def _table(sheet: Worksheet, header_row: int, columns: Sequence[Column], rows: Iterable[Sequence[Any]]) -> int:
-    """Header and rows with borders and formats; returns the last row written."""
-    for index, column in enumerate(columns, start=1):
-        cell = put(sheet, header_row, index, column.header)
-        cell.font, cell.fill, cell.border = HEADER_FONT, HEADER_FILL, BOX
-        cell.alignment = Alignment(wrap_text=True, vertical="center", horizontal="center")
-        sheet.column_dimensions[get_column_letter(index)].width = column.width
-    last = header_row
-    for last, values in enumerate(rows, start=header_row + 1):
-        for index, (column, value) in enumerate(zip(columns, values, strict=True), start=1):
-            cell = put(sheet, last, index, value)
-            cell.border = BOX
-            cell.alignment = WRAP
-            if column.number_format:
-                cell.number_format = column.number_format
-    return last
+class ReportBook:
+    """An XlsxWriter workbook with the report's formats, each made once and shared by every cell."""
+
+    def __init__(self, target: str | Path | BinaryIO, *, streamed: bool) -> None:
+        options: dict[str, Any] = {
+            # User text is text: never a formula, a link or a number.
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+            "strings_to_numbers": False,
+        }
+        # Streamed: each row goes to a temporary file as soon as the next starts (large reports).
+        # Otherwise the whole workbook is put together in memory, quicker for a small one.
+        options["constant_memory" if streamed else "in_memory"] = True
+        self.workbook = xlsxwriter.Workbook(target, options)
+        self._formats: dict[tuple[tuple[str, Any], ...], Format] = {}
+        self._names: set[str] = set()
+
+    def format(self, **properties: Any) -> Format:
+        key = tuple(sorted(properties.items()))
+        if key not in self._formats:
+            self._formats[key] = self.workbook.add_format(properties)
+        return self._formats[key]
+
+    def cell_format(self, kind: str, *, status: str | None = None, total: bool = False, quoted: bool = False) -> Format:
+        properties: dict[str, Any] = {**BORDER, "text_wrap": True, "valign": "top"}
+        number = {"int": "0", "percent": PERCENT, "date": "yyyy-mm-dd"}.get(kind)
+        if number:
+            properties["num_format"] = number
+        if total:
+            properties.update(bold=True, bg_color=TOTAL_COLOUR)
+        if status in STATUS_COLOURS:
+            properties["bg_color"] = STATUS_COLOURS[status]
+        if quoted:
+            properties["quote_prefix"] = True
+        return self.format(**properties)
+
+    def sheet_name(self, wanted: str) -> str:
+        """A name Excel accepts, unique in the workbook, within its 31 characters."""
+        base = _NOT_IN_SHEET_NAMES.sub(" ", wanted).strip().strip("'") or "-"
+        name = base if len(base) <= SHEET_NAME_LIMIT else base[: SHEET_NAME_LIMIT - 1] + "…"
+        number = 2
+        while name.casefold() in self._names:
+            suffix = f" ({number})"
+            name = base[: SHEET_NAME_LIMIT - len(suffix)] + suffix
+            number += 1
+        self._names.add(name.casefold())
+        return name
+
+    def sheet(self, name: str, columns: Sequence[Column], title: str, subtitle: str) -> ReportSheet:
+        return ReportSheet(self, self.workbook.add_worksheet(self.sheet_name(name)), columns, title, subtitle)
+
+    def close(self) -> None:
+        self.workbook.close()
 
 
-def _print_setup(sheet: Worksheet, header_row: int, columns: int, title: str) -> None:
-    """Landscape A4, one page wide, the title and header repeated on every page, panes frozen below them."""
-    sheet.page_setup.orientation = "landscape"
-    sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
-    sheet.page_setup.fitToWidth = 1
-    sheet.page_setup.fitToHeight = 0  # as many pages tall as needed
-    sheet.sheet_properties.pageSetUpPr.fitToPage = True
-    sheet.print_title_rows = f"1:{header_row}"
-    sheet.freeze_panes = sheet.cell(row=header_row + 1, column=2)
-    sheet.print_options.horizontalCentered = True
-    sheet.page_margins.left = sheet.page_margins.right = 0.4
-    sheet.oddHeader.center.text = title.replace("&", "&&")
-    sheet.oddFooter.center.text = _("第 &P 页，共 &N 页")
-    sheet.auto_filter.ref = f"A{header_row}:{get_column_letter(columns)}{max(sheet.max_row, header_row)}"
+class ReportSheet:
+    """A sheet of the report: title rows, column headers, then rows written in order."""
 
+    def __init__(self, book: ReportBook, sheet: Worksheet, columns: Sequence[Column], title: str, subtitle: str) -> None:
+        self.book, self.sheet, self.columns = book, sheet, list(columns)
+        self.row = HEADER_ROWS
+        last = len(self.columns) - 1
+        sheet.merge_range(0, 0, 0, last, title, book.format(bold=True, font_size=14))
+        sheet.merge_range(1, 0, 1, last, subtitle, book.format(text_wrap=True, valign="top"))
+        sheet.set_row(1, 45)
+        header = book.format(**BORDER, bold=True, bg_color="#DDE4EA", text_wrap=True, align="center", valign="vcenter")
+        for index, column in enumerate(self.columns):
+            sheet.set_column(index, index, column.width)
+            sheet.write_string(2, index, column.header, header)
+        self._writers = [self._writer(column.kind) for column in self.columns]
+        self._plain = [book.cell_format(column.kind) for column in self.columns]
+        self._quoted = book.cell_format("text", quoted=True)
+        self._print_setup(title)
 
-def _title_rows(sheet: Worksheet, columns: int, title: str, subtitle: str) -> None:
-    put(sheet, 1, 1, title).font = TITLE_FONT
-    put(sheet, 2, 1, subtitle).alignment = Alignment(wrap_text=True, vertical="top")
-    sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=columns)
-    sheet.merge_cells(start_row=2, start_column=1, end_row=2, end_column=columns)
-    sheet.row_dimensions[2].height = 45
+    def _writer(self, kind: str) -> Callable[[int, int, Any, Format], None]:
+        sheet = self.sheet
+
+        def text(row: int, column: int, value: Any, cell_format: Format) -> None:
+            if value is None:
+                sheet.write_blank(row, column, None, cell_format)
+                return
+            value = str(value)
+            if value.startswith(FORMULA_TRIGGERS):
+                # Stored as text with Excel's quote prefix, which keeps it text when someone edits the cell.
+                cell_format = self._quoted if cell_format is self._plain[column] else cell_format
+            sheet.write_string(row, column, value, cell_format)
+
+        def number(row: int, column: int, value: Any, cell_format: Format) -> None:
+            if value is None:
+                sheet.write_blank(row, column, None, cell_format)
+            else:
+                sheet.write_number(row, column, float(value) if isinstance(value, Fraction) else value, cell_format)
+
+        def date(row: int, column: int, value: Any, cell_format: Format) -> None:
+            # An Excel date is a day number: written as such, without a datetime conversion per cell.
+            number(row, column, None if value is None else (value - EXCEL_EPOCH).days, cell_format)
+
+        return {"text": text, "date": date}.get(kind, number)
+
+    def write(self, values: Sequence[Any], *, formats: Sequence[Format] | None = None) -> None:
+        row = self.row
+        for column, (write, value, cell_format) in enumerate(zip(self._writers, values, formats or self._plain, strict=True)):
+            write(row, column, value, cell_format)
+        self.row += 1
+
+    def write_result(self, values: Sequence[Any], status: str, *, status_column: int, total: bool = False) -> None:
+        """A row of figures, its status cell coloured; a total row in bold on grey."""
+        formats = [
+            self.book.cell_format(c.kind, status=status if i == status_column else None, total=total)
+            for i, c in enumerate(self.columns)
+        ]
+        self.write(values, formats=formats)
+
+    @property
+    def rows_written(self) -> int:
+        return self.row - HEADER_ROWS
+
+    def _print_setup(self, title: str) -> None:
+        """Landscape A4, one page wide, the title and header repeated on every page, panes frozen below them."""
+        sheet = self.sheet
+        sheet.set_landscape()
+        sheet.set_paper(9)  # A4
+        sheet.fit_to_pages(1, 0)  # one page wide, as many tall as needed
+        sheet.repeat_rows(0, HEADER_ROWS - 1)
+        sheet.freeze_panes(HEADER_ROWS, 1)
+        sheet.center_horizontally()
+        sheet.set_margins(left=0.4, right=0.4)
+        sheet.set_header("&C" + title.replace("&", "&&"))
+        sheet.set_footer("&C" + _("第 &P 页，共 &N 页"))
+
+    def finish(self) -> None:
+        self.sheet.autofilter(HEADER_ROWS - 1, 0, max(self.row - 1, HEADER_ROWS - 1), len(self.columns) - 1)
 
 
 class _Labels:
@@ -139,27 +224,36 @@ class _Labels:
         return rule.title_in(self.locale)
 
 
+def measure_text(rule: Rule) -> str:
+    """What the rule counts among the vehicles in its scope."""
+    if rule.measure == "nev_share":
+        return _("新能源汽车")
+    return _("达到排放标准（%(standards)s）的车辆", standards=_("、").join(sorted(rule.standards)))
+
+
 def _period_text(period: Period) -> str:
     return _("%(start)s 至 %(end)s", start=period.start.isoformat(), end=period.end.isoformat())
 
 
-def _figure_columns(measure: str | None) -> list[Column]:
-    """The columns of a result; an emission-standard rule counts vehicles meeting it, not NEVs, and the
-    overview mixes both kinds."""
-    counted, share = {
-        "nev_share": (_("新能源（辆）"), _("新能源占比")),
-        "standard_share": (_("符合标准（辆）"), _("符合标准占比")),
-    }.get(measure or "", (_("计入（辆）"), _("占比")))
+def _with_period(title: str, period: Period) -> str:
+    return _("%(title)s（%(period)s）", title=title, period=_period_text(period))
+
+
+# Every sheet of figures has the same columns: "计入" is what the rule counts, named on each sheet.
+def _figure_columns() -> list[Column]:
     return [
-        Column(_("范围内购置（辆）"), 11, "0"),
-        Column(counted, 11, "0"),
-        Column(_("已豁免（辆）"), 11, "0"),
-        Column(_("待审豁免（辆）"), 11, "0"),
-        Column(share, 11, PERCENT),
-        Column(_("要求"), 9, PERCENT),
+        Column(_("范围内购置（辆）"), 11, "int"),
+        Column(_("计入（辆）"), 11, "int"),
+        Column(_("已豁免（辆）"), 11, "int"),
+        Column(_("待审豁免（辆）"), 11, "int"),
+        Column(_("占比"), 11, "percent"),
+        Column(_("要求"), 9, "percent"),
         Column(_("状态"), 9),
-        Column(_("缺口（辆）"), 10, "0"),
+        Column(_("缺口（辆）"), 10, "int"),
     ]
+
+
+STATUS_OF_FIGURES = 6  # the status among _figure_columns
 
 
 def _figures(labels: _Labels, result: RuleResult) -> list[Any]:
@@ -175,63 +269,89 @@ def _figures(labels: _Labels, result: RuleResult) -> list[Any]:
     ]
 
 
-def _colour_status(sheet: Worksheet, first_row: int, last_row: int, status_column: int, statuses: list[str]) -> None:
-    for row, status in zip(range(first_row, last_row + 1), statuses, strict=False):
-        fill = STATUS_FILLS.get(status)
-        if fill is not None:
-            sheet.cell(row=row, column=status_column).fill = fill
+@dataclass(frozen=True)
+class Headline:
+    """The dashboard's figures for the agencies of the report, over its period."""
+
+    acquired: int
+    nev: int
+    late: int
+    deadline_days: int
+    pending: int
+
+    @property
+    def share(self) -> Fraction | None:
+        return Fraction(self.nev, self.acquired) if self.acquired else None
 
 
-def _rule_sheet(
-    workbook: Workbook,
-    labels: _Labels,
-    pack: RulePack,
-    period: Period,
-    rule: Rule,
-    results: list[RuleResult],
-    total: RuleResult | None,
-) -> None:
-    sheet = workbook.create_sheet(rule.id[:31])
-    columns = [Column(_("单位"), 34), *_figure_columns(rule.measure)]
-    title = _with_period(labels.title(rule), period)
-    _title_rows(
-        sheet,
-        len(columns),
-        title,
-        _(
-            "依据：%(source)s。条款：%(clause)s（%(level)s，要求不低于 %(threshold)s）",
-            source=pack.source,
-            clause=rule.clause,
-            level=labels.level(rule.level),
-            threshold=f"{float(rule.threshold):.0%}",
-        ),
-    )
-    header = 3
-    rows = [[r.agency, *_figures(labels, r)] for r in results]
-    statuses = [r.status for r in results]
-    if total is not None:
-        rows.append([_("全市合计"), *_figures(labels, total)])
-        statuses.append(total.status)
-    last = _table(sheet, header, columns, rows)
-    _colour_status(sheet, header + 1, last, 8, statuses)
-    if total is not None:
-        for column in range(1, len(columns) + 1):
-            cell = sheet.cell(row=last, column=column)
-            cell.font, cell.fill = HEADER_FONT, TOTAL_FILL
-    _print_setup(sheet, header, len(columns), title)
+def headline(session: Session, period: Period, *, deadline_days: int, agency_id: int | None, county: str | None) -> Headline:
+    a = Acquisition
+    query = sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(sa.case((a.power.in_(sorted(NEV_POWER_TYPES)), 1), else_=0)), 0))
+    query = query.where(a.acquired_on.between(period.start, period.end))
+    if agency_id is not None:
+        query = query.where(a.agency_id == agency_id)
+    elif county is not None:
+        query = query.where(a.agency_id.in_(sa.select(Agency.id).where(Agency.county == county)))
+    acquired, nev = session.execute(query).one()
+    late = sum(c.late for c in late_counts(session, period, deadline_days=deadline_days, agency_id=agency_id, county=county))
+    return Headline(int(acquired), int(nev), late, deadline_days, pending_exemptions(session, county=county, agency_id=agency_id))
 
 
 def _overview_sheet(
-    sheet: Worksheet, labels: _Labels, pack: RulePack, period: Period, heading: str, results: list[RuleResult]
+    book: ReportBook, labels: _Labels, pack: RulePack, period: Period, heading: str, totals: list[RuleResult],
+    agency_results: dict[str, list[RuleResult]], figures: Headline, *, city: bool, vehicles_left_out: int,
 ) -> None:
-    columns = [Column(_("规则"), 44), Column(_("性质"), 9), *_figure_columns(None)]
+    columns = [Column(_("规则"), 44), Column(_("性质"), 9), Column(_("计入"), 16), *_figure_columns()]
+    if city:
+        columns.append(Column(_("达标单位"), 10))
     title = _with_period(heading, period)
-    _title_rows(sheet, len(columns), title, _("依据：%(source)s（%(date)s）", source=pack.source, date=pack.source_date.isoformat()))
-    header = 3
-    rows = [[labels.title(r.rule), labels.level(r.rule.level), *_figures(labels, r)] for r in results]
-    last = _table(sheet, header, columns, rows)
-    _colour_status(sheet, header + 1, last, 9, [r.status for r in results])
-    _print_setup(sheet, header, len(columns), title)
+    sheet = book.sheet(_("总览"), columns, title, _("依据：%(source)s（%(date)s）", source=pack.source, date=pack.source_date.isoformat()))
+    for r in totals:
+        values = [labels.title(r.rule), labels.level(r.rule.level), measure_text(r.rule), *_figures(labels, r)]
+        if city:
+            of_rule = agency_results.get(r.rule.id, [])
+            assessed = sum(1 for a in of_rule if a.status != "no_data")
+            values.append(f"{sum(1 for a in of_rule if a.status == 'pass')} / {assessed}")
+        sheet.write_result(values, r.status, status_column=3 + STATUS_OF_FIGURES)
+    sheet.finish()
+    # The dashboard's headline figures, below the table.
+    label, value = book.format(bold=True), book.format()
+    row = sheet.row + 1
+    for text, figure, number_format in (
+        (_("新购车辆中新能源汽车占比（%(nev)s / %(total)s 辆）", nev=figures.nev, total=figures.acquired), figures.share, PERCENT),
+        (_("逾期报送的车辆（购置后超过 %(days)s 天）", days=figures.deadline_days), figures.late, "0"),
+        (_("待审核的豁免申请"), figures.pending, "0"),
+    ):
+        sheet.sheet.write_string(row, 0, text, label)
+        if figure is None:
+            sheet.sheet.write_string(row, 1, "—", value)
+        else:
+            sheet.sheet.write_number(row, 1, float(figure), book.format(num_format=number_format))
+        row += 1
+    if vehicles_left_out:
+        note = _("车辆明细（%(rows)s 行）过大，未包含在本报告中。", rows=vehicles_left_out)
+        sheet.sheet.write_string(row + 1, 0, note, book.format(bold=True, font_color="#C62828"))
+
+
+def _rule_sheet(
+    book: ReportBook, labels: _Labels, pack: RulePack, period: Period, rule: Rule, results: list[RuleResult], total: RuleResult | None, total_label: str
+) -> None:
+    columns = [Column(_("单位"), 34), *_figure_columns()]
+    title = _with_period(labels.title(rule), period)
+    subtitle = _(
+        "依据：%(source)s。条款：%(clause)s（%(level)s，要求不低于 %(threshold)s）。计入：%(counted)s。",
+        source=pack.source,
+        clause=rule.clause,
+        level=labels.level(rule.level),
+        threshold=f"{float(rule.threshold):.0%}",
+        counted=measure_text(rule),
+    )
+    sheet = book.sheet(labels.title(rule), columns, title, subtitle)
+    for r in results:
+        sheet.write_result([r.agency, *_figures(labels, r)], r.status, status_column=1 + STATUS_OF_FIGURES)
+    if total is not None:
+        sheet.write_result([total_label, *_figures(labels, total)], total.status, status_column=1 + STATUS_OF_FIGURES, total=True)
+    sheet.finish()
 
 
 def _mark(mark: str) -> str:
@@ -246,10 +366,6 @@ def _mark(mark: str) -> str:
     return marks.get(mark, mark)
 
 
-def _with_period(title: str, period: Period) -> str:
-    return _("%(title)s（%(period)s）", title=title, period=_period_text(period))
-
-
 def _exemption_text(exemption: dict[str, Any] | None) -> str | None:
     if not exemption:
         return None
@@ -258,101 +374,142 @@ def _exemption_text(exemption: dict[str, Any] | None) -> str | None:
     return _("%(category)s：%(reason)s", category=exemption["reason_category"], reason=exemption["reason"])
 
 
-def _vehicle_sheet(
-    workbook: Workbook,
-    session: Session,
-    labels: _Labels,
-    pack: RulePack,
-    period: Period,
-    rules: list[Rule],
-    agency_id: int | None,
-    deadline_days: int,
-) -> None:
-    sheet = workbook.create_sheet(_("车辆明细")[:31])
-    columns = [
-        Column(_("规则"), 14),
+def _vehicle_columns() -> list[Column]:
+    return [
+        Column(_("规则"), 24),
         Column(_("单位"), 28),
         Column(_("车辆识别代号"), 20),
         Column(_("号牌号码"), 12),
         Column(_("车辆类别"), 12),
         Column(_("动力类型"), 12),
         Column(_("购置方式"), 8),
-        Column(_("购置日期"), 11, "yyyy-mm-dd"),
-        Column(_("报送日期"), 11, "yyyy-mm-dd"),
-        Column(_("报送用时（天）"), 9, "0"),
+        Column(_("购置日期"), 11, "date"),
+        Column(_("报送日期"), 11, "date"),
+        Column(_("报送用时（天）"), 9, "int"),
         Column(_("逾期报送"), 8),
         Column(_("品牌型号"), 20),
         Column(_("排放标准"), 9),
         Column(_("标记"), 11),
         Column(_("豁免说明"), 30),
     ]
-    title = _with_period(_("车辆明细"), period)
-    _title_rows(sheet, len(columns), title, _("每辆范围内购置车辆及其在各规则下的标记；同一车辆可出现在多条规则下。"))
-    lines = [(rule, line) for rule in rules for line in explain(session, pack, rule.qualified_id, period, agency_id)]
-    brand_models = _brand_models(session, [line.acquisition_id for _rule, line in lines])
-    rows = []
-    for rule, line in lines:
-        days = (line.reported_on - line.acquired_on).days
-        rows.append(
-            [
-                rule.id,
-                line.agency,
-                line.vin,
-                line.plate,
-                labels.value("category", line.category),
-                labels.value("power", line.power),
-                labels.value("acquisition", line.acquisition_kind),
-                line.acquired_on,
-                line.reported_on,
-                days,
-                labels.yes(days > deadline_days),
-                brand_models.get(line.acquisition_id),
-                line.emission_standard,
-                _mark(line.mark),
-                _exemption_text(line.exemption),
-            ]
-        )
-    _table(sheet, 3, columns, rows)
-    _print_setup(sheet, 3, len(columns), title)
 
 
-def _brand_models(session: Session, acquisition_ids: list[int]) -> dict[int, str | None]:
-    found: dict[int, str | None] = {}
-    for start in range(0, len(acquisition_ids), _CHUNK):
-        chunk = sorted(set(acquisition_ids[start : start + _CHUNK]))
-        query = sa.select(Acquisition.id, Acquisition.brand_model).where(Acquisition.id.in_(chunk))
-        found.update({acquisition_id: brand_model for acquisition_id, brand_model in session.execute(query)})
-    return found
+def _vehicle_rows(
+    session: Session, labels: _Labels, pack: RulePack, period: Period, rules: list[Rule], *,
+    agency_id: int | None, county: str | None, deadline_days: int,
+) -> Iterator[list[Any]]:
+    """Each in-scope vehicle under each rule, read and written a chunk at a time."""
+    for rule in rules:
+        title = labels.title(rule)
+        for lines in explain_chunks(session, pack, rule.qualified_id, period, agency_id, county=county, chunk=_CHUNK):
+            brand_models = _brand_models(session, lines)
+            for line in lines:
+                days = (line.reported_on - line.acquired_on).days
+                yield [
+                    title,
+                    line.agency,
+                    line.vin,
+                    line.plate,
+                    labels.value("category", line.category),
+                    labels.value("power", line.power),
+                    labels.value("acquisition", line.acquisition_kind),
+                    line.acquired_on,
+                    line.reported_on,
+                    days,
+                    labels.yes(days > deadline_days),
+                    brand_models.get(line.acquisition_id),
+                    line.emission_standard,
+                    _mark(line.mark),
+                    _exemption_text(line.exemption),
+                ]
+
+
+def _brand_models(session: Session, lines: list[VehicleLine]) -> dict[int, str | None]:
+    ids = sorted({line.acquisition_id for line in lines})
+    query = sa.select(Acquisition.id, Acquisition.brand_model).where(Acquisition.id.in_(ids))
+    return {acquisition_id: brand_model for acquisition_id, brand_model in session.execute(query)} if ids else {}
+
+
+def _vehicle_sheets(book: ReportBook, rows: Iterable[list[Any]], period: Period, *, rows_per_sheet: int, progress: Callable[[int], None] | None) -> int:
+    """The vehicle detail, continued on a new sheet ("车辆明细 (2)", …) when a sheet is full; returns
+    the number of vehicle rows."""
+    name = _("车辆明细")
+    subtitle = _("每辆范围内购置车辆及其在各规则下的标记；同一车辆可出现在多条规则下。")
+    columns = _vehicle_columns()
+    capacity = rows_per_sheet - HEADER_ROWS
+    sheet = book.sheet(name, columns, _with_period(name, period), subtitle)
+    part, written = 1, 0
+    for values in rows:
+        if sheet.rows_written >= capacity:
+            sheet.finish()
+            part += 1
+            continued = _("%(name)s（续 %(part)s）", name=name, part=part)
+            sheet = book.sheet(continued, columns, _with_period(continued, period), subtitle)
+        sheet.write(values)
+        written += 1
+        if progress is not None and written % 10_000 == 0:
+            progress(written)
+    sheet.finish()
+    return written
 
 
 def compliance_workbook(
-    session: Session, pack: RulePack, period: Period, *, agency_id: int | None = None, locale: str = "zh"
+    session: Session,
+    pack: RulePack,
+    period: Period,
+    *,
+    deadline_days: int,
+    agency_id: int | None = None,
+    county: str | None = None,
+    locale: str = "zh",
+    results: list[RuleResult] | None = None,
+    vehicles: bool = True,
+    target: str | Path | BinaryIO | None = None,
+    rows_per_sheet: int = EXCEL_ROWS,
+    progress: Callable[[int], None] | None = None,
 ) -> bytes:
-    """The report as xlsx bytes: the whole city (each agency and the city total) or one agency only."""
+    """The report as xlsx: the whole city (each agency and the city total), a county's agencies, or
+    one agency only. `results` are evaluate()'s for the same selection when the caller has them.
+
+    Written to `target` (a path or a file) and streamed when given, for a large report; returned as
+    bytes otherwise (b"" when written to a target). Without `vehicles` the report has no vehicle
+    detail (its summary sheets are instant whatever the size). `progress` is told the vehicle rows
+    written so far."""
     with force_locale(locale):
         labels = _Labels(locale)
-        deadline_days = current_app.config["REPORTING_DEADLINE_DAYS"]
-        results = evaluate(session, pack, period, agency_id=agency_id)
+        if results is None:
+            results = evaluate(session, pack, period, agency_id=agency_id, county=county)
         evaluated = {r.rule.id for r in results}
         rules = [rule for rule in pack.rules if rule.id in evaluated]
-        workbook = Workbook()
-        overview = workbook.active
-        overview.title = _("总览")[:31]
+        buffer = io.BytesIO() if target is None else None
+        book = ReportBook(target if buffer is None else buffer, streamed=buffer is None)
         if agency_id is None:
-            heading = _("全市新能源汽车配备合规报告")
+            if county is None:
+                heading, total_label = _("全市新能源汽车配备合规报告"), _("全市合计")
+            else:
+                county_name = labels.value("county", county)
+                heading = _("%(county)s新能源汽车配备合规报告", county=county_name)
+                total_label = _("%(county)s合计", county=county_name)
             totals = {r.rule.id: r for r in results if r.agency_id is None}
-            _overview_sheet(overview, labels, pack, period, heading, list(totals.values()))
         else:
             agency = session.get(Agency, agency_id)
             heading = _("%(agency)s 新能源汽车配备合规报告", agency=agency.name if agency else str(agency_id))
-            totals = {}
-            _overview_sheet(overview, labels, pack, period, heading, results)
+            total_label, totals = "", {}
+        by_rule: dict[str, list[RuleResult]] = {}
+        for r in results:
+            if r.agency_id is not None:
+                by_rule.setdefault(r.rule.id, []).append(r)
+        figures = headline(session, period, deadline_days=deadline_days, agency_id=agency_id, county=county)
+        overview = list(totals.values()) if agency_id is None else results
+        left_out = 0 if vehicles else sum(r.in_scope + r.exempt for r in overview)
+        _overview_sheet(
+            book, labels, pack, period, heading, overview, by_rule, figures, city=agency_id is None, vehicles_left_out=left_out
+        )
         for rule in rules:
-            agency_results = [r for r in results if r.rule.id == rule.id and r.agency_id is not None]
-            _rule_sheet(workbook, labels, pack, period, rule, agency_results, totals.get(rule.id))
-        _vehicle_sheet(workbook, session, labels, pack, period, rules, agency_id, deadline_days)
-        workbook.properties.title = heading
-        workbook.properties.creator = _("濮阳市公共领域车辆电动化核查")
-        buffer = io.BytesIO()
-        workbook.save(buffer)
-        return buffer.getvalue()
+            _rule_sheet(book, labels, pack, period, rule, by_rule.get(rule.id, []), totals.get(rule.id), total_label)
+        if vehicles:
+            rows = _vehicle_rows(session, labels, pack, period, rules, agency_id=agency_id, county=county, deadline_days=deadline_days)
+            _vehicle_sheets(book, rows, period, rows_per_sheet=rows_per_sheet, progress=progress)
+        book.workbook.set_properties({"title": heading, "author": _("濮阳市公共领域车辆电动化核查")})
+        book.close()
+        return b"" if buffer is None else buffer.getvalue()

@@ -35,6 +35,7 @@ from fleet.read.reports import compliance_workbook
 from fleet.web.auth import agency_scope, can_see_agency, role_required
 from fleet.web.labels import term_label
 from rules.active import active_pack
+from rules.engine import evaluate
 from rules.packs import PackError, Rule, RulePack
 from rules.results import RuleResult
 
@@ -312,13 +313,23 @@ def compliance_report():
     else:
         period = Period.year(_year(years))
     agency_id = agency_scope() if current_user.role == "agency" else request.args.get("agency_id", type=int)
-    name = _("全市")
+    county = _county() if agency_id is None else None
+    name = _("全市") if county is None else term_label(county)
     if agency_id is not None:
         record = get_session().get(Agency, agency_id)
         if record is None:
             abort(404)
         name = record.name
-    content = compliance_workbook(session, active_pack(session), period, agency_id=agency_id, locale=str(get_locale()))
+    pack = active_pack(session)
+    results = evaluate(session, pack, period, agency_id=agency_id, county=county)
+    # A request never writes a million-row vehicle detail: beyond the limit the report has its
+    # summary sheets only, and says so.
+    rows = sum(r.in_scope + r.exempt for r in results if (r.agency_id is None) == (agency_id is None))
+    content = compliance_workbook(
+        session, pack, period, agency_id=agency_id, county=county, locale=str(get_locale()), results=results,
+        deadline_days=current_app.config["REPORTING_DEADLINE_DAYS"],
+        vehicles=rows <= current_app.config["REPORT_VEHICLE_ROWS_ONLINE"],
+    )
     return send_file(
         io.BytesIO(content),
         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

@@ -21,6 +21,7 @@ from fleet.base.models import Agency
 from fleet.base.periods import Period
 from fleet.base.text import _, force_locale, get_locale
 from fleet.base.vocab import VOCABULARIES
+from fleet.read.charts import percent as share_percent
 from fleet.read.mail.recipients import CITY, Delivery
 from fleet.read.mail.summaries import MonthResults, agency_summary, city_digest, month_results
 from fleet.read.reports import compliance_workbook
@@ -44,10 +45,12 @@ class Attachment:
     content: bytes
 
 
-def percent(value: Fraction | None) -> str:
+def requirement_percent(value: Fraction | None) -> str:
+    """A rule's requirement as the plan writes it, in whole percent (≥ 60%). A measured share is
+    written as the dashboard writes it, always to one decimal (82.0%, 82.3%: fleet.read.charts.percent)."""
     if value is None:
         return "—"
-    return f"{float(value) * 100:.1f}%".replace(".0%", "%")
+    return f"{float(value):.0%}"
 
 
 def bar_width(value: Fraction | None) -> int:
@@ -78,6 +81,13 @@ def need_text(rule: Rule, count: int) -> str:
     return _("还需 %(count)s 辆达到排放标准的车辆", count=count)
 
 
+def counted_text(rule: Rule, counted: int, in_scope: int) -> str:
+    """What the rule counts out of the vehicles in its scope: NEVs, or vehicles meeting the standard."""
+    if rule.measure == "nev_share":
+        return _("%(nev)s / %(in_scope)s 辆新能源", nev=counted, in_scope=in_scope)
+    return _("%(counted)s / %(in_scope)s 辆达到排放标准", counted=counted, in_scope=in_scope)
+
+
 def month_label(period: Period) -> str:
     return format_skeleton("yMMMM", period.start, locale=str(get_locale()))
 
@@ -90,7 +100,9 @@ def _template_helpers(locale: str) -> dict[str, Callable[..., Any] | str]:
     return {
         "locale": locale,
         "title": lambda rule: rule.title_in(locale),
-        "pct": percent,
+        "pct": share_percent,
+        "required": requirement_percent,
+        "counted_text": counted_text,
         "bar_width": bar_width,
         "text_bar": text_bar,
         "text_count_bar": text_count_bar,
@@ -146,11 +158,14 @@ class SummaryWriter:
 
     def _report(self, delivery: Delivery) -> Attachment:
         self.attachments_built += 1
+        common = {"deadline_days": self.deadline_days, "locale": delivery.locale}
         if delivery.kind == CITY:
-            content = compliance_workbook(self.session, self.pack, self.month, locale=delivery.locale)
+            content = compliance_workbook(self.session, self.pack, self.month, results=self.results.month_results, **common)
             return Attachment(_("合规报告-全市-%(month)s.xlsx", month=self.month.label), content)
         agency = self.session.get(Agency, delivery.agency_id)
-        content = compliance_workbook(self.session, self.pack, self.month, agency_id=agency.id, locale=delivery.locale)
+        # The agency's results of the month as evaluated for every agency: no evaluation of its own.
+        results = list(self.results.of_agency(agency.id)[0].values())
+        content = compliance_workbook(self.session, self.pack, self.month, agency_id=agency.id, results=results, **common)
         return Attachment(_("合规报告-%(agency)s-%(month)s.xlsx", agency=agency.name, month=self.month.label), content)
 
     def _agency(self, agency: Agency, locale: str) -> Content:
