@@ -47,7 +47,7 @@ def city(session):
 SHEETS = {
     "bus": "新增公交车全部使用新能源汽车",
     "sanitation": "新增市政环卫车全部使用新能源汽车",
-    "public-service": "新增或更新的城市物流配送、邮政、出租、网约车、渣土车、水…",
+    "public-service": "新增或更新的城市物流配送、邮政、出租、网约车、渣土车、水泥罐…",  # 31 with the ellipsis
     "official-car": "党政机关新增、更新公务用车新能源汽车比例不低于50%",
     "enforcement-car": "执法执勤用车新能源汽车比例不低于60%",
     "heavy-truck-emission": "新购燃油重型货车全部达到国六排放标准",
