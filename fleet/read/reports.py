@@ -36,7 +36,7 @@ from fleet.base.vocab import NEV_POWER_TYPES, VOCABULARIES
 from fleet.domain.timeliness import late_counts
 from fleet.read.dashboards import pending_exemptions
 from rules.engine import evaluate
-from rules.explain import VehicleLine, explain_chunks
+from rules.explain import MARKS, VehicleLine, explain_chunks
 from rules.packs import Rule, RulePack
 from rules.results import RuleResult
 
@@ -205,11 +205,16 @@ class _Labels:
 
     def __init__(self, locale: str) -> None:
         self.locale = locale
+        # A vehicle detail asks for the same few words a million times: each looked up once.
+        self._english: dict[tuple[str, str], str] = {}
 
     def value(self, vocabulary: str, value: str | None) -> str | None:
         if value is None or self.locale != "en":
             return value
-        return VOCABULARIES[vocabulary].english(value)
+        key = (vocabulary, value)
+        if key not in self._english:
+            self._english[key] = VOCABULARIES[vocabulary].english(value)
+        return self._english[key]
 
     def status(self, status: str) -> str:
         return result_status_label(status)
@@ -399,6 +404,8 @@ def _vehicle_rows(
     agency_id: int | None, county: str | None, deadline_days: int,
 ) -> Iterator[list[Any]]:
     """Each in-scope vehicle under each rule, read and written a chunk at a time."""
+    marks = {mark: _mark(mark) for mark in MARKS}  # translated once, not per vehicle
+    late, on_time = labels.yes(True), labels.yes(False)
     for rule in rules:
         title = labels.title(rule)
         for lines in explain_chunks(session, pack, rule.qualified_id, period, agency_id, county=county, chunk=_CHUNK):
@@ -416,10 +423,10 @@ def _vehicle_rows(
                     line.acquired_on,
                     line.reported_on,
                     days,
-                    labels.yes(days > deadline_days),
+                    late if days > deadline_days else on_time,
                     brand_models.get(line.acquisition_id),
                     line.emission_standard,
-                    _mark(line.mark),
+                    marks[line.mark],
                     _exemption_text(line.exemption),
                 ]
 
