@@ -15,7 +15,6 @@ import datetime as dt
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -26,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import _data  # noqa: E402
+import _process  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 # Targets of issue 7.
@@ -150,31 +150,10 @@ def stages(path: Path, url: str) -> dict[str, float]:
     return times
 
 
-# Runs `flask` and, on the way out, prints its own peak resident memory (VmHWM, counted from exec;
-# wait4's ru_maxrss would include this benchmark's memory, inherited at fork).
-_PEAK_WRAPPER = (
-    "import atexit, sys\n"
-    "def peak():\n"
-    "    with open('/proc/self/status') as status:\n"
-    "        sys.stderr.write(next(line for line in status if line.startswith('VmHWM')))\n"
-    "atexit.register(peak)\n"
-    "from flask.cli import main\n"
-    "sys.argv[0] = 'flask'\n"
-    "main()\n"
-)
-
-
 def whole_process(command: str, path: Path, url: str) -> tuple[float, int, dict]:
     """`flask validate|import PATH --json` as its own process: wall time, peak RSS in bytes, its JSON."""
-    env = {**os.environ, "DATABASE_URL": url}
-    argv = [sys.executable, "-c", _PEAK_WRAPPER, "--app", "app", command, str(path), "--json"]
-    start = time.perf_counter()
-    result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True)
-    elapsed = time.perf_counter() - start
-    if result.returncode != 0:
-        raise SystemExit(f"flask {command} exited {result.returncode}: {result.stderr.decode()[-2000:]}")
-    peak_kib = int(result.stderr.decode().rsplit("VmHWM:", 1)[1].split()[0])
-    return elapsed, peak_kib * 1024, json.loads(result.stdout)
+    elapsed, peak, stdout = _process.flask_process([command, str(path), "--json"], {"DATABASE_URL": url})
+    return elapsed, peak, json.loads(stdout)
 
 
 def verdict(ok: bool) -> str:
