@@ -142,7 +142,7 @@ def _validate(session: Session, batch: ImportBatch, progress: Progress) -> str |
         try:
             report = validate_file(
                 session, path, user=_upload_scope(batch), file_name=batch.file_name, progress=progress,
-                max_bytes=max_upload_bytes(current_app.config),
+                max_bytes=max_upload_bytes(current_app.config), skip_locked=batch.skip_locked,
             )
         except UnusableFile as exc:
             # A fault of the reader (internal_error) leaves the file's verdict open: the batch failed.
@@ -158,7 +158,7 @@ def _commit(session: Session, batch: ImportBatch, progress: Progress) -> None:
     with _stored_file(session, batch) as path:
         outcome = commit_staged(
             session, batch, path, user=_upload_scope(batch), progress=progress,
-            max_bytes=max_upload_bytes(current_app.config),
+            max_bytes=max_upload_bytes(current_app.config), skip_locked=batch.skip_locked,
         )
         if not outcome.report.ok:
             _annotate(batch, path, outcome.report, progress)

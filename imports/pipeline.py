@@ -86,6 +86,7 @@ def _validated(
     progress: Progress,
     max_bytes: int | None,
     policy: ImportPolicy | None,
+    skip_locked: bool = False,
 ) -> Validated:
     progress("check", 0.0)
     check_package(path, max_bytes=_max_bytes(max_bytes))
@@ -107,6 +108,7 @@ def _validated(
         file_name=file_name or path.name,
         policy=policy or import_policy(session),
         user=user,
+        skip_locked=skip_locked,
     )
     progress("validated", 0.7)
     return validated
@@ -121,13 +123,15 @@ def validate_file(
     progress: Progress | None = None,
     max_bytes: int | None = None,
     policy: ImportPolicy | None = None,
+    skip_locked: bool = False,
 ) -> ValidationReport:
     """The dry run: every error and warning of the file, nothing stored. Raises UnusableFile.
 
     max_bytes defaults to MAX_UPLOAD_MB's default (the app passes its own); policy to the active rule pack's."""
     progress = progress or _no_progress
     report = _validated(
-        session, path, user=user, file_name=file_name, progress=progress, max_bytes=max_bytes, policy=policy
+        session, path, user=user, file_name=file_name, progress=progress, max_bytes=max_bytes, policy=policy,
+        skip_locked=skip_locked,
     ).report
     progress("done", 1.0)
     return report
@@ -149,6 +153,7 @@ def import_file(
     progress: Progress | None = None,
     max_bytes: int | None = None,
     policy: ImportPolicy | None = None,
+    skip_locked: bool = False,
     reported_on: dt.date | None = None,
 ) -> ImportOutcome:
     """Validate, keep the original, and commit when clean. Owns its transactions: the batch is recorded
@@ -165,7 +170,8 @@ def import_file(
         return ImportOutcome(ValidationReport.from_record(earlier.report), None, duplicate_of=earlier.id)
 
     validated = _validated(
-        session, path, user=user, file_name=file_name, progress=progress, max_bytes=max_bytes, policy=policy
+        session, path, user=user, file_name=file_name, progress=progress, max_bytes=max_bytes, policy=policy,
+        skip_locked=skip_locked,
     )
     progress("stage", 0.75)
     batch = stage_batch(
@@ -218,6 +224,7 @@ def commit_staged(
     progress: Progress | None = None,
     max_bytes: int | None = None,
     policy: ImportPolicy | None = None,
+    skip_locked: bool = False,
     reported_on: dt.date | None = None,
 ) -> ImportOutcome:
     """Commit a batch staged earlier for a preview (the web flow); path holds its stored original.
@@ -228,7 +235,8 @@ def commit_staged(
     the user, or the uploader when the user is not an account (a reviewer's upload for an agency)."""
     progress = progress or _no_progress
     validated = _validated(
-        session, path, user=user, file_name=batch.file_name, progress=progress, max_bytes=max_bytes, policy=policy
+        session, path, user=user, file_name=batch.file_name, progress=progress, max_bytes=max_bytes, policy=policy,
+        skip_locked=skip_locked,
     )
     report = validated.report
     record_report(batch, report)

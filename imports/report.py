@@ -111,6 +111,12 @@ CODES: dict[str, Code] = {
         _l("须全部选用新能源汽车的类别中，非新能源车辆未填写原因（至少 5 个字）"),
         _l("%(category)s须全部选用新能源汽车：非新能源车辆须填写未选用新能源原因（至少 5 个字）"),
     ),
+    # A warning instead when the user chose to import the other rows: the row is then left out.
+    "month_locked": Code(
+        ERROR,
+        _l("购置日期所在月份的月报已通过审核并锁定，不能新增或修改该月的购置"),
+        _l("%(month)s 的月报已通过审核并锁定，不能新增或修改该月的购置（如需更正，请联系审核员重新开放该月）"),
+    ),
 }
 
 # `required` on the emission standard is conditional; its message says when it applies.

@@ -6,6 +6,7 @@ fleet/vocabularies.yaml, so the template always matches what the importer reads.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import IO
 
 from openpyxl import Workbook
@@ -14,6 +15,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter, quote_sheetname
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from fleet.base.periods import Period
 from fleet.base.text import _
 from fleet.base.vocab import VOCABULARIES
 from imports.headers import COLUMNS
@@ -38,33 +40,61 @@ def _header_text(header: str, required: bool) -> str:
     return f"{REQUIRED_MARK}{header}" if required else header
 
 
-def write_template(path_or_buffer: str | IO[bytes]) -> None:
-    """Write the template (data sheet, instruction sheet, hidden drop-down list sheet) to a path or buffer."""
+# An agency's template fills its own name, credit code and county down this many rows.
+PREFILLED_ROWS = 1000
+_PREFILLED_KEYS = ("agency", "credit_code", "county")
+
+
+@dataclass(frozen=True)
+class Prefill:
+    """What an agency user's template states for it: its own registry values and the month it reports."""
+
+    agency: str
+    credit_code: str | None
+    county: str
+    month: Period
+
+    def value(self, key: str) -> str | None:
+        return {"agency": self.agency, "credit_code": self.credit_code, "county": self.county}[key]
+
+
+def write_template(path_or_buffer: str | IO[bytes], *, prefill: Prefill | None = None) -> None:
+    """Write the template (data sheet, instruction sheet, hidden drop-down list sheet) to a path or buffer.
+
+    With `prefill` (an agency user's download) a title row names the agency and the month, and the
+    agency's own 单位名称, 统一社会信用代码 and 所属县区 are merged down the first PREFILLED_ROWS rows (the
+    reader gives each vehicle row the value; rows without a vehicle stay blank), each limited by a
+    data validation to that one value."""
     book = Workbook()
     data = book.active
     data.title = DATA_SHEET
     lists = book.create_sheet(LIST_SHEET)
     lists.sheet_state = "hidden"
-    _write_data_sheet(data, lists)
+    _write_data_sheet(data, lists, header_row=1 if prefill is None else 2, own=() if prefill is None else _PREFILLED_KEYS)
+    if prefill is not None:
+        _prefill(data, prefill)
     _write_instructions(book.create_sheet(INSTRUCTION_SHEET, 1))
     book.active = 0
     book.save(path_or_buffer)
 
 
-def _write_data_sheet(data, lists) -> None:
+def _write_data_sheet(data, lists, *, header_row: int = 1, own: tuple[str, ...] = ()) -> None:
+    """The header in header_row and the columns' drop-downs and formats below it; the columns of `own`
+    get their validation from _prefill instead."""
     # Every list goes down column A of the list sheet, one after the other: values side by side in a row
     # (“新增”, “濮阳县”, “纯电动 …”) would look like a header to the reader.
     list_row = 1
+    first = header_row + 1
     for index, column in enumerate(COLUMNS, start=1):
         letter = get_column_letter(index)
-        cell = data.cell(row=1, column=index, value=_header_text(column.header, column.required))
+        cell = data.cell(row=header_row, column=index, value=_header_text(column.header, column.required))
         cell.font = Font(bold=True, color="C00000" if column.required else "000000")
         cell.fill = _REQUIRED_FILL if column.required else _OPTIONAL_FILL
         cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
         if column.note:
             cell.comment = Comment(column.note, "fleet")
         data.column_dimensions[letter].width = _WIDTHS.get(column.key, 16)
-        if column.key in VOCABULARIES:
+        if column.key in VOCABULARIES and column.key not in own:
             values = VOCABULARIES[column.key].values
             for row, value in enumerate(values, start=list_row):
                 lists.cell(row=row, column=1, value=value)
@@ -76,7 +106,7 @@ def _write_data_sheet(data, lists) -> None:
             validation.prompt = column.note
             validation.showErrorMessage = True
             validation.showInputMessage = bool(column.note)
-            validation.add(f"{letter}2:{letter}{_LAST_ROW}")
+            validation.add(f"{letter}{first}:{letter}{_LAST_ROW}")
             data.add_data_validation(validation)
         if column.key in _FORMATS:
             # A column format, not formatted cells: the sheet stays empty below the header, so rows
@@ -88,11 +118,36 @@ def _write_data_sheet(data, lists) -> None:
             validation.error = _("请填写 2015 年 1 月 1 日以后的日期，如 2025-03-05。")
             validation.errorTitle = column.header
             validation.showErrorMessage = True
-            validation.add(f"{letter}2:{letter}{_LAST_ROW}")
+            validation.add(f"{letter}{first}:{letter}{_LAST_ROW}")
             data.add_data_validation(validation)
-    data.row_dimensions[1].height = 32
-    data.freeze_panes = "A2"
-    data.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}1"
+    data.row_dimensions[header_row].height = 32
+    data.freeze_panes = f"A{first}"
+    data.auto_filter.ref = f"A{header_row}:{get_column_letter(len(COLUMNS))}{header_row}"
+
+
+def _prefill(data, prefill: Prefill) -> None:
+    """The title naming agency and month above the header, and the agency's own values merged down."""
+    month = f"{prefill.month.start.year}-{prefill.month.start.month:02d}"
+    data.cell(row=1, column=1, value=_("%(agency)s 车辆购置情况（%(month)s）", agency=prefill.agency, month=month)).font = Font(
+        bold=True, size=14
+    )
+    data.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(COLUMNS))
+    last = 2 + PREFILLED_ROWS
+    for index, column in enumerate(COLUMNS, start=1):
+        value = prefill.value(column.key) if column.key in _PREFILLED_KEYS else None
+        if value is None:
+            continue
+        letter = get_column_letter(index)
+        cell = data.cell(row=3, column=index, value=value)
+        cell.alignment = Alignment(vertical="top", wrap_text=True)
+        data.merge_cells(f"{letter}3:{letter}{last}")
+        # A list of one: the agency's own value is the only one the template accepts.
+        validation = DataValidation(type="list", formula1=f'"{value}"', allow_blank=True)
+        validation.error = _("本单位的模板只能填写“%(value)s”。", value=value)
+        validation.errorTitle = column.header
+        validation.showErrorMessage = True
+        validation.add(f"{letter}3:{letter}{_LAST_ROW}")
+        data.add_data_validation(validation)
 
 
 def _write_instructions(sheet) -> None:

@@ -19,6 +19,7 @@ from fleet.base.models import Acquisition, User
 from fleet.base.vocab import ACQUISITION_KINDS, CATEGORIES, COUNTIES, POWER_TYPES
 from fleet.domain.acquisitions import vin_conditions
 from fleet.domain.agency_names import AgencyIndex, AgencyMatch, listed
+from fleet.domain.reporting import locked_months
 from imports.headers import COLUMN_BY_KEY, KEYS
 from imports.read import RawTable
 from imports.report import (
@@ -81,6 +82,21 @@ def _owners(session: Session, vins: list[str]) -> dict[str, int]:
     return owners
 
 
+def _in_locked_month(session: Session, frame: pd.DataFrame, ids: pd.Series) -> pd.Series:
+    """Rows of a registered agency dated in one of its accepted (locked) months."""
+    known = ids.notna()
+    locked = locked_months(session, ids[known].astype("int64").unique().tolist()) if known.any() else set()
+    if not locked:
+        return pd.Series(False, index=frame.index)
+    months = pd.to_datetime(frame["acquired_on"], errors="coerce").dt.to_period("M").dt.start_time
+    keys = zip(ids.to_numpy(), months.to_numpy())
+    return pd.Series(
+        [not pd.isna(a) and not pd.isna(m) and (int(a), pd.Timestamp(m).date()) in locked for a, m in keys],
+        index=frame.index,
+        dtype=bool,
+    )
+
+
 @dataclass
 class _Registry:
     """What the database says about the upload's agencies and VINs."""
@@ -110,6 +126,7 @@ def _database_failures(
         found.append(pd.DataFrame({"index": frame.index[mask.to_numpy()], "column": column, "code": code}))
 
     add(ids.isna() & ~blank(frame["agency"]), "agency", "unknown_agency")
+    add(_in_locked_month(session, frame, ids), "acquired_on", "month_locked")
     if own is not None:
         add(ids.notna() & ids.ne(own), "agency", "agency_not_allowed")
 
@@ -145,8 +162,12 @@ def validate_table(
     file_name: str,
     policy: ImportPolicy,
     user: User | None = None,
+    skip_locked: bool = False,
 ) -> Validated:
-    """Check the normalised frame against the schema and the database; raw gives the values as written."""
+    """Check the normalised frame against the schema and the database; raw gives the values as written.
+
+    skip_locked: the user chose to import the rows outside locked months; the rows dated in a locked
+    month are then warnings and left out of what is committed, instead of errors that stop the file."""
     layout = {s.name: SheetLayout(header_row=s.header_row, columns=dict(s.columns), headers=dict(s.headers)) for s in raw.sheets}
     agencies = AgencyIndex.load(session)
     messages = Messages()
@@ -165,6 +186,11 @@ def validate_table(
         value_failures = _blank_agency_from_user(value_failures, frame, filled_sheets)
     db_failures, registry = _database_failures(session, agencies, frame, value_failures, own)
     cases = _located(pd.concat([value_failures, db_failures], ignore_index=True), raw.frame, frame)
+    skipped: set[int] = set()
+    if skip_locked:
+        locked = cases["code"].eq("month_locked")
+        cases.loc[locked, "severity"] = WARNING
+        skipped = set(cases.loc[locked, "index"])
     if unusable and not cases.empty:
         # A column the sheet lacks (or could not place) reports once, not once per row.
         moot = pd.Series(list(zip(cases["sheet"], cases["column"])), index=cases.index).isin(unusable)
@@ -177,6 +203,7 @@ def validate_table(
 
     bad_rows = set(cases.loc[cases["severity"].eq(ERROR), "index"])
     bad_rows |= set(frame.index[frame["_sheet"].isin(unusable_sheets).to_numpy()])
+    bad_rows |= skipped
     report = ValidationReport(
         file=file_name,
         sheets=[s.name for s in raw.sheets],
@@ -186,6 +213,9 @@ def validate_table(
         warnings=[f for f in found if f.severity == WARNING],
         layout=layout,
     )
+    if skipped:
+        kept = ~frame.index.isin(list(skipped))
+        return Validated(report=report, frame=frame[kept], agency_ids=registry.agency_ids[kept])
     return Validated(report=report, frame=frame, agency_ids=registry.agency_ids)
 
 
@@ -294,6 +324,8 @@ def _row_findings(
             if suggestions:
                 template = UNKNOWN_AGENCY_SUGGESTED
                 params["suggested"] = listed(suggestions)
+        elif code == "month_locked":
+            params["month"] = pd.Timestamp(value).strftime("%Y-%m")
         header = layout[sheet].headers.get(column) if sheet in layout else None
         result.append(
             messages.finding(

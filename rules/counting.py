@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from fleet.base.models import Acquisition, AcquisitionTally
+from fleet.base.models import Acquisition, AcquisitionTally, MonthlyReport
 from fleet.base.periods import months_touched, split_at_whole_months
 from fleet.base.vocab import ACQUISITION_KINDS, NEV_POWER_TYPES
 from fleet.domain.selection import selected_agencies
@@ -164,6 +164,16 @@ def _counted(rule: Rule, c: RuleConditions, source: Source) -> list[sa.ColumnEle
     return [sa.func.sum(source.weight), _count(c.meets, source.weight), _count(c.exempt, source.weight), _count(c.pending, source.weight)]
 
 
+def _in_accepted_month(source: Source, start: dt.date, end: dt.date) -> sa.ColumnElement[bool]:
+    """Vehicles acquired in a month whose report the agency had accepted (official figures)."""
+    report = MonthlyReport
+    if source is TALLIES:
+        month = report.month == source.acquired  # a tally's date is the first of its month
+    else:
+        month = sa.or_(*(sa.and_(report.month == m.start, source.acquired.between(m.start, m.end)) for m in months_touched(start, end)))
+    return sa.exists().where(report.agency_id == source.agency_id, report.status == "accepted", month)
+
+
 def count_rules(
     session: Session,
     windows: list[Window],
@@ -172,6 +182,7 @@ def count_rules(
     by_month: bool = False,
     totals_only: bool = False,
     agency_ids: Collection[int] | None = None,
+    accepted_only: bool = False,
 ) -> dict[Key, dict[str, Counts]]:
     """(agency id, month or 0) -> rule id -> (total, meets, exempt, pending).
 
@@ -188,9 +199,10 @@ def count_rules(
             c = rule_conditions(rule, start, end, source)
             counted = [sa.func.sum(source.weight)] if totals_only else _counted(rule, c, source)
             months = [] if month is None else [month]
+            accepted = [_in_accepted_month(source, start, end)] if accepted_only else []
             parts.append(
                 sa.select(sa.literal(index, sa.Integer), source.agency_id, *months, *counted)
-                .where(c.in_scope, *selected_agencies(source.agency_id, *selection, agency_ids))
+                .where(c.in_scope, *selected_agencies(source.agency_id, *selection, agency_ids), *accepted)
                 .group_by(source.agency_id, *months)
             )
     query = parts[0] if len(parts) == 1 else sa.union_all(*parts)

@@ -74,15 +74,17 @@ def evaluate(
     *,
     agency_id: int | None = None,
     county: str | None = None,
+    accepted_only: bool = False,
 ) -> list[RuleResult]:
     """Results for each rule in force in the period: first the aggregate (agency None) over the
     agencies selected — the whole city, or a county's agencies — then each agency the rule can apply
-    to, by name. With agency_id only that agency's results are returned, without an aggregate."""
+    to, by name. With agency_id only that agency's results are returned, without an aggregate.
+    accepted_only counts only the months each agency's report of which is accepted."""
     windows = rule_windows(pack, period.start, period.end)
     if not windows:
         return []
     selection = (agency_id, county)
-    counts = count_rules(session, windows, selection)
+    counts = count_rules(session, windows, selection, accepted_only=accepted_only)
     agencies = agency_rows(session, agency_id=agency_id, county=county)
     year = (dt.date(period.start.year, 1, 1), dt.date(period.end.year, 12, 31))
     present = counts

@@ -84,6 +84,7 @@ class RulePack:
     example: bool  # a demonstration pack, not policy in force
     rules: tuple[Rule, ...]
     path: Path
+    reporting_due_day: int | None = None  # overrides REPORTING_DUE_DAY when the pack sets it
 
     def rule(self, rule_id: str) -> Rule:
         """A rule by its id or qualified id ("puyang-2024/bus")."""
@@ -233,11 +234,17 @@ class _Rule(_Strict):
         return None if v is None else _in_vocabulary(v, EMISSION_STANDARDS)
 
 
+class _Reporting(_Strict):
+    # A day every month has: the monthly report is due on it in the following month.
+    due_day: int = Field(ge=1, le=28)
+
+
 class _Pack(_Strict):
     id: str = Field(pattern=_ID)
     title: _Text
     source: _Source
     example: bool = False
+    reporting: _Reporting | None = None
     rules: list[_Rule] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -324,6 +331,7 @@ def load_pack(path: str | Path) -> RulePack:
         example=pack.example,
         rules=rules,
         path=path,
+        reporting_due_day=pack.reporting.due_day if pack.reporting is not None else None,
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +34,17 @@ class AgencyYearCounts:
         # Every count holds an acquisition in scope (total > 0); a rule without any has no entry.
         sums = array.sum(axis=0).tolist()
         return cls(rule_ids, array, {rule_id: tuple(sums[i]) for i, rule_id in enumerate(rule_ids) if sums[i][0]})
+
+    def only_months(self, months: Collection[int]) -> AgencyYearCounts:
+        """The counts of the given months (1–12) alone, the others as if nothing was acquired in them:
+        the figures of accepted months only."""
+        mask = np.zeros((12, 1, 1), dtype=np.int64)
+        for month in months:
+            mask[month - 1] = 1
+        array = self.months * mask
+        array.setflags(write=False)
+        sums = array.sum(axis=0).tolist()
+        return AgencyYearCounts(self.rule_ids, array, {r: tuple(sums[i]) for i, r in enumerate(self.rule_ids) if sums[i][0]})
 
     def month(self, month: int) -> dict[str, Counts]:
         """rule id -> counts of the month (1–12), for the rules with something in scope."""

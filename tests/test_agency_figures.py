@@ -98,7 +98,7 @@ def test_kept_figures_count_again_only_the_agencies_that_changed(session):
 
 
 def _city(session, kept: AgencyFigures, county: str | None = None) -> tuple:
-    data = city_dashboard(session, PACK, 2025, today=TODAY, deadline_days=30, county=county, kept=kept)
+    data = city_dashboard(session, PACK, 2025, today=TODAY, deadline_days=30, due_day=10, county=county, kept=kept)
     return (
         [r.as_dict() for o in data.rules for r in [o.total, *o.agencies]],
         {month: [r.as_dict() for r in results] for month, results in data.trend.items()},
@@ -158,7 +158,7 @@ def test_dashboards_from_kept_figures_equal_a_count_from_scratch_and_the_engine(
     assert counts.by_county == {"市直": (8, 4), "清丰县": (5, 4), "华龙区": (6, 3)}
     assert [(c.agency, c.late) for c in late] == [("濮阳市公安局", 8), ("清丰县市场监督管理局", 1)]
 
-    agency_page = agency_dashboard(session, PACK, market, 2025, today=TODAY, deadline_days=30, kept=kept)
+    agency_page = agency_dashboard(session, PACK, market, 2025, today=TODAY, deadline_days=30, due_day=10, kept=kept)
     assert [r.as_dict() for r in agency_page.results] == [r.as_dict() for r in evaluate(session, PACK, Period.year(2025), agency_id=market.id)]
     bus_page = rule_dashboard(session, PACK, PACK.rule("bus"), 2025, deadline_days=30, kept=kept)
     assert (bus_page.overview.total.in_scope, bus_page.overview.total.exempt) == (3, 3)

@@ -11,6 +11,8 @@ import sqlalchemy as sa
 
 from fleet.base import audit
 from fleet.base.models import Acquisition
+from fleet.base.periods import Period
+from fleet.domain import reporting
 from fleet.read.dashboards import (
     FigureCache,
     agency_dashboard,
@@ -21,6 +23,7 @@ from fleet.read.dashboards import (
     rule_dashboard,
     still_needed,
 )
+from rules.engine import evaluate
 from rules.packs import get_pack
 from rules.results import make_result
 from tests import factories
@@ -59,12 +62,21 @@ def city(session):
     for _ in range(2):
         factories.acquisition(session, market, category="执法执勤用车", power="纯电动", acquired_on=dt.date(2025, 11, 3),
                               reported_on=dt.date(2025, 11, 10))
+    # The monthly reports of October 2025 (due 2025-11-10): a zero report from the market bureau on
+    # time, the police's zero report returned; the bus company's missing.
+    for agency in (police, buses, market):
+        agency.created_at = dt.datetime(2024, 1, 1)
+    reviewer = factories.user(session, "reviewer", role="reviewer")
+    october = Period.month(2025, 10)
+    reporting.submit(session, market, october, user=reviewer, nil=True, today=dt.date(2025, 11, 5), due_day=10)
+    reporting.submit(session, police, october, user=reviewer, nil=True, today=dt.date(2025, 11, 5), due_day=10)
+    reporting.return_report(session, police, october, user=reviewer, comment="请核实", today=dt.date(2025, 11, 6), due_day=10)
     session.commit()
     return {"police": police, "buses": buses, "market": market}
 
 
 def test_acquisitions_are_counted_by_category_power_and_county(session, city):
-    counts = city_dashboard(session, PACK, 2025, today=TODAY, deadline_days=30).counts
+    counts = city_dashboard(session, PACK, 2025, today=TODAY, deadline_days=30, due_day=10).counts
     assert counts.by_category_power == {
         ("执法执勤用车", "纯电动"): 3,
         ("执法执勤用车", "燃料电池"): 1,
@@ -81,11 +93,11 @@ def test_acquisitions_are_counted_by_category_power_and_county(session, city):
 
 def test_county_filter_counts_the_agencies_of_that_county(session, city):
     def counts(year: int, **selected):
-        return city_dashboard(session, PACK, year, today=TODAY, deadline_days=30, **selected).counts
+        return city_dashboard(session, PACK, year, today=TODAY, deadline_days=30, due_day=10, **selected).counts
 
     assert counts(2025, county="华龙区").by_county == {"华龙区": (5, 4)}
     assert counts(2024).total == 1
-    market = agency_dashboard(session, PACK, city["market"], 2025, today=TODAY, deadline_days=30)
+    market = agency_dashboard(session, PACK, city["market"], 2025, today=TODAY, deadline_days=30, due_day=10)
     assert market.counts.by_county == {"清丰县": (2, 2)}
     assert counts(2023).share is None
 
@@ -106,7 +118,7 @@ def test_years_offered_without_data_are_this_year(session):
 
 
 def test_city_dashboard_ranks_each_rule_over_its_agencies(session, city):
-    data = city_dashboard(session, PACK, 2025, today=TODAY, deadline_days=30)
+    data = city_dashboard(session, PACK, 2025, today=TODAY, deadline_days=30, due_day=10)
     rules = {o.rule.id: o for o in data.rules}
     enforcement = rules["enforcement-car"]
     assert (enforcement.total.in_scope, enforcement.total.nev) == (7, 4)
@@ -122,25 +134,42 @@ def test_city_dashboard_ranks_each_rule_over_its_agencies(session, city):
 
 
 def test_city_dashboard_trend_has_every_month_of_the_year(session, city):
-    data = city_dashboard(session, PACK, 2025, today=TODAY, deadline_days=30)
+    data = city_dashboard(session, PACK, 2025, today=TODAY, deadline_days=30, due_day=10)
     assert list(data.trend) == [f"2025-{m:02d}" for m in range(1, 13)]
     march = {r.rule.id: r for r in data.trend["2025-03"]}
     assert (march["enforcement-car"].nev, march["enforcement-car"].in_scope) == (2, 5)
     assert march["bus"].status == "no_data"
 
 
-def test_city_dashboard_counts_late_reports_and_agencies_silent_this_month(session, city):
-    data = city_dashboard(session, PACK, 2025, today=TODAY, deadline_days=30)
+def test_city_dashboard_counts_late_reports_and_the_last_months_reporting(session, city):
+    data = city_dashboard(session, PACK, 2025, today=TODAY, deadline_days=30, due_day=10)
     assert [(c.agency, c.late) for c in data.late] == [("濮阳市公安局", 1)]
     assert data.late_total == 1
-    # Only Qingfeng market supervision reported in November 2025.
-    assert data.month.label == "2025-11"
-    assert [a.name for a in data.not_reported] == ["濮阳市公共交通有限公司", "濮阳市公安局"]
-    assert city_dashboard(session, PACK, 2025, today=TODAY, deadline_days=60).late_total == 0
+    # On 2025-11-20 October's reports were due on 2025-11-10: the market bureau's zero report is in,
+    # the police's was returned, the bus company's is missing.
+    assert (data.month.label, data.due) == ("2025-10", dt.date(2025, 11, 10))
+    assert [(s.agency, s.state) for s in data.not_reported] == [("濮阳市公共交通有限公司", "missing"), ("濮阳市公安局", "returned")]
+    assert data.reporting_summary == {"open": 0, "submitted": 0, "nil": 1, "returned": 1, "accepted": 0, "missing": 1}
+    assert city_dashboard(session, PACK, 2025, today=TODAY, deadline_days=60, due_day=10).late_total == 0
+
+
+def test_accepted_only_counts_the_accepted_months_alone(session, city):
+    reviewer = session.scalar(sa.select(factories.User).where(factories.User.username == "reviewer"))
+    may = Period.month(2025, 5)
+    reporting.submit(session, city["buses"], may, user=reviewer, today=TODAY, due_day=10)
+    reporting.accept(session, city["buses"], may, user=reviewer, today=TODAY, due_day=10)
+    session.commit()
+    data = city_dashboard(session, PACK, 2025, today=TODAY, deadline_days=30, due_day=10, accepted_only=True)
+    totals = {o.rule.id: o.total for o in data.rules}
+    assert (totals["bus"].in_scope, totals["bus"].nev) == (5, 4)
+    assert totals["enforcement-car"].in_scope == 0  # the police's March is not accepted
+    engine = {(r.rule.id, r.agency): r for r in evaluate(session, PACK, Period.year(2025), accepted_only=True)}
+    assert engine[("bus", None)].in_scope == 5 and engine[("enforcement-car", None)].in_scope == 0
+    assert city_dashboard(session, PACK, 2025, today=TODAY, deadline_days=30, due_day=10).rules[0].total.in_scope > 0
 
 
 def test_city_dashboard_for_a_county_keeps_to_its_agencies(session, city):
-    data = city_dashboard(session, PACK, 2025, today=TODAY, deadline_days=30, county="清丰县")
+    data = city_dashboard(session, PACK, 2025, today=TODAY, deadline_days=30, due_day=10, county="清丰县")
     rules = {o.rule.id: o for o in data.rules}
     assert [r.agency for r in rules["enforcement-car"].agencies] == ["清丰县市场监督管理局"]
     assert (rules["enforcement-car"].total.in_scope, rules["enforcement-car"].total.nev) == (2, 2)
@@ -149,7 +178,7 @@ def test_city_dashboard_for_a_county_keeps_to_its_agencies(session, city):
 
 
 def test_agency_dashboard_lists_the_vehicles_behind_each_rule(session, city):
-    data = agency_dashboard(session, PACK, city["police"], 2025, today=TODAY, deadline_days=30)
+    data = agency_dashboard(session, PACK, city["police"], 2025, today=TODAY, deadline_days=30, due_day=10)
     results = {r.rule.id: r for r in data.results}
     assert set(results) == {"official-car", "enforcement-car"}
     assert (results["official-car"].nev, results["official-car"].in_scope) == (2, 6)
@@ -157,13 +186,13 @@ def test_agency_dashboard_lists_the_vehicles_behind_each_rule(session, city):
     assert sorted(line.mark for line in enforcement) == ["nev", "nev", "not_nev", "not_nev", "not_nev"]
     assert len(data.vehicles["puyang-2024/official-car"]) == 6
     assert [(v.category, v.days_late) for v in data.late] == [("公务用车", 15)]
-    assert data.reported_this_month is False
+    assert [(s.month.label, s.state) for s in data.reporting[:2]] == [("2025-10", "returned"), ("2025-09", "missing")]
     assert data.counts.total == 6 and data.pending_exemptions == 0
 
 
-def test_agency_that_reported_this_month_is_marked_so(session, city):
-    data = agency_dashboard(session, PACK, city["market"], 2025, today=TODAY, deadline_days=30)
-    assert data.reported_this_month is True
+def test_agency_page_shows_its_months_states(session, city):
+    data = agency_dashboard(session, PACK, city["market"], 2025, today=TODAY, deadline_days=30, due_day=10)
+    assert [(s.month.label, s.state, s.late) for s in data.reporting[:2]] == [("2025-10", "nil", False), ("2025-09", "missing", False)]
     assert [r.status for r in data.results] == ["pass", "pass"]
 
 

@@ -80,3 +80,18 @@ def test_demo_agencies_have_aliases_each_naming_one_agency(session):
     assert [match_agency(session, name).agency_name for name in ("市公安局", "公交公司", "濮阳市环境保护局")] == [
         "濮阳市公安局", "濮阳市公共交通有限公司", "濮阳市生态环境局"
     ]
+
+
+def test_demo_reporting_has_a_realistic_mix_of_states(session):
+    from fleet.domain import reporting
+
+    load_demo(session, today=TODAY, due_day=10)
+    months = reporting.recent_months(TODAY, 6)
+    by_month = {m.label: reporting.summary(reporting.month_states(session, m, today=TODAY, due_day=10)) for m in months}
+    # On 2026-11-25 October (due 2026-11-10) is past its due date; older months are mostly accepted.
+    oldest = by_month[months[-1].label]
+    assert oldest["accepted"] > sum(oldest.values()) / 2
+    seen = {state for counts in by_month.values() for state, n in counts.items() if n}
+    assert {"accepted", "submitted", "nil", "missing", "returned"} <= seen
+    late = [s for m in months for s in reporting.month_states(session, m, today=TODAY, due_day=10) if s.late]
+    assert late

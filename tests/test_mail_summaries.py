@@ -23,7 +23,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from openpyxl import load_workbook
 
-from fleet.base.models import ImportBatch, SentSummary, UploadFile
+from fleet.base.models import Agency, ImportBatch, SentSummary, UploadFile, User
+from fleet.domain import reporting
 from fleet.base.periods import Period
 from rules.engine import evaluate
 from rules.packs import get_pack
@@ -115,6 +116,11 @@ def city(session):
         session, buses, batch_id=batch.id, category="公交车", power="燃料电池", vin=factories.vin(990001),
         acquired_on=dt.date(2026, 8, 20), reported_on=dt.date(2026, 10, 9),
     )
+    # October's monthly reports (due 2026-11-10): the police submitted on time, the others did not.
+    for agency in session.scalars(sa.select(Agency)):
+        agency.created_at = dt.datetime(2024, 1, 1)
+    shenhe = session.scalar(sa.select(User).where(User.username == "shenhe"))
+    reporting.submit(session, police, OCTOBER, user=shenhe, today=dt.date(2026, 11, 3), due_day=10)
     session.commit()
     return {"police": police, "buses": buses}
 
@@ -184,7 +190,7 @@ def test_agency_message_has_both_parts_the_chart_and_what_it_still_needs(runner,
     assert 'class="bar-share" width="50%"' in html
     assert "background-color:#c62828" in html
     assert "<script" not in html and "<style" not in html
-    assert "已报送购置数据" in text
+    assert "2026年10月月报：已报送（报送截止日 2026-11-10）" in text
 
 
 def test_attachment_opens_and_matches_the_engine(runner, inbox, city, session):
@@ -226,7 +232,7 @@ def test_city_digest_counts_rules_and_lists_uploads_exemptions_late_and_silent_a
     text = digest.get_body(("plain",)).get_content()
     for body in (html, text):
         assert "公交公司-202610.xlsx" in body
-        assert "濮阳市生态环境局" in body  # reported nothing in October
+        assert "濮阳市生态环境局 · 逾期未报" in body or "濮阳市生态环境局（逾期未报）" in body  # nothing for October
         assert "有 1 辆超过 30 天才报送" in body
     # enforcement-car in October: police fails, 生态环境局 (a 党政机关) has no data.
     assert 'class="bar-fail"' in html and 'class="bar-no-data"' in html and 'class="bar-pass"' in html

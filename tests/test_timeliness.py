@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from fleet.base.models import ImportBatch, UploadFile
 from fleet.base.periods import Period
-from fleet.domain.timeliness import agencies_not_reported, late_acquisitions, late_counts
+from fleet.domain.timeliness import late_acquisitions, late_counts
 from tests import factories
 
 MARCH = Period.month(2025, 3)
@@ -47,24 +46,3 @@ def test_late_counts_over_whole_months_and_a_month_cut_short(session):
     assert [(c.reported, c.late) for c in to_date] == [(3, 2)]
     year = late_counts(session, Period.year(2025), deadline_days=30)
     assert [(c.reported, c.late) for c in year] == [(4, 3)]
-
-
-def test_agencies_not_reported_in_a_month(session):
-    police = factories.agency(session, "濮阳市公安局")
-    bureau = factories.agency(session, "华龙区城市管理局", sector="城市管理", county="华龙区")
-    uploader = factories.agency(session, "濮阳市交通运输局", sector="交通运输")
-    silent = factories.agency(session, "濮阳市生态环境局", sector="其他")
-    factories.acquisition(session, police, acquired_on=dt.date(2025, 3, 1), reported_on=dt.date(2025, 3, 31))
-    factories.acquisition(session, bureau, acquired_on=dt.date(2025, 2, 1), reported_on=dt.date(2025, 4, 1))
-    # An upload in March that only confirmed vehicles already known still counts as a report.
-    session.add(UploadFile(sha256="a" * 64, size=1, content=b"x"))
-    session.add(
-        ImportBatch(agency_id=uploader.id, file_name="march.xlsx", sha256="a" * 64, status="committed", committed_at=dt.datetime(2025, 3, 31, 23, 59))
-    )
-    session.flush()
-    # A failed upload is not a report.
-    session.add(ImportBatch(agency_id=silent.id, file_name="bad.xlsx", sha256="a" * 64, status="failed", committed_at=dt.datetime(2025, 3, 5)))
-    session.flush()
-    assert {a.name for a in agencies_not_reported(session, MARCH)} == {bureau.name, silent.name}
-    assert [a.name for a in agencies_not_reported(session, MARCH, county="华龙区")] == [bureau.name]
-    assert {a.name for a in agencies_not_reported(session, Period.month(2025, 4))} == {police.name, uploader.name, silent.name}

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_MAX_UPLOAD_MB = 50
 
@@ -45,6 +46,23 @@ def env_str(name: str, default: str | None = None) -> str | None:
     return default if raw is None or raw == "" else raw
 
 
+def env_zone(name: str, default: str) -> str:
+    zone = env_str(name, default) or default
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{name}={zone!r} is not a time zone (e.g. Asia/Shanghai)") from None
+    return zone
+
+
+def env_day(name: str, default: int) -> int:
+    """A day of the month every month has (1–28)."""
+    day = env_int(name, default)
+    if not 1 <= day <= 28:
+        raise ConfigError(f"{name}={day} is not a day between 1 and 28")
+    return day
+
+
 def from_environment(instance_path: str) -> dict[str, Any]:
     """The app's configuration; the defaults give a working app on SQLite in the instance folder."""
     default_db = "sqlite:///" + str(Path(instance_path) / "fleet.sqlite3")
@@ -65,6 +83,12 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         # An acquisition should be reported within this many days of its date (late ones are flagged).
         "REPORTING_DEADLINE_DAYS": env_int("REPORTING_DEADLINE_DAYS", 30),
         "REPORT_VEHICLE_ROWS_ONLINE": env_int("REPORT_VEHICLE_ROWS_ONLINE", 50_000),
+        # The monthly report is due on this day of the following month (a rule pack may set its own).
+        "REPORTING_DUE_DAY": env_day("REPORTING_DUE_DAY", 10),
+        # Agencies that have not submitted are reminded this many days before the due date.
+        "REMINDER_DAYS_BEFORE": env_int("REMINDER_DAYS_BEFORE", 3),
+        # The users' time zone: times are stored in UTC and shown in this zone.
+        "TIMEZONE": env_zone("TIMEZONE", "Asia/Shanghai"),
         "MAX_UPLOAD_MB": env_int("MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB),
         "RULE_PACK": env_str("RULE_PACK", "puyang-2024"),
         "BABEL_DEFAULT_LOCALE": "zh",

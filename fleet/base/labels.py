@@ -15,6 +15,15 @@ BATCH_STATUSES = {
     "failed": _l("导入失败"),
 }
 EXEMPTION_STATUSES = {"pending": _l("待审核"), "approved": _l("已批准"), "rejected": _l("已驳回")}
+# The monthly reporting cycle's states (fleet.domain.reporting).
+REPORTING_STATES = {
+    "open": _l("待报送"),
+    "submitted": _l("已报送"),
+    "nil": _l("零报告"),
+    "returned": _l("已退回"),
+    "accepted": _l("已通过"),
+    "missing": _l("逾期未报"),
+}
 
 
 def result_status_label(status: str) -> str:
@@ -28,3 +37,7 @@ def batch_status_label(status: str) -> str:
 
 def exemption_status_label(status: str) -> str:
     return str(EXEMPTION_STATUSES.get(status, status))
+
+
+def reporting_state_label(state: str) -> str:
+    return str(REPORTING_STATES.get(state, state))

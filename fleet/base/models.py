@@ -118,6 +118,8 @@ class ImportBatch(Base):
     annotated_workbook: Mapped[bytes | None] = mapped_column(sa.LargeBinary, deferred=True)
     message: Mapped[str | None] = mapped_column(sa.Text)
     committed_at: Mapped[dt.datetime | None]
+    # The user chose to import the rows outside locked (accepted) months and leave the others out.
+    skip_locked: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     uploaded_by: Mapped[User | None] = relationship()
     agency: Mapped[Agency | None] = relationship()
@@ -324,3 +326,58 @@ class Setting(Base):
 
     key: Mapped[str] = mapped_column(sa.String(60), primary_key=True)
     value: Mapped[str] = mapped_column(sa.Text)
+
+
+# --- The monthly reporting cycle (fleet.domain.reporting) -------------------------------------------
+
+MONTHLY_REPORT_STATUSES = ("submitted", "nil", "returned", "accepted")
+
+
+class MonthlyReport(Base):
+    """What was done about an agency's month: submitted, a zero report, returned or accepted.
+
+    A month nobody acted on has no row: `open` and `missing` are derived from the due date."""
+
+    __tablename__ = "monthly_reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(sa.ForeignKey("agencies.id"))
+    month: Mapped[dt.date]  # the first day of the month reported
+    status: Mapped[str] = mapped_column(sa.String(10))
+    submitted_at: Mapped[dt.datetime | None]
+    submitted_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    on_behalf: Mapped[bool] = mapped_column(default=False)  # a reviewer submitted for the agency
+    late: Mapped[bool] = mapped_column(default=False)  # submitted after the due date
+    acquisitions: Mapped[int] = mapped_column(default=0)  # acquired in the month when submitted
+    reviewed_at: Mapped[dt.datetime | None]
+    reviewed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    comment: Mapped[str | None] = mapped_column(sa.Text)  # the reviewer's last word (a return's reason)
+    # Raised by each return or reopening: a reminder tells the agency about each one once.
+    returns: Mapped[int] = mapped_column(default=0)
+
+    agency: Mapped[Agency] = relationship()
+    submitted_by: Mapped[User | None] = relationship(foreign_keys=[submitted_by_id])
+    reviewed_by: Mapped[User | None] = relationship(foreign_keys=[reviewed_by_id])
+
+    __table_args__ = (
+        sa.UniqueConstraint("agency_id", "month"),
+        # The grid reads a month's reports; the accepted-only figures look one up per agency and month.
+        sa.Index("ix_monthly_reports_month_status", "month", "status"),
+        sa.CheckConstraint("status IN ('submitted', 'nil', 'returned', 'accepted')", name="status"),
+    )
+
+
+class SentReminder(Base):
+    """A reporting reminder that went out, like SentSummary: the unique key keeps it from going twice."""
+
+    __tablename__ = "sent_reminders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    month: Mapped[str] = mapped_column(sa.String(7))  # the month reported, YYYY-MM
+    recipient: Mapped[str] = mapped_column(sa.String(254))
+    # "due-<agency id>" before the due date, "missed-<agency id>" after it, "returned-<agency id>-<n>"
+    # for the n-th return of the month.
+    kind: Mapped[str] = mapped_column(sa.String(60))
+    sent_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (sa.UniqueConstraint("month", "recipient", "kind"),)

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from fleet.base import db
@@ -18,6 +18,7 @@ from fleet.cli import imports as imports_cli
 from fleet.cli import rules as rules_cli
 from fleet.cli.console import emit_json, fail
 from fleet.cli.mail import summaries_cli
+from fleet.cli.reporting import reminders_cli, reporting_cli
 from fleet.domain import agencies as registry
 from fleet.domain import users
 from fleet.jobs import worker_command
@@ -90,16 +91,16 @@ def users_add(username: str, role: str, agency_name: str | None, password: str, 
 @with_appcontext
 def demo_command() -> None:
     """Load the demo city: Puyang's agencies, a user per role, a year of acquisitions."""
-    from fleet.domain import demo
+    from fleet.domain import demo, reporting
 
     db.upgrade(db.engine())
     with db.transaction() as session:
-        summary = demo.load_demo(session)
+        summary = demo.load_demo(session, due_day=reporting.due_day_in_force(session, current_app.config["REPORTING_DUE_DAY"]))
     click.echo(summary.describe())
 
 
 def init_app(app: Flask) -> None:
-    for command in (init_db_command, agencies_cli, users_cli, demo_command, worker_command, summaries_cli):
+    for command in (init_db_command, agencies_cli, users_cli, demo_command, worker_command, summaries_cli, reporting_cli, reminders_cli):
         app.cli.add_command(command)
     rules_cli.init_app(app)
     imports_cli.init_app(app)

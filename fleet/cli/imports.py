@@ -86,8 +86,12 @@ def validate_command(path: Path, as_json: bool, lang: str) -> None:
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 @click.option("--as", "username", help="The uploading user; an agency user may only upload its own agency's vehicles.")
+@click.option(
+    "--skip-locked", is_flag=True,
+    help="Import the rows outside locked (accepted) months and leave out those dated in one (month_locked warnings).",
+)
 @with_appcontext
-def import_command(path: Path, as_json: bool, username: str | None) -> None:
+def import_command(path: Path, as_json: bool, username: str | None, skip_locked: bool) -> None:
     """Validate an upload, keep the original, and commit it when it has no errors."""
     _objects_loaded_for_good()
     _existing(path, as_json)
@@ -98,7 +102,7 @@ def import_command(path: Path, as_json: bool, username: str | None) -> None:
         if user is None:
             _unusable(path, "unknown_user", _("没有名为“%(name)s”的有效用户", name=username), as_json)
     try:
-        outcome = import_file(session, path, user=user, file_name=path.name, max_bytes=max_upload_bytes(current_app.config))
+        outcome = import_file(session, path, user=user, file_name=path.name, skip_locked=skip_locked, max_bytes=max_upload_bytes(current_app.config))
     except UnusableFile as exc:
         _unusable(path, exc.code, exc.message, as_json)
     except ImportFailed as exc:

@@ -12,6 +12,7 @@ from flask.cli import AppGroup
 from fleet.base import db
 from fleet.base.periods import Period
 from fleet.cli.console import emit_json, fail
+from fleet.cli.reporting import due_day as reporting_due_day
 from fleet.read.mail.send import SendReport, SmtpSettings, send_summaries
 from rules.active import active_pack
 
@@ -51,6 +52,7 @@ def send_command(month: str | None, dry_run: bool, to_address: str | None, resen
         period,
         SmtpSettings.from_config(current_app.config),
         deadline_days=current_app.config["REPORTING_DEADLINE_DAYS"],
+        due_day=reporting_due_day(),
         dry_run=dry_run,
         to=to_address,
         resend=resend,

@@ -69,9 +69,12 @@ def _result_rows(results: list[RuleResult]) -> list[list[str]]:
 @click.option("--month", "month_text", help="One month of that year, YYYY-MM.")
 @click.option("--agency", "agency_name", help="One agency, by its registered name.")
 @click.option("--pack", "pack_id", help="A rule pack id (default: the active pack).")
+@click.option("--accepted-only", is_flag=True, help="Count only the months whose monthly report is accepted (official statements).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @with_appcontext
-def compliance_command(year: int, month_text: str | None, agency_name: str | None, pack_id: str | None, as_json: bool) -> None:
+def compliance_command(
+    year: int, month_text: str | None, agency_name: str | None, pack_id: str | None, accepted_only: bool, as_json: bool
+) -> None:
     """Compliance of each rule, city-wide and per agency, for a year or a month."""
     session = db.get_session()
     if month_text:
@@ -93,11 +96,14 @@ def compliance_command(year: int, month_text: str | None, agency_name: str | Non
         if not match.found:
             _refuse(not_registered(match), as_json)
         agency_id = match.agency_id
-    results = evaluate(session, pack, period, agency_id=agency_id)
+    results = evaluate(session, pack, period, agency_id=agency_id, accepted_only=accepted_only)
     if as_json:
-        emit_json(compliance_json(pack, period, results))
+        payload = compliance_json(pack, period, results)
+        if accepted_only:
+            payload["accepted_only"] = True
+        emit_json(payload)
         return
-    click.echo(f"{pack.title['zh']}  ({pack.id})  {period.label}")
+    click.echo(f"{pack.title['zh']}  ({pack.id})  {period.label}" + (_("（仅计已通过审核的月份）") if accepted_only else ""))
     if not results:
         click.echo(_("该单位在此期间没有适用的规则。") if agency_id else _("该期间内没有生效的规则。"))
         return

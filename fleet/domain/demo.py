@@ -17,8 +17,9 @@ from openpyxl import Workbook
 from sqlalchemy.orm import Session
 
 from fleet.base.identifiers import with_check_digit
-from fleet.base.models import Acquisition, Agency, ExemptionRequest, ImportBatch, UploadFile, User, utcnow
+from fleet.base.models import Acquisition, Agency, ExemptionRequest, ImportBatch, MonthlyReport, UploadFile, User, utcnow
 from fleet.base.vocab import NEV_POWER_TYPES, PURE_ELECTRIC
+from fleet.domain import reporting
 from fleet.domain import users as accounts
 from fleet.domain.acquisitions import record_acquisitions
 from fleet.domain.agencies import upsert_agencies
@@ -181,8 +182,9 @@ def _ensure_users(session: Session, summary: DemoSummary) -> dict[str, User]:
     return by_agency
 
 
-def load_demo(session: Session, *, today: dt.date | None = None, seed: int = 2024) -> DemoSummary:
-    """Load the demo city once; a second run only makes sure the demo users exist."""
+def load_demo(session: Session, *, today: dt.date | None = None, seed: int = 2024, due_day: int = 10) -> DemoSummary:
+    """Load the demo city once; a second run only makes sure the demo users exist. due_day: the
+    monthly reports' due day in force (REPORTING_DUE_DAY)."""
     today = today or dt.date.today()
     rng = random.Random(seed)
     plan = _plan()
@@ -202,6 +204,10 @@ def load_demo(session: Session, *, today: dt.date | None = None, seed: int = 202
     uploaders = _ensure_users(session, summary)
     agencies = {a.name: a for a in session.scalars(sa.select(Agency))}
     summary.agencies = len(plan["agencies"])
+    # Registered before the year of purchases, so every agency owes the demo's months.
+    registered = dt.datetime.combine((today.replace(day=1) - dt.timedelta(days=370)).replace(day=1), dt.time(9))
+    for agency in agencies.values():
+        agency.created_at = registered
 
     for spec in plan["agencies"]:
         by_month: dict[tuple[int, int], list[dict]] = {}
@@ -216,7 +222,47 @@ def load_demo(session: Session, *, today: dt.date | None = None, seed: int = 202
             summary.acquisitions += len(rows)
 
     _demo_exemptions(session, rng, uploaders)
+    _demo_reporting(session, rng, agencies, uploaders, today, due_day)
     return summary
+
+
+# Of the last REPORTED_MONTHS months, the older ones are mostly accepted; the recent ones are a mix.
+REPORTED_MONTHS = 6
+
+
+def _demo_reporting(
+    session: Session, rng: random.Random, agencies: dict[str, Agency], uploaders: dict[str, User], today: dt.date, due_day: int
+) -> None:
+    """Monthly reports of the last months in a realistic mix of states: accepted, submitted, zero
+    reports, a few returned with a comment, late and missing ones, and the last month still open
+    before its due date."""
+    reviewer = session.scalar(sa.select(User).where(User.role == "reviewer").order_by(User.id))
+    for age, month in enumerate(reporting.recent_months(today, REPORTED_MONTHS)):
+        due = reporting.due_date(month, due_day)
+        for name in sorted(agencies):
+            agency = agencies[name]
+            if today <= due and rng.random() < 0.6:
+                continue  # not submitted yet: open
+            if rng.random() < (0.04 if age >= 2 else 0.15):
+                continue  # missing
+            late = rng.random() < 0.15
+            if late:
+                on = due + dt.timedelta(days=rng.randint(1, 12))
+            else:
+                on = due - dt.timedelta(days=rng.randint(0, max(0, due_day - 2)))
+            on = max(min(on, today), month.end + dt.timedelta(days=1))
+            [state] = reporting.month_states(session, month, today=on, due_day=due_day, agency_id=agency.id)
+            submitter = uploaders.get(name) or reviewer
+            reporting.submit(session, agency, month, user=submitter, nil=not state.acquisitions, today=on, due_day=due_day)
+            report = session.scalar(sa.select(MonthlyReport).where(MonthlyReport.agency_id == agency.id, MonthlyReport.month == month.start))
+            report.submitted_at = dt.datetime.combine(on, dt.time(rng.randint(1, 9), rng.randint(0, 59)))  # 09:00–17:59 in Beijing
+            decision = rng.random()
+            if (age >= 2 and decision < 0.85) or (age == 1 and decision < 0.4):
+                reporting.accept(session, agency, month, user=reviewer, today=on, due_day=due_day)
+            elif decision > 0.93:
+                reporting.return_report(
+                    session, agency, month, user=reviewer, comment="请补充未报送的车辆后重新报送。", today=on, due_day=due_day
+                )
 
 
 def _demo_exemptions(session: Session, rng: random.Random, uploaders: dict[str, User]) -> None:

@@ -1,4 +1,5 @@
-"""Timeliness: acquisitions reported later than REPORTING_DEADLINE_DAYS after their date, and agencies that reported nothing in a month.
+"""Timeliness: acquisitions reported later than REPORTING_DEADLINE_DAYS after their date (whether an agency
+reported a month at all is the reporting cycle's: fleet.domain.reporting).
 
 An acquisition is late when it was first reported (Acquisition.reported_on) more than the deadline
 (REPORTING_DEADLINE_DAYS, 30 by default) after it was acquired. Periods select acquisitions by the
@@ -17,9 +18,9 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
-from fleet.base.models import Acquisition, AcquisitionTally, Agency, ImportBatch
+from fleet.base.models import Acquisition, AcquisitionTally, Agency
 from fleet.base.periods import Period, split_at_whole_months
-from fleet.domain.selection import AgencyRow, selected_agencies
+from fleet.domain.selection import selected_agencies
 
 
 class days_between(FunctionElement[int]):
@@ -148,27 +149,3 @@ def late_counts(
         counts[agency] = (before[0] + int(reported), before[1] + int(late))
     names = session.execute(sa.select(Agency.id, Agency.name).where(Agency.id.in_(list(counts))).order_by(Agency.name))
     return [LateCount(agency_id, name, *counts[agency_id]) for agency_id, name in names]
-
-
-def agencies_not_reported(session: Session, month: Period, *, county: str | None = None) -> list[AgencyRow]:
-    """Agencies with neither an acquisition first reported in the month nor a committed upload of
-    their own in it (an upload that only confirmed known vehicles still counts as reporting), by name.
-
-    The agencies that did report come from the month's tallies rather than from a correlated EXISTS
-    over acquisitions; plain rows, since early in a month it is most of a province's agencies."""
-    reported = sa.select(AcquisitionTally.agency_id).where(AcquisitionTally.reported_month.between(month.start, month.end))
-    uploaded = sa.select(ImportBatch.agency_id).where(
-        # NOT IN over a NULL would exclude every agency; an upload without an agency reports for none.
-        ImportBatch.agency_id.is_not(None),
-        ImportBatch.status == "committed",
-        ImportBatch.committed_at >= dt.datetime.combine(month.start, dt.time.min),
-        ImportBatch.committed_at < dt.datetime.combine(month.end + dt.timedelta(days=1), dt.time.min),
-    )
-    query = (
-        sa.select(Agency.id, Agency.name, Agency.kind, Agency.county)
-        .where(Agency.id.not_in(reported), Agency.id.not_in(uploaded))
-        .order_by(Agency.name)
-    )
-    if county is not None:
-        query = query.where(Agency.county == county)
-    return list(session.execute(query))

@@ -27,8 +27,10 @@ from sqlalchemy.orm import Session
 from fleet.base.models import Acquisition, AcquisitionVersion, Agency, AuditEntry, ExemptionRequest, NoNevCatalogueEntry
 from fleet.base.periods import Period
 from fleet.base.vocab import NEV_POWER_TYPES
+from fleet.domain import reporting
+from fleet.domain.reporting import MonthState
 from fleet.domain.selection import AgencyRow, agency_rows, selected_agencies
-from fleet.domain.timeliness import LateAcquisition, LateCount, agencies_not_reported, late_acquisitions
+from fleet.domain.timeliness import LateAcquisition, LateCount, late_acquisitions
 from fleet.read.agency_figures import AgencyFigures, AgencyYear
 from rules.engine import year_results
 from rules.explain import VehicleLine, explain
@@ -40,6 +42,8 @@ T = TypeVar("T")
 # Vehicles an agency page lists under each rule and under late reports: an operator buys tens of
 # thousands a year, and the page says how many there are in all.
 LISTED = 100
+# Months of reporting states an agency page shows.
+REPORTING_MONTHS = 6
 
 
 @dataclass(frozen=True)
@@ -85,13 +89,16 @@ class CityDashboard:
     pack: RulePack
     year: int
     county: str | None
-    month: Period  # the reporting month "not reported" refers to
+    month: Period  # the reporting month "not reported" refers to: the last month, due this month
     rules: list[RuleOverview]
     trend: dict[str, list[RuleResult]]  # "YYYY-MM" -> the aggregate of each rule in force
     counts: AcquisitionCounts
     pending_exemptions: int
-    not_reported: list[AgencyRow]
+    not_reported: list[MonthState]  # the month's missing, returned and open agencies, in that order
+    reporting_summary: dict[str, int]  # the month's agencies by state (the review grid's summary)
+    due: dt.date
     late: list[LateCount]  # agencies with late reports in the year, most late first
+    accepted_only: bool = False  # the rules counted accepted months only
 
     @property
     def late_total(self) -> int:
@@ -109,7 +116,7 @@ class AgencyDashboard:
     vehicles: dict[str, list[VehicleLine]]  # rule qualified id -> the first LISTED vehicles behind its result
     counts: AcquisitionCounts
     pending_exemptions: int
-    reported_this_month: bool
+    reporting: list[MonthState]  # the agency's last months, latest first
     late: list[LateAcquisition]  # the first LISTED of them
     late_total: int
 
@@ -190,17 +197,26 @@ def city_dashboard(
     *,
     today: dt.date,
     deadline_days: int,
+    due_day: int,
     county: str | None = None,
     kept: AgencyFigures | None = None,
+    accepted_only: bool = False,
 ) -> CityDashboard:
     """The city page (or one county's agencies): every rule's results and the year's figures, summed
-    from each agency's figures — those `kept` holds, counting again only the agencies that changed."""
-    month = Period.month(today.year, today.month)
+    from each agency's figures — those `kept` holds, counting again only the agencies that changed.
+    accepted_only: the rules count only the months each agency's report of which is accepted."""
+    month = reporting.recent_months(today, 1)[0]
     agencies = agency_rows(session, county=county)
     figures = (kept or AgencyFigures()).year(
         session, pack, year, deadline_days=deadline_days, agency_ids=None if county is None else [a.id for a in agencies]
     )
-    results, trend = year_results(pack, year, agencies, {a.id: figures[a.id].counts for a in agencies})
+    counts = {a.id: figures[a.id].counts for a in agencies}
+    if accepted_only:
+        accepted = reporting.accepted_months(session, year)
+        counts = {agency_id: c.only_months(accepted.get(agency_id, ())) for agency_id, c in counts.items()}
+    results, trend = year_results(pack, year, agencies, counts)
+    states = reporting.month_states(session, month, today=today, due_day=due_day, county=county)
+    order = {state: position for position, state in enumerate(("missing", "returned", "open"))}
     late = [LateCount(a.id, a.name, figures[a.id].reported, figures[a.id].late) for a in agencies if figures[a.id].late]
     return CityDashboard(
         pack=pack,
@@ -211,8 +227,11 @@ def city_dashboard(
         trend=trend,
         counts=_acquisition_counts(agencies, figures),
         pending_exemptions=pending_exemptions(session, county=county),
-        not_reported=agencies_not_reported(session, month, county=county),
+        not_reported=sorted((s for s in states if s.state in order), key=lambda s: (order[s.state], s.agency)),
+        reporting_summary=reporting.summary(states),
+        due=reporting.due_date(month, due_day),
         late=sorted(late, key=lambda c: (-c.late, c.agency)),
+        accepted_only=accepted_only,
     )
 
 
@@ -224,6 +243,7 @@ def agency_dashboard(
     *,
     today: dt.date,
     deadline_days: int,
+    due_day: int,
     kept: AgencyFigures | None = None,
 ) -> AgencyDashboard:
     """An agency's page: its rules with what it still needs, the vehicles behind them, its late reports."""
@@ -232,7 +252,6 @@ def agency_dashboard(
     agencies = agency_rows(session, agency_id=agency.id)
     figures = (kept or AgencyFigures()).year(session, pack, year, deadline_days=deadline_days, agency_ids=[agency.id])
     results, trend = year_results(pack, year, agencies, {agency.id: figures[agency.id].counts}, agency_id=agency.id)
-    not_reported = agencies_not_reported(session, month, county=agency.county)
     return AgencyDashboard(
         pack=pack,
         agency=agency,
@@ -245,7 +264,7 @@ def agency_dashboard(
         },
         counts=_acquisition_counts(agencies, figures),
         pending_exemptions=pending_exemptions(session, agency_id=agency.id),
-        reported_this_month=all(a.id != agency.id for a in not_reported),
+        reporting=reporting.agency_history(session, agency, reporting.recent_months(today, REPORTING_MONTHS), today=today, due_day=due_day),
         late=late_acquisitions(session, period, deadline_days=deadline_days, agency_id=agency.id, limit=LISTED),
         late_total=figures[agency.id].late,
     )

@@ -19,6 +19,7 @@ from fleet.web import (
     i18n,
     labels,
     mail_preview,
+    reporting,
     uploads,
     vehicles,
     vendor,
@@ -48,5 +49,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(admin.bp)
     app.register_blueprint(uploads.bp)
     app.register_blueprint(mail_preview.bp)
+    app.register_blueprint(reporting.bp)
     app.register_blueprint(dashboard.bp)
     vendor.init_app(app)

@@ -6,6 +6,7 @@ Clients authenticate with the session cookie or `Authorization: Bearer <token>`;
 
 from __future__ import annotations
 
+import datetime as dt
 import tempfile
 from functools import cache
 from pathlib import Path
@@ -21,10 +22,12 @@ from fleet.base.config import max_upload_bytes
 from fleet.base.db import get_session
 from fleet.base.periods import Period
 from fleet.base.vocab import CATEGORIES, COUNTIES, POWER_TYPES, Vocabulary
+from fleet.domain import reporting
 from fleet.domain.agency_names import match_agency, not_registered
 from fleet.domain.vehicles import VehicleFilters, acquisition_record, search_acquisitions
 from fleet.web.auth import agency_scope, csrf, public, role_required
 from fleet.web.errors import json_error
+from fleet.web.reporting import due_day as reporting_due_day
 from imports.package import UnusableFile
 from imports.pipeline import validate_file
 from rules.active import active_pack
@@ -130,6 +133,26 @@ def compliance():
         agency_id = match.agency_id
     pack = active_pack(session)
     return jsonify(compliance_json(pack, period, evaluate(session, pack, period, agency_id=agency_id)))
+
+
+@bp.get("/reporting")
+@role_required()
+def reporting_status():
+    """The month's reporting states, as `reporting status --json`: an agency user gets its own entry."""
+    raw = request.args.get("month", "").strip()
+    try:
+        month = Period.parse_month(raw)
+    except ValueError:
+        raise BadParameter(_("参数 month 必须写作 YYYY-MM，收到 %(value)s。", value=raw)) from None
+    session = get_session()
+    due_day = reporting_due_day()
+    states = reporting.month_states(session, month, today=dt.date.today(), due_day=due_day, agency_id=agency_scope())
+    zone = current_app.config["TIMEZONE"]
+    return jsonify(
+        month=month.label,
+        due=reporting.due_date(month, due_day).isoformat(),
+        agencies=[state.as_json(zone) for state in states],
+    )
 
 
 @bp.post("/uploads")

@@ -34,6 +34,7 @@ from fleet.read.dashboards import (
 from fleet.read.reports import compliance_workbook
 from fleet.web.auth import agency_scope, can_see_agency, role_required
 from fleet.web.labels import term_label
+from fleet.web.reporting import due_day as reporting_due_day
 from rules.active import active_pack
 from rules.engine import evaluate
 from rules.packs import PackError, Rule, RulePack
@@ -184,9 +185,15 @@ def city():
     year, county = _year(years), _county()
     pack = active_pack(session)
     deadline = current_app.config["REPORTING_DEADLINE_DAYS"]
+    due_day = reporting_due_day()
+    # Official statements count only the months whose monthly report is accepted.
+    accepted_only = request.args.get("accepted") == "1"
 
     def page() -> dict[str, Any]:
-        data = city_dashboard(session, pack, year, today=today, deadline_days=deadline, county=county, kept=_kept())
+        data = city_dashboard(
+            session, pack, year, today=today, deadline_days=deadline, due_day=due_day, county=county, kept=_kept(),
+            accepted_only=accepted_only,
+        )
         text = chart_text()
         ranking = {
             o.rule.id: charts.ranked_shares(
@@ -204,7 +211,7 @@ def city():
 
     return render_template(
         "dashboard/city.html",
-        **_figures(pack, ("city", year, county, today, deadline), page),
+        **_figures(pack, ("city", year, county, today, deadline, due_day, accepted_only), page),
         years=years,
         counties=[(c, term_label(c)) for c in COUNTIES.values],
         rule_title=rule_title,
@@ -228,9 +235,10 @@ def agency(agency_id: int):
     year = _year(years)
     pack = active_pack(session)
     deadline = current_app.config["REPORTING_DEADLINE_DAYS"]
+    due_day = reporting_due_day()
 
     def page() -> dict[str, Any]:
-        data = agency_dashboard(session, pack, record, year, today=today, deadline_days=deadline, kept=_kept())
+        data = agency_dashboard(session, pack, record, year, today=today, deadline_days=deadline, due_day=due_day, kept=_kept())
         text = chart_text()
         bars = _bars(data.results, lambda r: rule_title(r.rule))
         return {
@@ -245,7 +253,7 @@ def agency(agency_id: int):
 
     return render_template(
         "dashboard/agency.html",
-        **_figures(pack, ("agency", agency_id, year, today, deadline), page),
+        **_figures(pack, ("agency", agency_id, year, today, deadline, due_day), page),
         years=years,
         rule_title=rule_title,
         listed=LISTED,

@@ -14,6 +14,7 @@ from fleet.read.mail.recipients import Delivery, planned_deliveries
 from fleet.read.mail.records import sent_keys
 from fleet.read.mail.render import SummaryWriter
 from fleet.web.auth import role_required
+from fleet.web.reporting import due_day
 from rules.active import active_pack
 
 bp = Blueprint("mail_preview", __name__, url_prefix="/mail")
@@ -62,7 +63,7 @@ def message():
     delivery: Delivery | None = next((d for d in deliveries if (d.kind, d.recipient.casefold()) == wanted), None)
     if delivery is None:
         abort(404)
-    writer = SummaryWriter(session, active_pack(session), month, current_app.config["REPORTING_DEADLINE_DAYS"])
+    writer = SummaryWriter(session, active_pack(session), month, current_app.config["REPORTING_DEADLINE_DAYS"], due_day())
     if part == "xlsx":
         attachment = writer.attachment(delivery)
         return send_file(

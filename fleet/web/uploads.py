@@ -7,6 +7,7 @@ background job (fleet.jobs) while the page polls the batch's status, so it never
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 from pathlib import Path
@@ -27,12 +28,14 @@ from fleet.base.db import get_session
 from fleet.base.labels import batch_status_label
 from fleet.base.models import Agency, ImportBatch, UploadFile
 from fleet.base.pagination import Page, paginate
+from fleet.base.periods import Period
+from fleet.domain import reporting
 from fleet.web.auth import agency_scope, can_see_agency, role_required
 from imports.annotate import annotate_workbook
 from imports.package import UnusableFile, check_package
 from imports.report import ValidationReport
 from imports.stage import stage_batch
-from imports.template import write_template
+from imports.template import Prefill, write_template
 
 bp = Blueprint("uploads", __name__, url_prefix="/uploads")
 
@@ -185,7 +188,38 @@ def show(batch_id: int):
         commit_form=CommitForm(),
         step_label=STEP_LABELS.get(batch.message or ""),
         preview_limit=PREVIEW_LIMIT,
+        only_locked=_only_locked(batch, report),
     )
+
+
+def _only_locked(batch: ImportBatch, report: ValidationReport | None) -> bool:
+    """Whether every error of an invalid batch is a row in a locked month: the user may then choose
+    to import the other rows (never done without that choice)."""
+    return (
+        batch.status == "invalid" and not batch.skip_locked and report is not None and bool(report.errors)
+        and all(f.code == "month_locked" for f in report.errors)
+    )  # fmt: skip
+
+
+@bp.post("/<int:batch_id>/skip-locked")
+@role_required(*UPLOADERS)
+def skip_locked(batch_id: int):
+    """The user's explicit choice: validate the batch again leaving out its rows in locked months;
+    the preview then shows what will be imported, and 确认导入 imports it."""
+    batch = _visible_batch(batch_id)
+    if not CommitForm().validate_on_submit():
+        abort(400)
+    report = ValidationReport.from_record(batch.report) if batch.report else None
+    if not _only_locked(batch, report):
+        flash(_("只有错误全部是锁定月份的批次才能跳过这些行。"), "error")
+        return redirect(url_for(".show", batch_id=batch.id))
+    session = get_session()
+    batch.skip_locked = True
+    batch.status = "received"
+    session.commit()
+    size = session.scalar(sa.select(UploadFile.size).where(UploadFile.sha256 == batch.sha256))
+    _start(batch, commit=False, size=size)
+    return redirect(url_for(".show", batch_id=batch.id))
 
 
 @bp.get("/<int:batch_id>/status")
@@ -260,7 +294,21 @@ def original(batch_id: int):
 @bp.get("/template")
 @role_required(*UPLOADERS)
 def template():
+    """The upload template; an agency user's names its agency and the month it is for (?month=YYYY-MM,
+    by default the last month, whose report is due now) and has the agency's own values filled in."""
+    prefill = None
+    name = _("车辆购置情况填报模板")
+    if current_user.role == "agency" and current_user.agency is not None:
+        agency = current_user.agency
+        month = reporting.recent_months(dt.date.today(), 1)[0]
+        if request.args.get("month"):
+            try:
+                month = Period.parse_month(request.args["month"])
+            except ValueError:
+                abort(404)
+        prefill = Prefill(agency.name, agency.credit_code, agency.county, month)
+        name = f"{name}-{agency.name}-{month.label}"
     out = io.BytesIO()
-    write_template(out)
+    write_template(out, prefill=prefill)
     out.seek(0)
-    return send_file(out, mimetype=XLSX, as_attachment=True, download_name=_("车辆购置情况填报模板") + ".xlsx")
+    return send_file(out, mimetype=XLSX, as_attachment=True, download_name=name + ".xlsx")

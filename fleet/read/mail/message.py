@@ -10,8 +10,9 @@ from fleet.read.mail.render import Attachment, Content
 XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
-def build_message(content: Content, attachment: Attachment, *, sender: str, to: str) -> EmailMessage:
-    """Plain text first, then HTML (clients show the last part they understand), and the report attached."""
+def build_message(content: Content, attachment: Attachment | None, *, sender: str, to: str) -> EmailMessage:
+    """Plain text first, then HTML (clients show the last part they understand), and the report attached
+    (reporting reminders have none)."""
     message = EmailMessage()
     message["Subject"] = content.subject
     message["From"] = sender
@@ -22,7 +23,8 @@ def build_message(content: Content, attachment: Attachment, *, sender: str, to: 
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(content.text)
     message.add_alternative(content.html, subtype="html")
-    message.add_attachment(attachment.content, maintype=XLSX_TYPE[0], subtype=XLSX_TYPE[1], filename=attachment.name)
+    if attachment is not None:
+        message.add_attachment(attachment.content, maintype=XLSX_TYPE[0], subtype=XLSX_TYPE[1], filename=attachment.name)
     # Set last: turning the message multipart moves Content-* headers into the first part.
     message["Content-Language"] = content.locale
     return message

@@ -6,6 +6,7 @@ The figures come from fleet.read.mail.summaries; who gets which message from rec
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -16,7 +17,7 @@ from babel.dates import format_skeleton
 from flask import render_template
 from sqlalchemy.orm import Session
 
-from fleet.base.labels import batch_status_label, result_status_label
+from fleet.base.labels import batch_status_label, reporting_state_label, result_status_label
 from fleet.base.models import Agency
 from fleet.base.periods import Period
 from fleet.base.text import _, force_locale, get_locale
@@ -109,6 +110,7 @@ def _template_helpers(locale: str) -> dict[str, Callable[..., Any] | str]:
         "status_label": result_status_label,
         "need_text": need_text,
         "batch_status": batch_status_label,
+        "reporting_state": reporting_state_label,
         "colour": lambda status: {"pass": "#2e7d32", "fail": "#c62828"}.get(status, "#757575"),
         "vocab": lambda name, value: VOCABULARIES[name].english(value) if locale == "en" else value,
     }
@@ -127,13 +129,17 @@ class SummaryWriter:
     pack: RulePack
     month: Period
     deadline_days: int
+    due_day: int
+    today: dt.date = field(default_factory=dt.date.today)  # the reporting states are told as of this day
     attachments_built: int = 0  # reports built so far: none on a dry run
     _contents: dict[tuple[str, str], Content] = field(default_factory=dict)
     _attachments: dict[tuple[str, str], Attachment] = field(default_factory=dict)
 
     @cached_property
     def results(self) -> MonthResults:
-        return month_results(self.session, self.pack, self.month, deadline_days=self.deadline_days)
+        return month_results(
+            self.session, self.pack, self.month, deadline_days=self.deadline_days, due_day=self.due_day, today=self.today
+        )
 
     def content(self, delivery: Delivery) -> Content:
         return self._kept(self._contents, delivery, self._render)

@@ -159,6 +159,7 @@ def send_summaries(
     settings: SmtpSettings,
     *,
     deadline_days: int,
+    due_day: int,
     dry_run: bool = False,
     to: str | None = None,
     resend: bool = False,
@@ -185,7 +186,7 @@ def send_summaries(
         else:
             report.skipped.append({**delivery.describe(), "reason": "already_sent"})
 
-    writer = SummaryWriter(session, pack, month, deadline_days)
+    writer = SummaryWriter(session, pack, month, deadline_days, due_day)
     if dry_run:
         for delivery in due:
             report.would_send.append({**delivery.describe(), "subject": writer.content(delivery).subject})

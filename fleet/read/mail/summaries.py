@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session, selectinload
 
 from fleet.base.models import Acquisition, Agency, ExemptionRequest, ImportBatch
 from fleet.base.periods import Period
-from fleet.domain.selection import AgencyRow
-from fleet.domain.timeliness import LateAcquisition, agencies_not_reported, late_acquisitions
+from fleet.domain import reporting
+from fleet.domain.reporting import MonthState
+from fleet.domain.timeliness import LateAcquisition, late_acquisitions
 from fleet.read.dashboards import pending_exemptions
 from rules.engine import evaluate
 from rules.packs import Rule, RulePack
@@ -44,7 +45,7 @@ class MonthResults:
     deadline_days: int
     month_results: list[RuleResult]  # as evaluate() gives them: each rule's city aggregate, then its agencies
     ytd_results: list[RuleResult]
-    not_reported: list[AgencyRow]
+    reporting: dict[int, MonthState]  # agency id -> the month's reporting state, for the agencies owing it
     late: list[LateAcquisition]  # reported in the month after the deadline, latest first
     @cached_property
     def _by_agency(self) -> dict[int, tuple[dict[str, RuleResult], dict[str, RuleResult]]]:
@@ -69,12 +70,16 @@ class MonthResults:
     def late_of(self, agency_id: int) -> list[LateAcquisition]:
         return self._late_by_agency.get(agency_id, [])
 
-    @cached_property
-    def not_reported_ids(self) -> set[int]:
-        return {a.id for a in self.not_reported}
+    @property
+    def not_reported(self) -> list[MonthState]:
+        """The agencies still owing the month (missing, returned or open), by name."""
+        return [s for s in self.reporting.values() if s.state in reporting.OWED]
 
 
-def month_results(session: Session, pack: RulePack, month: Period, *, deadline_days: int) -> MonthResults:
+def month_results(
+    session: Session, pack: RulePack, month: Period, *, deadline_days: int, due_day: int, today: dt.date
+) -> MonthResults:
+    """The month's figures; the reporting states as of `today`."""
     ytd = year_to_date(month)
     return MonthResults(
         pack=pack,
@@ -83,7 +88,7 @@ def month_results(session: Session, pack: RulePack, month: Period, *, deadline_d
         deadline_days=deadline_days,
         month_results=evaluate(session, pack, month),
         ytd_results=evaluate(session, pack, ytd),
-        not_reported=list(agencies_not_reported(session, month)),
+        reporting={s.agency_id: s for s in reporting.month_states(session, month, today=today, due_day=due_day)},
         late=late_acquisitions(session, month, deadline_days=deadline_days),
     )
 
@@ -108,7 +113,7 @@ class AgencySummary:
     ytd: Period
     lines: list[RuleLine]
     pending: list[ExemptionRequest]
-    reported: bool
+    reporting: MonthState | None  # the month's reporting state; None when the agency did not owe it
     late: list[LateAcquisition]
     deadline_days: int
     month_label: str = ""
@@ -153,7 +158,7 @@ class CityDigest:
     uploads: list[ImportBatch]
     pending: list[ExemptionRequest]  # the oldest DIGEST_LIST_LIMIT
     pending_total: int
-    not_reported: list[AgencyRow]
+    not_reported: list[MonthState]  # the month's agencies missing, returned or still open
     late_count: int
     deadline_days: int
     month_label: str = ""
@@ -184,7 +189,7 @@ def agency_summary(session: Session, results: MonthResults, agency: Agency) -> A
         ytd=results.ytd,
         lines=lines,
         pending=_pending_requests(session, agency.id),
-        reported=agency.id not in results.not_reported_ids,
+        reporting=results.reporting.get(agency.id),
         late=results.late_of(agency.id),
         deadline_days=results.deadline_days,
     )
