@@ -17,11 +17,16 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
 
 setup: $(VENV)/.installed
 
+# A secret of this instance for the demo, made once: the app does not start without SECRET_KEY.
+instance/secret-key:
+	mkdir -p instance
+	umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_hex(32))' > $@ 2>/dev/null || python3 -c 'import secrets; print(secrets.token_hex(32))' > $@
+
 # The app on SQLite (instance/fleet.sqlite3) with the demo city, at http://$(HOST):$(PORT).
-run: setup
-	$(BIN)/flask --app app init-db
-	$(BIN)/flask --app app demo
-	$(BIN)/flask --app app run --host $(HOST) --port $(PORT)
+run: setup instance/secret-key
+	SECRET_KEY=$$(cat instance/secret-key) $(BIN)/flask --app app init-db
+	SECRET_KEY=$$(cat instance/secret-key) $(BIN)/flask --app app demo
+	SECRET_KEY=$$(cat instance/secret-key) $(BIN)/flask --app app run --host $(HOST) --port $(PORT)
 
 # Debian's Chromium for the browser test; never a browser downloaded by a test tool.
 browser:

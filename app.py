@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import secrets
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(settings.from_environment(app.instance_path))
     if config:
         app.config.from_mapping(config)
+    if not app.config.get("SECRET_KEY"):
+        if not (app.debug or app.testing):
+            raise settings.ConfigError(
+                "SECRET_KEY is not set: it signs sessions and CSRF tokens, so the app does not start without "
+                "one outside debug and testing. Set a long random value, e.g. SECRET_KEY=$(openssl rand -hex 32)."
+            )
+        # Debugging or testing: a key of this process alone, never one anybody could read.
+        app.config["SECRET_KEY"] = secrets.token_hex(32)
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_UPLOAD_MB"] * 1024 * 1024
 
     db.init_app(app)

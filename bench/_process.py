@@ -29,7 +29,7 @@ def flask_process(args: list[str], env: dict[str, str], *, ok_codes: tuple[int, 
     """`flask --app app ARGS` with the environment's additions: wall time, peak RSS in bytes, stdout."""
     argv = [sys.executable, "-c", _PEAK_WRAPPER, "--app", "app", *args]
     start = time.perf_counter()
-    result = subprocess.run(argv, cwd=ROOT, env={**os.environ, **env}, capture_output=True)
+    result = subprocess.run(argv, cwd=ROOT, env={"SECRET_KEY": "bench-only", **os.environ, **env}, capture_output=True)
     elapsed = time.perf_counter() - start
     if result.returncode not in ok_codes:
         raise SystemExit(f"flask {' '.join(args)} exited {result.returncode}: {result.stderr.decode()[-2000:]}")
@@ -40,7 +40,7 @@ def flask_process(args: list[str], env: dict[str, str], *, ok_codes: tuple[int, 
 def python_process(args: list[str], env: dict[str, str]) -> tuple[float, bytes]:
     """`python ARGS` (a benchmark's own child, which reports its memory itself): wall time, stdout."""
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, *args], cwd=ROOT, env={**os.environ, **env}, capture_output=True)
+    result = subprocess.run([sys.executable, *args], cwd=ROOT, env={"SECRET_KEY": "bench-only", **os.environ, **env}, capture_output=True)
     if result.returncode:
         raise SystemExit(f"python {' '.join(args)} exited {result.returncode}: {result.stderr.decode()[-2000:]}")
     return time.perf_counter() - start, result.stdout

@@ -59,7 +59,7 @@ def database_url(acquisitions: int, agencies: int) -> str:
 def make_app(url: str):
     from app import create_app
 
-    app = create_app({"DATABASE_URL": url, "WTF_CSRF_ENABLED": False})
+    app = create_app({"DATABASE_URL": url, "WTF_CSRF_ENABLED": False, "SECRET_KEY": "bench-only"})
     gc.freeze()  # as app.py does for the app it serves
     return app
 

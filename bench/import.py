@@ -95,7 +95,7 @@ def empty_imports(url: str) -> None:
 def make_app(url: str):
     from app import create_app
 
-    return create_app({"DATABASE_URL": url})
+    return create_app({"DATABASE_URL": url, "SECRET_KEY": "bench-only"})
 
 
 def stages(path: Path, url: str) -> dict[str, float]:

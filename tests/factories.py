@@ -117,3 +117,10 @@ def monthly_series(session: Session, pack: RulePack, year: int, *, agency_id: in
         return {}
     counts = agency_months(session, pack, year, [agency_id] if agency_id is not None else None)
     return year_results(pack, year, agencies, counts, agency_id=agency_id)[1]
+
+
+def client_at(app, address: str):
+    """A test client whose requests come from `address`."""
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client

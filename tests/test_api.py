@@ -67,7 +67,7 @@ def api(session):
                           acquired_on=dt.date(2024, 4, 1))
     factories.acquisition(session, buses, vin=factories.vin(203), category="公交车", power="柴油",
                           acquired_on=dt.date(2025, 6, 1))
-    token = issue_api_token(reviewer)
+    token = issue_api_token(session, reviewer, actor_id=reviewer.id)
     session.commit()
     return {"token": token, "police": police, "buses": buses}
 

@@ -42,7 +42,7 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "screenshot.png"
 BUS_COMPANY = "濮阳市公共交通有限公司"
-AGENCY_USER, AGENCY_PASSWORD = "browser-bus", "browser-bus-2026"
+AGENCY_USER, AGENCY_PASSWORD = "browser-bus", "Chromium-Fleet-2026"
 COMMIT_BUTTON = "form[action$='/commit'] [type=submit]"
 # Never a browser downloaded by Playwright: only the system's.
 if not CHROMIUM.exists():

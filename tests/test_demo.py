@@ -50,7 +50,7 @@ def test_demo_mixes_nev_and_combustion(session):
 def test_demo_runs_twice_without_harm(runner, session):
     first = runner.invoke(args=["demo"])
     assert first.exit_code == 0, first.output
-    assert "reviewer / reviewer-demo-2026 / reviewer" in first.output
+    assert "reviewer / Shenhe-Demo-2026 / reviewer" in first.output
     count = session.scalar(sa.select(sa.func.count()).select_from(Acquisition))
     second = runner.invoke(args=["demo"])
     assert second.exit_code == 0 and "already loaded" in second.output

@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from openpyxl import Workbook
 
 from fleet.base.models import Agency, AuditEntry, Setting, User
-from fleet.domain.users import password_ok, user_for_token
+from fleet.domain.identity import password_matches
+from fleet.domain.users import user_for_token
 from tests import factories
 
 AGENCY = {"name": "濮阳市城市管理局", "kind": "党政机关", "sector": "城市管理", "county": "市直",
@@ -118,36 +119,105 @@ def test_create_users_of_each_role(admin_client, session):
     assert session.scalar(sa.select(User.role).where(User.username == "rev")) == "reviewer"
 
 
-def test_deactivate_reset_password_and_token(admin_client, client, app, session):
-    police = session.scalar(sa.select(User).where(User.username == "police"))
-    police.failed_logins = 9
-    session.commit()
-    assert admin_client.post(f"/admin/users/{police.id}/password", data={"password": "fresh-secret-2"}).status_code == 302
+def _police(session) -> User:
     session.expire_all()
-    police = session.get(User, police.id)
-    assert password_ok(police, "fresh-secret-2") and police.failed_logins == 0
+    return session.scalar(sa.select(User).where(User.username == "police"))
 
+
+def test_a_reset_sets_the_password_ends_sessions_lifts_lockouts_and_asks_for_a_change(admin_client, app, session):
+    police_browser = app.test_client()
+    assert factories.login(police_browser, "police").status_code == 302
+    guesser = factories.client_at(app, "10.9.9.9")
+    for _ in range(5):
+        factories.login(guesser, "police", "Wrong-guess-1")
+    assert factories.login(guesser, "police").status_code == 429
+
+    police = _police(session)
+    response = admin_client.post(f"/admin/users/{police.id}/password", data={"password": "Fresh-secret-2"})
+    assert response.status_code == 302
+    police = _police(session)
+    assert password_matches(police, "Fresh-secret-2") and police.must_change_password
+    # The session opened before the reset is over; the lockout is lifted; the new login must change it.
+    assert police_browser.get("/account/password").status_code == 302
+    assert factories.login(guesser, "police", "Fresh-secret-2").status_code == 302
+    assert guesser.get("/vehicles/").headers["Location"].endswith("/account/password")
+    entry = session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "user.password_reset")).one()
+    admin = session.scalar(sa.select(User).where(User.username == "admin"))
+    assert (entry.user_id, entry.target_id, entry.address) == (admin.id, police.id, "127.0.0.1")
+
+
+def test_a_reset_to_a_weak_password_is_refused(admin_client, session):
+    police = _police(session)
+    for weak in ("00000000", "aaaaaaaaaaaa", "Password123!", "police-Car-1"):
+        response = admin_client.post(f"/admin/users/{police.id}/password", data={"password": weak}, follow_redirects=True)
+        assert "密码" in response.get_data(as_text=True) and "已重置" not in response.get_data(as_text=True), weak
+        assert password_matches(_police(session), factories.PASSWORD)
+
+
+def test_deactivation_revokes_the_token_ends_sessions_and_reactivation_brings_back_only_the_login(admin_client, app, session):
+    police_browser = app.test_client()
+    assert factories.login(police_browser, "police").status_code == 302
+    police = _police(session)
     page = admin_client.post(f"/admin/users/{police.id}/token")
+    assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
     token = page.get_data(as_text=True).split('id="token">')[1].split("<")[0]
-    assert page.headers["Cache-Control"] == "no-store"
     assert user_for_token(session, token).id == police.id
     assert token not in admin_client.get("/admin/users").get_data(as_text=True)
+    api = app.test_client()
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert api.get("/api/v1/acquisitions", headers=bearer).status_code == 200
 
     assert admin_client.post(f"/admin/users/{police.id}/active").status_code == 302
-    session.expire_all()
-    assert session.get(User, police.id).active is False
-    assert user_for_token(session, token) is None
-    other = app.test_client()
-    assert factories.login(other, "police", "fresh-secret-2").status_code == 200  # refused: form shown again
-    actions = set(session.scalars(sa.select(AuditEntry.action)))
-    assert {"user.password_reset", "user.token_issued", "user.deactivate"} <= actions
+    police = _police(session)
+    assert police.active is False
+    assert police.api_token_hash is None  # revoked, not merely filtered out while inactive
+    assert police_browser.get("/account/password").status_code == 302
+    assert factories.login(app.test_client(), "police").status_code == 200  # refused: the form again
+
+    assert admin_client.post(f"/admin/users/{police.id}/active").status_code == 302
+    assert _police(session).active is True
+    assert api.get("/api/v1/acquisitions", headers=bearer).status_code == 401
+    assert factories.login(app.test_client(), "police").status_code == 302
+    actions = [(e.action, e.user_id) for e in session.scalars(sa.select(AuditEntry).where(AuditEntry.action.startswith("user.")).order_by(AuditEntry.id))]
+    admin_id = session.scalar(sa.select(User.id).where(User.username == "admin"))
+    assert [a for a in actions if a[0] in ("user.token_issued", "user.deactivate", "user.activate")] == [
+        ("user.token_issued", admin_id), ("user.deactivate", admin_id), ("user.activate", admin_id)
+    ]
     log = admin_client.get("/admin/audit?action=user.").get_data(as_text=True)
     assert "user.deactivate" in log and "agencies.load" not in log
 
 
+def test_an_admin_unlocks_an_account(admin_client, app, session):
+    guesser = factories.client_at(app, "10.1.1.1")
+    for _ in range(5):
+        factories.login(guesser, "police", "Wrong-guess-1")
+    assert factories.login(guesser, "police").status_code == 429
+    police = _police(session)
+    assert "登录已锁定" in admin_client.get("/admin/users").get_data(as_text=True)
+    assert admin_client.post(f"/admin/users/{police.id}/unlock").status_code == 302
+    assert factories.login(guesser, "police").status_code == 302
+    assert session.scalar(sa.select(AuditEntry.action).where(AuditEntry.action == "user.unlock")) == "user.unlock"
+
+
+def test_users_created_by_an_admin_name_the_admin_and_change_their_password_first(admin_client, app, session):
+    new = {"username": "clerk", "role": "reviewer", "agency": "", "email": "", "locale": "zh", "password": "Initial-pass-7"}
+    assert admin_client.post("/admin/users/new", data=new).status_code == 302
+    admin_id = session.scalar(sa.select(User.id).where(User.username == "admin"))
+    entry = session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "user.add").order_by(AuditEntry.id.desc())).first()
+    assert entry.user_id == admin_id and entry.address == "127.0.0.1"
+    clerk = app.test_client()
+    assert factories.login(clerk, "clerk", "Initial-pass-7").headers["Location"].endswith("/account/password")
+    assert clerk.get("/").status_code == 302
+    assert clerk.get("/api/v1/acquisitions").get_json()["error"]["code"] == "password_change_required"
+    changed = clerk.post("/account/password", data={"current_password": "Initial-pass-7", "new_password": "Own-choice-2026", "confirm": "Own-choice-2026"})
+    assert changed.status_code == 302
+    assert clerk.get("/").status_code == 200
+
+
 def test_admin_cannot_deactivate_itself(admin_client, session):
     me = session.scalar(sa.select(User).where(User.username == "admin"))
-    admin_client.post(f"/admin/users/{me.id}/active")
+    response = admin_client.post(f"/admin/users/{me.id}/active", follow_redirects=True)
+    assert response.status_code == 200 and "不能停用自己的账户" in response.get_data(as_text=True)
     session.expire_all()
     assert session.get(User, me.id).active
 

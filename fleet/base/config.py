@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -66,9 +67,16 @@ def env_day(name: str, default: int) -> int:
 def from_environment(instance_path: str) -> dict[str, Any]:
     """The app's configuration; the defaults give a working app on SQLite in the instance folder."""
     default_db = "sqlite:///" + str(Path(instance_path) / "fleet.sqlite3")
+    scheme = env_str("PREFERRED_URL_SCHEME", "http")
+    if scheme not in ("http", "https"):
+        raise ConfigError(f"PREFERRED_URL_SCHEME={scheme!r} is neither http nor https")
+    lifetime = dt.timedelta(hours=env_int("SESSION_LIFETIME_HOURS", 12))
     return {
+        # The cookie expires with the session's absolute lifetime.
+        "PERMANENT_SESSION_LIFETIME": lifetime,
         "DATABASE_URL": env_str("DATABASE_URL", default_db),
-        "SECRET_KEY": env_str("SECRET_KEY", "dev-only-secret-change-me"),
+        # No default: the app refuses to start without one outside debug and testing (see app.py).
+        "SECRET_KEY": env_str("SECRET_KEY"),
         "SMTP_HOST": env_str("SMTP_HOST", "localhost"),
         "SMTP_PORT": env_int("SMTP_PORT", 25),
         "SMTP_USER": env_str("SMTP_USER"),
@@ -92,6 +100,15 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         "MAX_UPLOAD_MB": env_int("MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB),
         "RULE_PACK": env_str("RULE_PACK", "puyang-2024"),
         "BABEL_DEFAULT_LOCALE": "zh",
+        # A session ends after this long without a request, and this long after the login.
+        "SESSION_IDLE_MINUTES": env_int("SESSION_IDLE_MINUTES", 30),
+        "SESSION_LIFETIME_HOURS": env_int("SESSION_LIFETIME_HOURS", 12),
+        "PREFERRED_URL_SCHEME": scheme,
+        # The cookie goes over HTTPS only; on by default when the site is served over HTTPS.
+        "SESSION_COOKIE_SECURE": env_bool("SESSION_COOKIE_SECURE", scheme == "https"),
+        # How many reverse proxies in front of the app set X-Forwarded-For: the address audited and
+        # throttled is the one the nearest trusted proxy saw. 0 when clients connect directly.
+        "PROXY_COUNT": env_int("PROXY_COUNT", 0),
     }
 
 

@@ -117,3 +117,9 @@ def plate_matches_power(kind: PlateKind, power: str) -> bool:
     if kind is PlateKind.NEV_OTHER:
         return power in NEV_POWER_TYPES and power != PURE_ELECTRIC
     return power not in NEV_POWER_TYPES
+
+
+def has_control_characters(text: str) -> bool:
+    """Line breaks, tabs and other control or invisible format characters: a name with one breaks
+    mail headers, log lines and file names, so names are refused with them at entry."""
+    return any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in text)

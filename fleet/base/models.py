@@ -66,8 +66,11 @@ class User(UserMixin, Base):
     locale: Mapped[str] = mapped_column(sa.String(5), default="zh")
     api_token_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
     active: Mapped[bool] = mapped_column(default=True)
-    failed_logins: Mapped[int] = mapped_column(default=0)
-    last_failed_login_at: Mapped[dt.datetime | None]
+    # Raised whenever every session of the user must end (logout, a password change or reset,
+    # deactivation): a session carries the generation it was opened in and is refused once it differs.
+    session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Set when an administrator chose the password: the user picks their own at the next login.
+    must_change_password: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     agency: Mapped[Agency | None] = relationship(back_populates="users")
@@ -315,6 +318,8 @@ class AuditEntry(Base):
     target_type: Mapped[str | None] = mapped_column(sa.String(40))
     target_id: Mapped[int | None]
     detail: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    # The network address the action came from (web requests); None for the command line.
+    address: Mapped[str | None] = mapped_column(sa.String(64))
 
     user: Mapped[User | None] = relationship()
 
@@ -381,3 +386,22 @@ class SentReminder(Base):
     sent_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (sa.UniqueConstraint("month", "recipient", "kind"),)
+
+
+# --- Identity (fleet.domain.identity) ------------------------------------------------------------
+
+
+class LoginThrottle(Base):
+    """Failed logins counted per source address and account, per address, and per account
+    (fleet.domain.identity); `address` or `username` is '' where the counter does not use it."""
+
+    __tablename__ = "login_throttles"
+
+    kind: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
+    address: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(80), primary_key=True, index=True)
+    failures: Mapped[int]
+    # Seconds since the epoch, so that the lockout arithmetic is done in one SQL statement that reads
+    # the same on SQLite and PostgreSQL.
+    last_failure_at: Mapped[float] = mapped_column(sa.Float, index=True)
+    locked_until: Mapped[float | None] = mapped_column(sa.Float)

@@ -114,7 +114,7 @@ def _parse_numbered(rows: Iterable[list[Any]]) -> tuple[list[tuple[int, dict]], 
     return agencies, errors
 
 
-def load_registry(session: Session, path: Path) -> RegistryLoad:
+def load_registry(session: Session, path: Path, *, actor_id: int | None = None) -> RegistryLoad:
     """Insert or update agencies by name; when any row is bad nothing is written."""
     numbered, errors = _parse_numbered(registry_rows(path))
     agencies = [agency for _, agency in numbered]
@@ -123,7 +123,7 @@ def load_registry(session: Session, path: Path) -> RegistryLoad:
         errors = [{**error, "row": rows[error["row"]]} for error in alias_errors(session, agencies)]
     if errors:
         return RegistryLoad(errors=errors)
-    return upsert_agencies(session, agencies)
+    return upsert_agencies(session, agencies, actor_id=actor_id)
 
 
 def alias_errors(session: Session, agencies: list[dict], *, replacing: int | None = None) -> list[dict[str, Any]]:
@@ -154,7 +154,7 @@ def alias_errors(session: Session, agencies: list[dict], *, replacing: int | Non
     return errors
 
 
-def upsert_agencies(session: Session, agencies: list[dict]) -> RegistryLoad:
+def upsert_agencies(session: Session, agencies: list[dict], *, actor_id: int | None = None) -> RegistryLoad:
     existing = {a.name: a for a in session.scalars(sa.select(Agency))}
     result = RegistryLoad()
     for values in agencies:
@@ -168,8 +168,23 @@ def upsert_agencies(session: Session, agencies: list[dict]) -> RegistryLoad:
                     setattr(agency, key, value)
             result.updated += 1
     session.flush()
-    audit.record(session, "agencies.load", detail={"inserted": result.inserted, "updated": result.updated})
+    audit.record(session, "agencies.load", user_id=actor_id, detail={"inserted": result.inserted, "updated": result.updated})
     return result
+
+
+def save_agency(session: Session, agency: Agency | None, values: dict, *, actor_id: int) -> Agency | None:
+    """Create or change one agency (values as parse_registry gives them); None when another agency
+    already has the name."""
+    same_name = agency_by_name(session, values["name"])
+    if same_name is not None and same_name is not agency:
+        return None
+    if agency is None:
+        upsert_agencies(session, [values], actor_id=actor_id)
+        return agency_by_name(session, values["name"])
+    for key, value in values.items():
+        setattr(agency, key, value)
+    audit.record(session, "agency.update", user_id=actor_id, target_type="agency", target_id=agency.id, detail={"name": agency.name})
+    return agency
 
 
 def agency_by_name(session: Session, name: str) -> Agency | None:

@@ -9,6 +9,7 @@ from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
 from fleet.web import (
+    account,
     admin,
     api,
     auth,
@@ -19,6 +20,7 @@ from fleet.web import (
     i18n,
     labels,
     mail_preview,
+    navigation,
     reporting,
     uploads,
     vehicles,
@@ -40,6 +42,8 @@ def init_app(app: Flask) -> None:
     app.json = OrjsonProvider(app)
     i18n.init_app(app)
     auth.init_app(app)
+    navigation.init_app(app)
+    app.register_blueprint(account.bp)
     errors.init_app(app)
     labels.init_app(app)
     app.register_blueprint(health.bp)

@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 from werkzeug.utils import secure_filename
 from wtforms import SelectChoice
 
-from fleet.base import audit
 from fleet.base.db import get_session, transaction
 from fleet.base.models import Agency, AuditEntry, User
 from fleet.base.pagination import paginate
@@ -25,10 +24,11 @@ from fleet.domain.agencies import (
     alias_errors,
     load_registry,
     parse_registry,
-    upsert_agencies,
+    save_agency,
 )
 from fleet.domain.registry_checks import REGISTRY_COLUMNS
-from fleet.domain.users import UserError, add_user, issue_api_token, set_password
+from fleet.domain import identity
+from fleet.domain import users as users_service
 from fleet.web.auth import role_required
 from fleet.web.forms import AgencyForm, RegistryUploadForm, ResetPasswordForm, RulePackForm, UserForm
 from rules.active import active_pack_id, set_active_pack
@@ -91,27 +91,13 @@ def registry_values(form: AgencyForm) -> dict | None:
     return agencies_[0] if agencies_ else None
 
 
-def save_agency(session: Session, agency: Agency | None, values: dict, *, user_id: int) -> Agency | None:
-    """Create or change an agency; None when another agency already has the name."""
-    same_name = agency_by_name(session, values["name"])
-    if same_name is not None and same_name is not agency:
-        return None
-    if agency is None:
-        upsert_agencies(session, [values])
-        return agency_by_name(session, values["name"])
-    for key, value in values.items():
-        setattr(agency, key, value)
-    audit.record(session, "agency.update", user_id=user_id, target_type="agency", target_id=agency.id, detail={"name": agency.name})
-    return agency
-
-
 def _agency_form_page(form: AgencyForm, agency: Agency | None):
     if form.validate_on_submit():
         values = registry_values(form)
         if values is not None:
             with transaction() as session:
                 conflicts = alias_errors(session, [values], replacing=agency.id if agency is not None else None)
-                saved = None if conflicts else save_agency(session, agency, values, user_id=current_user.id)
+                saved = None if conflicts else save_agency(session, agency, values, actor_id=current_user.id)
                 if saved is None:
                     session.rollback()
             if saved is not None:
@@ -160,7 +146,7 @@ def load_agencies():
         upload.save(path)
         try:
             with transaction() as session:
-                result = load_registry(session, path)
+                result = load_registry(session, path, actor_id=current_user.id)
         except RegistryFileError as exc:
             flash(_("文件无法作为单位名录读取：%(detail)s", detail=str(exc)), "error")
             return redirect(url_for("admin.agencies"))
@@ -179,7 +165,8 @@ def users():
     rows = get_session().execute(
         sa.select(User, Agency.name).outerjoin(Agency, Agency.id == User.agency_id).order_by(User.active.desc(), User.username)
     ).all()
-    return render_template("admin/users.html", rows=rows, reset_form=ResetPasswordForm())
+    locked = identity.locked_usernames(get_session())
+    return render_template("admin/users.html", rows=rows, locked=locked, reset_form=ResetPasswordForm())
 
 
 def _user_form(session: Session) -> UserForm:
@@ -202,7 +189,7 @@ def new_user():
         else:
             try:
                 with transaction() as session:
-                    user = add_user(
+                    user = users_service.add_user(
                         session,
                         form.username.data.strip(),
                         role=form.role.data,
@@ -210,8 +197,10 @@ def new_user():
                         agency_name=agency_name,
                         email=form.email.data or None,
                         locale=form.locale.data,
+                        actor_id=current_user.id,
+                        must_change_password=True,
                     )
-            except UserError as exc:
+            except users_service.UserError as exc:
                 form.username.errors.append(_("无法创建用户：%(detail)s", detail=str(exc)))
             else:
                 flash(_("用户已创建：%(name)s", name=user.username), "success")
@@ -230,18 +219,12 @@ def _user(session: Session, user_id: int) -> User:
 @bp.post("/users/<int:user_id>/active")
 @role_required("admin")
 def toggle_active(user_id: int):
+    if user_id == current_user.id:
+        flash(_("不能停用自己的账户。"), "error")
+        return redirect(url_for("admin.users"))
     with transaction() as session:
         user = _user(session, user_id)
-        if user.id == current_user.id:
-            flash(_("不能停用自己的账户。"), "error")
-            return redirect(url_for("admin.users"))
-        user.active = not user.active
-        if not user.active:
-            user.api_token_hash = None  # a deactivated account's scripts stop too
-        audit.record(
-            session, "user.activate" if user.active else "user.deactivate",
-            user_id=current_user.id, target_type="user", target_id=user.id,
-        )
+        users_service.set_active(session, user, not user.active, actor_id=current_user.id)
     flash(_("已启用 %(name)s。", name=user.username) if user.active else _("已停用 %(name)s。", name=user.username), "success")
     return redirect(url_for("admin.users"))
 
@@ -249,19 +232,32 @@ def toggle_active(user_id: int):
 @bp.post("/users/<int:user_id>/password")
 @role_required("admin")
 def reset_password(user_id: int):
+    """A new password chosen by the admin: the user's sessions end, lockouts lift, and the user must
+    choose their own password at the next login."""
     form = ResetPasswordForm()
     if not form.validate_on_submit():
         for message in form.password.errors:
             flash(message, "error")
         return redirect(url_for("admin.users"))
+    try:
+        with transaction() as session:
+            user = _user(session, user_id)
+            users_service.reset_password(session, user, form.password.data, actor_id=current_user.id)
+    except users_service.UserError as exc:
+        flash(_("密码未重置：%(detail)s", detail=str(exc)), "error")
+        return redirect(url_for("admin.users"))
+    flash(_("已重置 %(name)s 的密码。", name=user.username), "success")
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/<int:user_id>/unlock")
+@role_required("admin")
+def unlock(user_id: int):
+    """Lift the account's login lockouts (someone kept guessing its password)."""
     with transaction() as session:
         user = _user(session, user_id)
-        set_password(user, form.password.data)
-        # A reset also lifts a lockout from failed logins.
-        user.failed_logins = 0
-        user.last_failed_login_at = None
-        audit.record(session, "user.password_reset", user_id=current_user.id, target_type="user", target_id=user.id)
-    flash(_("已重置 %(name)s 的密码。", name=user.username), "success")
+        users_service.unlock(session, user, actor_id=current_user.id)
+    flash(_("已解除 %(name)s 的登录锁定。", name=user.username), "success")
     return redirect(url_for("admin.users"))
 
 
@@ -269,13 +265,12 @@ def reset_password(user_id: int):
 @role_required("admin")
 def issue_token(user_id: int):
     """A new API token, shown on this page once (only its digest is stored); the old one stops working."""
-    with transaction() as session:
-        user = _user(session, user_id)
-        if not user.active:
-            abort(400, _("停用的账户不能获得 API 令牌。"))
-        token = issue_api_token(user)
-        audit.record(session, "user.token_issued", user_id=current_user.id, target_type="user", target_id=user.id)
-    response = render_template("admin/token.html", user=user, token=token)
+    try:
+        with transaction() as session:
+            token = users_service.issue_api_token(session, _user(session, user_id), actor_id=current_user.id)
+    except users_service.UserError:
+        abort(400, _("停用的账户不能获得 API 令牌。"))
+    response = render_template("admin/token.html", user=_user(get_session(), user_id), token=token)
     return response, 200, {"Cache-Control": "no-store"}
 
 

@@ -20,7 +20,7 @@ from wtforms.validators import DataRequired, EqualTo, Length, NumberRange, Optio
 
 from fleet.base.vocab import AGENCY_KINDS, CATEGORIES, COUNTIES, EXEMPTION_REASONS, POWER_TYPES, SECTORS
 from fleet.domain.exemptions import MIN_REASON_LENGTH
-from fleet.domain.users import MIN_PASSWORD_LENGTH
+from fleet.domain.identity import MIN_PASSWORD_LENGTH
 from fleet.web.labels import term_label
 
 
