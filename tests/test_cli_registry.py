@@ -101,12 +101,12 @@ def test_users_add(runner, session, tmp_path):
     assert user.role == "agency" and user.agency.name == "濮阳市公安局" and user.email == "g@py.cn"
     assert user.password_hash != "s3cret-pass"
 
-    result = runner.invoke(args=["users", "add", "gongan", "--role", "reviewer", "--password", "another-pass"])
+    result = runner.invoke(args=["users", "add", "gongan", "--role", "reviewer", "--password", "Another-pass-1"])
     assert result.exit_code == 1 and "already exists" in result.output
-    result = runner.invoke(args=["users", "add", "x", "--role", "agency", "--agency", "不存在的单位", "--password", "long-enough"])
+    result = runner.invoke(args=["users", "add", "x", "--role", "agency", "--agency", "不存在的单位", "--password", "Long-enough-1"])
     assert result.exit_code == 1 and "not registered" in result.output
     result = runner.invoke(args=["users", "add", "y", "--role", "reviewer", "--password", "short"])
-    assert result.exit_code == 1 and "at least 8" in result.output
+    assert result.exit_code == 1 and "至少需要 10 个字符" in result.output
     result = runner.invoke(args=["users", "add", "z", "--role", "boss", "--password", "long-enough"])
     assert result.exit_code == 2
 

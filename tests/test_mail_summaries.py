@@ -392,3 +392,20 @@ def test_no_data_is_not_compliance_and_each_measure_names_what_it_counts(runner,
     assert "66.7% / ≥ 100%" in text
     [police] = inbox.to("zhuangbei@pygaj.example.cn")
     assert "50.0% / ≥ 60%" in police.get_body(("plain",)).get_content()
+
+
+def test_a_line_break_in_a_name_or_an_address_fails_only_that_message(runner, inbox, city, session):
+    # Data from before names were checked at entry: written behind the registry's back.
+    buses = city["buses"]
+    buses.name = "濮阳市公共交通\r\n有限公司"
+    evil = "jiwu@pygj.example.cn\r\nBcc: spy@example.com"
+    buses.contact_emails = [evil, "jiwu@pygj.example.cn"]
+    session.commit()
+    code, report = send(runner)
+    assert code == 1
+    assert [(e["recipient"], e["kind"]) for e in report["failed"]] == [(evil, f"agency-{buses.id}")]
+    assert "error id" in report["failed"][0]["error"]
+    assert len(report["sent"]) == 5 and len(inbox.messages) == 5
+    assert all("spy@example.com" not in envelope for envelope in inbox.envelopes)
+    (message,) = inbox.to("jiwu@pygj.example.cn")
+    assert "濮阳市公共交通 有限公司" in message["Subject"] and "\n" not in message["Subject"]

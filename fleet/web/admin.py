@@ -29,6 +29,7 @@ from fleet.domain.agencies import (
 from fleet.domain.registry_checks import REGISTRY_COLUMNS
 from fleet.domain import identity
 from fleet.domain import users as users_service
+from fleet.web.params import page_arg
 from fleet.web.auth import role_required
 from fleet.web.forms import AgencyForm, RegistryUploadForm, ResetPasswordForm, RulePackForm, UserForm
 from rules.active import active_pack_id, set_active_pack
@@ -123,10 +124,12 @@ def edit_agency(agency_id: int):
     agency = get_session().get(Agency, agency_id)
     if agency is None:
         abort(404)
-    form = AgencyForm(obj=agency)
-    if not form.is_submitted():
-        form.contact_emails.data = "; ".join(agency.contact_emails or [])
-        form.aliases.data = "; ".join(agency.aliases or [])
+    # The stored lists are shown as the text the fields edit (also when a post lacks them).
+    form = AgencyForm(
+        obj=agency,
+        contact_emails="; ".join(agency.contact_emails or []),
+        aliases="; ".join(agency.aliases or []),
+    )
     return _agency_form_page(form, agency)
 
 
@@ -289,7 +292,7 @@ def audit_log():
         count = count.where(AuditEntry.action.startswith(action, autoescape=True))
     page = paginate(
         get_session(), query.order_by(AuditEntry.at.desc(), AuditEntry.id.desc()), count,
-        request.args.get("page", 1, type=int), 100,
+        page_arg(), 100,
     )
     return render_template("admin/audit.html", page=page, action=action)
 

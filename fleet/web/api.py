@@ -21,12 +21,17 @@ from werkzeug.utils import secure_filename
 from fleet.base.config import max_upload_bytes
 from fleet.base.db import get_session
 from fleet.base.periods import Period
-from fleet.base.vocab import CATEGORIES, COUNTIES, POWER_TYPES, Vocabulary
+from fleet.base.vocab import CATEGORIES, COUNTIES, POWER_TYPES
 from fleet.domain import reporting
 from fleet.domain.agency_names import match_agency, not_registered
-from fleet.domain.vehicles import VehicleFilters, acquisition_record, search_acquisitions
+from fleet.domain.vehicles import (
+    VehicleFilters,
+    acquisition_record,
+    search_acquisitions,
+)
 from fleet.web.auth import agency_scope, csrf, public, role_required
 from fleet.web.errors import json_error
+from fleet.web.params import BadParameter, int_arg, page_arg, term_arg
 from fleet.web.reporting import due_day as reporting_due_day
 from imports.package import UnusableFile
 from imports.pipeline import validate_file
@@ -40,17 +45,6 @@ MAX_PER_PAGE = 1000
 DEFAULT_PER_PAGE = 100
 
 
-class BadParameter(ValueError):
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-
-@bp.errorhandler(BadParameter)
-def _bad_parameter(exc: BadParameter):
-    return json_error(400, "bad_parameter", exc.message)
-
-
 @bp.before_request
 def _csrf_for_cookie_sessions():
     # A script with a Bearer token is not a browser and cannot be tricked into a cross-site post; a
@@ -60,48 +54,23 @@ def _csrf_for_cookie_sessions():
         csrf.protect()
 
 
-def _int(name: str, default: int | None = None, *, low: int | None = None, high: int | None = None) -> int | None:
-    raw = request.args.get(name, "").strip()
-    if raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadParameter(_("参数 %(name)s 必须是整数，收到 %(value)s。", name=name, value=raw)) from None
-    if low is not None and value < low:
-        raise BadParameter(_("参数 %(name)s 不能小于 %(low)s，收到 %(value)s。", name=name, low=low, value=value))
-    if high is not None and value > high:
-        raise BadParameter(_("参数 %(name)s 不能大于 %(high)s，收到 %(value)s。", name=name, high=high, value=value))
-    return value
-
-
-def _term(name: str, vocabulary: Vocabulary) -> str | None:
-    raw = request.args.get(name, "").strip()
-    if not raw:
-        return None
-    value = vocabulary.lookup(raw)
-    if value is None:
-        raise BadParameter(_("参数 %(name)s 的值 %(value)s 无效；可选：%(values)s。", name=name, value=raw, values=_("、").join(vocabulary.values)))
-    return value
-
-
 @bp.get("/acquisitions")
 @role_required()
 def acquisitions():
     filters = VehicleFilters(
         agency_name=request.args.get("agency", "").strip() or None,
-        category=_term("category", CATEGORIES),
-        power=_term("power", POWER_TYPES),
-        county=_term("county", COUNTIES),
-        year=_int("year", low=2000, high=2100),
+        category=term_arg("category", CATEGORIES),
+        power=term_arg("power", POWER_TYPES),
+        county=term_arg("county", COUNTIES),
+        year=int_arg("year", low=2000, high=2100),
         vin=request.args.get("vin", "").strip() or None,
     )
     page = search_acquisitions(
         get_session(),
         filters,
         scope_agency_id=agency_scope(),
-        page=_int("page", 1, low=1),
-        per_page=_int("per_page", DEFAULT_PER_PAGE, low=1, high=MAX_PER_PAGE),
+        page=page_arg(),
+        per_page=int_arg("per_page", DEFAULT_PER_PAGE, low=1, high=MAX_PER_PAGE),
     )
     return jsonify(
         total=page.total,
@@ -114,10 +83,10 @@ def acquisitions():
 @bp.get("/compliance")
 @role_required()
 def compliance():
-    year = _int("year", low=2000, high=2100)
+    year = int_arg("year", low=2000, high=2100)
     if year is None:
         raise BadParameter(_("缺少参数 year。"))
-    month = _int("month", low=1, high=12)
+    month = int_arg("month", low=1, high=12)
     period = Period.month(year, month) if month else Period.year(year)
     session = get_session()
     agency_id = agency_scope()

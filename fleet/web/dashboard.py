@@ -32,6 +32,7 @@ from fleet.read.dashboards import (
     still_needed,
 )
 from fleet.read.reports import compliance_workbook
+from fleet.web.params import id_arg
 from fleet.web.auth import agency_scope, can_see_agency, role_required
 from fleet.web.labels import term_label
 from fleet.web.reporting import due_day as reporting_due_day
@@ -114,7 +115,7 @@ def _year(years: list[int]) -> int:
     raw = request.args.get("year", "").strip()
     if not raw:
         return years[0]
-    if raw.isdigit() and int(raw) in years:
+    if raw.isdigit() and len(raw) <= 4 and int(raw) in years:
         return int(raw)
     flash(_("没有 %(year)s 年的数据，已显示 %(shown)s 年。", year=raw, shown=years[0]), "warning")
     return years[0]
@@ -320,7 +321,7 @@ def compliance_report():
             abort(400)
     else:
         period = Period.year(_year(years))
-    agency_id = agency_scope() if current_user.role == "agency" else request.args.get("agency_id", type=int)
+    agency_id = agency_scope() if current_user.role == "agency" else id_arg("agency_id")
     county = _county() if agency_id is None else None
     name = _("全市") if county is None else term_label(county)
     if agency_id is not None:

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, current_app, jsonify, make_response, render_template, request
+import logging
+import uuid
+
+from flask import Flask, Response, current_app, g, jsonify, make_response, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+
+from fleet.web.params import BadParameter
+
+log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/"
 
@@ -56,16 +63,39 @@ def error_response(status: int, message: str | None = None):
     return render_template("errors/error.html", status=status, message=message), status
 
 
+def _rollback() -> None:
+    # A failed statement leaves the request's transaction aborted (PostgreSQL refuses everything
+    # after it), and the error page itself reads the database (the user, the navigation).
+    session = g.get("db_session")
+    if session is not None:
+        session.rollback()
+
+
 def _http_error(exc: HTTPException) -> Response:
+    _rollback()
     status = exc.code or 500
     # An abort(status, description) from our views carries a message for people; werkzeug's default
     # descriptions are English boilerplate, so those are replaced by ours.
     custom = exc.description if exc.description != type(exc).description else None
+    if status == 500:
+        # An id the user can quote, logged with the traceback (Flask logged it before; this line ties
+        # the two together in the request's log line too).
+        g.error_id = uuid.uuid4().hex[:12]
+        original = getattr(exc, "original_exception", None)
+        log.error("internal error %s on %s %s", g.error_id, request.method, request.path, exc_info=original)
+        custom = _("服务器内部错误，已记录（错误编号 %(id)s）。请稍后再试。", id=g.error_id)
     response = make_response(error_response(status, custom))
     for name, value in exc.get_headers():
         if name.lower() in ("allow", "retry-after"):
             response.headers[name] = value
     return response
+
+
+def _bad_parameter(exc: BadParameter) -> Response:
+    _rollback()
+    if is_api_request():
+        return make_response(json_error(400, "bad_parameter", exc.message))
+    return make_response(error_response(400, exc.message))
 
 
 def _csrf_error(_exc: CSRFError) -> Response:
@@ -76,4 +106,5 @@ def init_app(app: Flask) -> None:
     # Unhandled exceptions reach the HTTPException handler as InternalServerError after Flask has
     # logged them, so the user sees the 500 page and never a traceback.
     app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(BadParameter, _bad_parameter)
     app.register_error_handler(HTTPException, _http_error)

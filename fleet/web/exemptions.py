@@ -25,6 +25,7 @@ from fleet.domain.exemptions import (
     catalogue as catalogue_rows,
 )
 from fleet.domain.vehicles import acquisition_detail
+from fleet.web.params import id_arg, page_arg
 from fleet.web.auth import agency_scope, role_required
 from fleet.web.forms import CatalogueEntryForm, DecisionForm, ExemptionRequestForm
 
@@ -66,13 +67,13 @@ def index():
         status = "pending" if current_user.role != "agency" and "status" not in request.args else None
     session = get_session()
     scope = agency_scope()
-    agency_id = request.args.get("agency", type=int) if scope is None else None
+    agency_id = id_arg("agency") if scope is None else None
     page = list_requests(
         session,
         status=status,
         agency_id=agency_id,
         scope_agency_id=scope,
-        page=request.args.get("page", 1, type=int),
+        page=page_arg(),
         per_page=PER_PAGE,
     )
     agencies = session.execute(sa.select(Agency.id, Agency.name).order_by(Agency.name)).all() if scope is None else []

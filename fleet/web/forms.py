@@ -16,12 +16,13 @@ from wtforms import (
     SubmitField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, EqualTo, Length, NumberRange, Optional, Regexp
+from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, NumberRange, Optional, Regexp
 
 from fleet.base.vocab import AGENCY_KINDS, CATEGORIES, COUNTIES, EXEMPTION_REASONS, POWER_TYPES, SECTORS
 from fleet.domain.exemptions import MIN_REASON_LENGTH
 from fleet.domain.identity import MIN_PASSWORD_LENGTH
 from fleet.web.labels import term_label
+from fleet.web.params import MAX_ID
 
 
 class LoginForm(FlaskForm):
@@ -64,7 +65,7 @@ class VehicleFilterForm(FlaskForm):
     year = IntegerField(_l("购置年份"), validators=[Optional(), NumberRange(min=2000, max=2100)])
     acquired_from = DateField(_l("购置日期从"), validators=[Optional()])
     acquired_to = DateField(_l("购置日期至"), validators=[Optional()])
-    batch = IntegerField(_l("导入批次"), validators=[Optional(), NumberRange(min=1)])
+    batch = IntegerField(_l("导入批次"), validators=[Optional(), NumberRange(min=1, max=MAX_ID)])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -112,16 +113,17 @@ class CatalogueEntryForm(FlaskForm):
 
 
 class AgencyForm(FlaskForm):
-    name = StringField(_l("单位名称"), validators=[DataRequired(), Length(max=200)])
+    # InputRequired: a field missing from the post is an error, not the stored value kept silently.
+    name = StringField(_l("单位名称"), validators=[InputRequired(), Length(max=200)])
     aliases = StringField(
         _l("别名"),
         validators=[Optional(), Length(max=1000)],
         description=_l("简称、曾用名等，多个用分号或逗号分隔，例如：市公安局；公安局。一个别名只能指一个单位。"),
     )
     credit_code = StringField(_l("统一社会信用代码"), validators=[Optional(), Length(max=30)])
-    kind = SelectField(_l("单位类型"), validators=[DataRequired()])
-    sector = SelectField(_l("行业"), validators=[DataRequired()])
-    county = SelectField(_l("所属县区"), validators=[DataRequired()])
+    kind = SelectField(_l("单位类型"), validators=[InputRequired()])
+    sector = SelectField(_l("行业"), validators=[InputRequired()])
+    county = SelectField(_l("所属县区"), validators=[InputRequired()])
     contact_emails = StringField(
         _l("联系邮箱"), validators=[Optional(), Length(max=1000)], description=_l("多个邮箱用逗号或分号分隔。")
     )

@@ -13,7 +13,18 @@ import re
 from pathlib import Path
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, send_file, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -31,6 +42,7 @@ from fleet.base.pagination import Page, paginate
 from fleet.base.periods import Period
 from fleet.domain import reporting
 from fleet.web.auth import agency_scope, can_see_agency, role_required
+from fleet.web.params import id_arg, page_arg
 from imports.annotate import annotate_workbook
 from imports.package import UnusableFile, check_package
 from imports.report import ValidationReport
@@ -123,8 +135,8 @@ def _index(form: UploadForm, error: str | None = None, status: int = 200):
     session = get_session()
     jobs.fail_stalled(session)
     # Reviewers see every agency's uploads and may narrow them to one; agency users see their own.
-    shown_agency = agency_scope() if current_user.role == "agency" else request.args.get("agency", type=int)
-    history = upload_history(session, agency_id=shown_agency, page=request.args.get("page", 1, type=int))
+    shown_agency = agency_scope() if current_user.role == "agency" else id_arg("agency")
+    history = upload_history(session, agency_id=shown_agency, page=page_arg())
     return render_template("uploads/index.html", form=form, history=history, error=error,
                            shown_agency=shown_agency), status
 

@@ -14,6 +14,7 @@ from fleet.base.vocab import is_nev
 from fleet.domain.exemptions import request_blocker
 from fleet.domain.timeliness import days_late
 from fleet.domain.vehicles import VehicleFilters, acquisition_detail, search_acquisitions
+from fleet.web.params import MAX_ID, page_arg
 from fleet.web.auth import agency_scope, role_required
 from fleet.web.forms import VehicleFilterForm
 
@@ -32,7 +33,7 @@ def _filters(form: VehicleFilterForm) -> VehicleFilters:
     nev = value(form.nev)
     return VehicleFilters(
         text=value(form.q),
-        agency_id=int(agency) if agency and str(agency).isdigit() else None,
+        agency_id=int(agency) if agency else None,
         category=value(form.category),
         power=value(form.power),
         county=value(form.county),
@@ -56,14 +57,17 @@ def index():
     else:
         del form.agency
     form.validate()
+    if "agency" in form and form.agency.data and not (form.agency.data.isdigit() and len(form.agency.data) <= 10 and int(form.agency.data) <= MAX_ID):
+        form.agency.errors.append(_("没有这个单位。"))
     page = search_acquisitions(
         session,
         _filters(form),
         scope_agency_id=scope,
-        page=request.args.get("page", 1, type=int),
+        page=page_arg(),
         per_page=PER_PAGE,
     )
-    return render_template("vehicles/index.html", form=form, page=page, is_nev=is_nev)
+    status = 400 if form.errors else 200
+    return render_template("vehicles/index.html", form=form, page=page, is_nev=is_nev), status
 
 
 @bp.get("/<int:acquisition_id>")

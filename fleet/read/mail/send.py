@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -195,14 +196,23 @@ def send_summaries(
 
     with Mailer(settings) as mailer:
         for delivery in due:
-            content = writer.content(delivery)
-            entry = {**delivery.describe(), "subject": content.subject}
+            entry = delivery.describe()
+            # One recipient's bad data (an address the mail library refuses, a value the rendering
+            # trips over) fails that message alone; the others still go out, and the run exits 1.
             try:
+                content = writer.content(delivery)
+                entry["subject"] = content.subject
                 message = build_message(content, writer.attachment(delivery), sender=settings.sender, to=to or delivery.recipient)
                 mailer.send(message)
             except SendError as exc:
                 log.warning("summary %s for %s (%s) not sent: %s", month_key, delivery.recipient, delivery.kind, exc)
                 report.failed.append({**entry, "error": str(exc)})
+                continue
+            except Exception as exc:
+                error_id = uuid.uuid4().hex[:12]
+                log.exception("summary %s for %s (%s) failed, error id %s", month_key, delivery.recipient, delivery.kind, error_id)
+                session.rollback()
+                report.failed.append({**entry, "error": f"{type(exc).__name__} (error id {error_id})"})
                 continue
             if to is None:
                 record_sent(session, month_key, delivery)
