@@ -13,10 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from fleet.base.config import DEFAULT_MAX_UPLOAD_MB
-from fleet.base.models import ImportBatch, User
+from fleet.base.models import ImportBatch, User, utcnow
 from fleet.base.text import _
 from imports.commit import commit_batch
 from imports.normalise import normalise
@@ -182,6 +183,10 @@ def import_file(
         user=user,
         agency_id=_single_agency(validated, user),
     )
+    if validated.report.ok:
+        # Committed as `importing` with a heartbeat, not `valid`: should this process die during the
+        # commit, the reaper (fleet.jobs.reaper) finds the batch silent and fails it.
+        batch.status, batch.heartbeat_at = "importing", utcnow()
     session.commit()
     if not validated.report.ok:
         progress("done", 1.0)
@@ -207,8 +212,14 @@ def _commit(
         session.commit()
     except Exception as exc:
         session.rollback()
+        # The database's own words (SQL, parameters) go to the log with an id, never to the user.
+        error_id = uuid.uuid4().hex[:12]
+        log.exception("commit of batch %s failed (error id %s)", batch.id, error_id)
         batch.status = "failed"
-        batch.message = str(exc) or type(exc).__name__
+        if isinstance(exc, OperationalError) and "locked" in str(exc.orig):
+            batch.message = _("数据库正忙（另一项导入正在写入），本批次未写入任何数据。请稍后重新导入。")
+        else:
+            batch.message = _("导入时发生内部错误（错误编号 %(id)s），本批次未写入任何数据。", id=error_id)
         session.commit()
         raise ImportFailed(batch.id, _("导入失败，数据库未作任何更改：%(reason)s", reason=batch.message)) from exc
     progress("done", 1.0)

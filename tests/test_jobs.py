@@ -5,6 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import logging
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -17,6 +23,7 @@ from xlsx_factory import acquisition, write_upload
 from fleet import jobs
 from fleet.base import db
 from fleet.base.models import Acquisition, ImportBatch, UploadFile, utcnow
+from imports.pipeline import ImportFailed, import_file
 from imports.stage import stage_batch
 from tests.factories import agency, login, user
 
@@ -138,7 +145,7 @@ def test_the_progress_writer_beats_while_the_step_stays_the_same(session, manage
     assert fresh(session, batch_id).heartbeat_at > first
 
 
-def test_a_running_batch_whose_job_went_silent_is_failed_when_shown(app, client, session, manager, tmp_path):
+def test_a_running_batch_whose_job_went_silent_is_failed_by_the_reaper_not_by_a_page(app, client, session, manager, tmp_path):
     dead = received_batch(session, manager, write_upload(tmp_path / "dead.xlsx", [acquisition(1)]))
     alive = received_batch(session, manager, write_upload(tmp_path / "alive.xlsx", [acquisition(2)]))
     now = utcnow()
@@ -150,6 +157,11 @@ def test_a_running_batch_whose_job_went_silent_is_failed_when_shown(app, client,
     )
     session.commit()
     login(client, "bus")
+    # Showing a batch writes nothing.
+    assert client.get(f"/uploads/{dead}/status").get_json()["status"] == "importing"
+    assert fresh(session, dead).status == "importing"
+
+    assert jobs.housekeeping(session) == {"failed_batches": 1, "forgotten_login_counters": 0}
     status = client.get(f"/uploads/{dead}/status").get_json()
     assert (status["status"], status["running"]) == ("failed", False)
     assert "意外中断" in status["message"]
@@ -157,6 +169,79 @@ def test_a_running_batch_whose_job_went_silent_is_failed_when_shown(app, client,
     assert client.get(f"/uploads/{alive}/status").get_json()["status"] == "validating"
     # A job that was only slow and comes back finds its batch failed and leaves it so.
     assert jobs.run_import_job(dead, True) == "failed"
+    assert acquisitions(session) == 0
+
+
+def test_the_housekeeping_command_runs_the_reaper(runner, session, manager, tmp_path):
+    dead = received_batch(session, manager, write_upload(tmp_path / "dead.xlsx", [acquisition(1)]))
+    session.execute(sa.update(ImportBatch).where(ImportBatch.id == dead).values(status="importing", heartbeat_at=utcnow() - dt.timedelta(minutes=6)))
+    session.commit()
+    result = runner.invoke(args=["housekeeping"])
+    assert result.exit_code == 0 and '"failed_batches": 1' in result.output
+    assert fresh(session, dead).status == "failed"
+
+
+def test_a_killed_command_line_import_ends_failed_not_valid(app, session, manager, tmp_path, database_url):
+    """kill -9 of `flask import` during its commit: the batch was written as importing with a heartbeat,
+    so the reaper fails it; nothing of the file is in the database."""
+    path = write_upload(tmp_path / "many.xlsx", [acquisition(n) for n in range(1, 20001)])
+    env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "kill-test"}
+    process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "import", str(path)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    status = None
+    while time.monotonic() < deadline and process.poll() is None:
+        session.rollback()
+        status = session.scalar(sa.select(ImportBatch.status).order_by(ImportBatch.id.desc()).limit(1))
+        if status == "importing":
+            os.kill(process.pid, signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    process.wait(timeout=30)
+    if status != "importing":
+        pytest.skip("the import finished before it could be killed during its commit")
+    batch_id = session.scalar(sa.select(ImportBatch.id).order_by(ImportBatch.id.desc()).limit(1))
+    assert fresh(session, batch_id).status == "importing"
+    session.execute(sa.update(ImportBatch).where(ImportBatch.id == batch_id).values(heartbeat_at=utcnow() - dt.timedelta(minutes=6)))
+    session.commit()
+    jobs.housekeeping(session)
+    batch = fresh(session, batch_id)
+    assert (batch.status, batch.message) == ("failed", jobs.INTERRUPTED)
+    assert acquisitions(session) == 0
+
+
+def test_two_imports_at_once_on_sqlite_end_with_a_message_and_no_sql(session, manager, tmp_path, database_url):
+    """Another writer holds SQLite's lock through this import's commit: the batch fails, saying so."""
+    if not database_url.startswith("sqlite:///"):
+        pytest.skip("SQLite's single writer only")
+    path = write_upload(tmp_path / "buses.xlsx", [acquisition(1), acquisition(2)])
+    rival = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+
+    def progress(step: str, _fraction: float) -> None:
+        if step == "commit":
+            session.execute(sa.text("PRAGMA busy_timeout=200"))
+            rival.execute("BEGIN IMMEDIATE")
+
+    class ReleaseOnLog(logging.Handler):
+        # The failure is logged after the rollback and before the batch is marked: the rival's
+        # transaction ends there, as a concurrent import's would.
+        def emit(self, record: logging.LogRecord) -> None:
+            if rival.in_transaction:
+                rival.execute("ROLLBACK")
+
+    handler = ReleaseOnLog()
+    logging.getLogger("imports.pipeline").addHandler(handler)
+    try:
+        with pytest.raises(ImportFailed) as failed:
+            import_file(session, path, user=manager, progress=progress, max_bytes=10**7)
+    finally:
+        logging.getLogger("imports.pipeline").removeHandler(handler)
+        session.execute(sa.text("PRAGMA busy_timeout=10000"))
+        rival.close()
+    batch = fresh(session, failed.value.batch_id)
+    assert batch.status == "failed" and "正忙" in batch.message
+    for text in (batch.message, failed.value.message):
+        assert not any(word in text for word in ("INSERT", "SELECT", "locked", "acquisitions", "[SQL"))
     assert acquisitions(session) == 0
 
 

@@ -65,8 +65,9 @@ def test_an_agency_form_without_fields_is_a_form_error(admin, session):
 
 def test_a_failed_statement_does_not_break_the_error_page(app, client, session):
     def broken():
-        from fleet.base.db import get_session
         import sqlalchemy as sa
+
+        from fleet.base.db import get_session
 
         get_session().execute(sa.text("SELECT * FROM no_such_table"))
 

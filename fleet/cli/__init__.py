@@ -19,9 +19,9 @@ from fleet.cli import rules as rules_cli
 from fleet.cli.console import emit_json, fail
 from fleet.cli.mail import summaries_cli
 from fleet.cli.reporting import reminders_cli, reporting_cli
+from fleet.cli.worker import housekeeping_command, worker_command
 from fleet.domain import agencies as registry
 from fleet.domain import users
-from fleet.jobs import worker_command
 
 
 @click.command("init-db")
@@ -100,7 +100,7 @@ def demo_command() -> None:
 
 
 def init_app(app: Flask) -> None:
-    for command in (init_db_command, agencies_cli, users_cli, demo_command, worker_command, summaries_cli, reporting_cli, reminders_cli):
+    for command in (init_db_command, agencies_cli, users_cli, demo_command, worker_command, housekeeping_command, summaries_cli, reporting_cli, reminders_cli):
         app.cli.add_command(command)
     rules_cli.init_app(app)
     imports_cli.init_app(app)

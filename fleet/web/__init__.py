@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from flask import Flask
+from flask import Flask, current_app
 from flask.json.provider import DefaultJSONProvider
 
+from fleet import jobs
 from fleet.web import (
     account,
     admin,
@@ -56,3 +57,13 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(reporting.bp)
     app.register_blueprint(dashboard.bp)
     vendor.init_app(app)
+    if not app.testing:
+        # Dead jobs' batches are failed by a thread of each serving process, not by the pages that
+        # show them (a GET never writes); started with the first request, so after any fork.
+        app.before_request(_start_reaper_once)
+
+
+def _start_reaper_once() -> None:
+    app = current_app._get_current_object()
+    if "fleet.reaper" not in app.extensions:
+        app.extensions["fleet.reaper"] = jobs.start_reaper(app)

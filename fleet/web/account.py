@@ -12,7 +12,14 @@ from flask_login import current_user
 from fleet.base.db import transaction
 from fleet.base.text import LOCALES
 from fleet.domain import identity, users
-from fleet.web.auth import client_address, end_session, public, renew_generation, role_required, start_session
+from fleet.web.auth import (
+    client_address,
+    end_session,
+    public,
+    renew_generation,
+    role_required,
+    start_session,
+)
 from fleet.web.forms import ChangePasswordForm, LoginForm
 from fleet.web.navigation import home_url, safe_next
 

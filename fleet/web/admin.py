@@ -18,20 +18,25 @@ from wtforms import SelectChoice
 from fleet.base.db import get_session, transaction
 from fleet.base.models import Agency, AuditEntry, User
 from fleet.base.pagination import paginate
+from fleet.domain import identity
+from fleet.domain import users as users_service
 from fleet.domain.agencies import (
     RegistryFileError,
-    agency_by_name,
     alias_errors,
     load_registry,
     parse_registry,
     save_agency,
 )
 from fleet.domain.registry_checks import REGISTRY_COLUMNS
-from fleet.domain import identity
-from fleet.domain import users as users_service
-from fleet.web.params import page_arg
 from fleet.web.auth import role_required
-from fleet.web.forms import AgencyForm, RegistryUploadForm, ResetPasswordForm, RulePackForm, UserForm
+from fleet.web.forms import (
+    AgencyForm,
+    RegistryUploadForm,
+    ResetPasswordForm,
+    RulePackForm,
+    UserForm,
+)
+from fleet.web.params import page_arg
 from rules.active import active_pack_id, set_active_pack
 from rules.packs import PackError, check_packs
 

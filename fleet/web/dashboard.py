@@ -8,7 +8,17 @@ import io
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -32,7 +42,6 @@ from fleet.read.dashboards import (
     still_needed,
 )
 from fleet.read.reports import compliance_workbook
-from fleet.web.params import id_arg
 from fleet.web.auth import agency_scope, can_see_agency, role_required
 from fleet.web.labels import term_label
 from fleet.web.reporting import due_day as reporting_due_day

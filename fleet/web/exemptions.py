@@ -25,9 +25,9 @@ from fleet.domain.exemptions import (
     catalogue as catalogue_rows,
 )
 from fleet.domain.vehicles import acquisition_detail
-from fleet.web.params import id_arg, page_arg
 from fleet.web.auth import agency_scope, role_required
 from fleet.web.forms import CatalogueEntryForm, DecisionForm, ExemptionRequestForm
+from fleet.web.params import id_arg, page_arg
 
 bp = Blueprint("exemptions", __name__, url_prefix="/exemptions")
 

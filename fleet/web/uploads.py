@@ -133,7 +133,6 @@ def _visible_batch(batch_id: int) -> ImportBatch:
 
 def _index(form: UploadForm, error: str | None = None, status: int = 200):
     session = get_session()
-    jobs.fail_stalled(session)
     # Reviewers see every agency's uploads and may narrow them to one; agency users see their own.
     shown_agency = agency_scope() if current_user.role == "agency" else id_arg("agency")
     history = upload_history(session, agency_id=shown_agency, page=page_arg())
@@ -188,7 +187,6 @@ def _message(batch: ImportBatch) -> str | None:
 @bp.get("/<int:batch_id>")
 @role_required(*UPLOADERS)
 def show(batch_id: int):
-    jobs.fail_stalled(get_session())
     batch = _visible_batch(batch_id)
     report = ValidationReport.from_record(batch.report) if batch.report else None
     return render_template(
@@ -238,7 +236,6 @@ def skip_locked(batch_id: int):
 @role_required(*UPLOADERS)
 def status(batch_id: int):
     """The batch's status for the progress page's script (and for scripts generally)."""
-    jobs.fail_stalled(get_session())
     batch = _visible_batch(batch_id)
     running = batch.status in jobs.UNFINISHED
     return jsonify(

@@ -13,10 +13,14 @@ from fleet.base.models import ACQUISITION_FIELDS, Agency
 from fleet.base.vocab import is_nev
 from fleet.domain.exemptions import request_blocker
 from fleet.domain.timeliness import days_late
-from fleet.domain.vehicles import VehicleFilters, acquisition_detail, search_acquisitions
-from fleet.web.params import MAX_ID, page_arg
+from fleet.domain.vehicles import (
+    VehicleFilters,
+    acquisition_detail,
+    search_acquisitions,
+)
 from fleet.web.auth import agency_scope, role_required
 from fleet.web.forms import VehicleFilterForm
+from fleet.web.params import MAX_ID, page_arg
 
 bp = Blueprint("vehicles", __name__, url_prefix="/vehicles")
 
