@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask
 
 from fleet.base import config as settings
-from fleet.base import db
+from fleet.base import db, logs
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -36,6 +36,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config["SECRET_KEY"] = secrets.token_hex(32)
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_UPLOAD_MB"] * 1024 * 1024
 
+    if not app.testing:
+        logs.configure(app.config["LOG_FORMAT"])
     db.init_app(app)
 
     from fleet import cli, web

@@ -347,3 +347,12 @@ def test_the_upload_page_hands_a_large_file_to_the_rq_worker(app, client, sessio
     session.rollback()
     assert client.get(f"/uploads/{batch_id}/status").get_json()["status"] == "committed"
     assert acquisitions(session) == 2
+
+
+def test_each_job_step_is_logged_with_its_batch_and_duration(session, manager, tmp_path, caplog):
+    batch_id = received_batch(session, manager, write_upload(tmp_path / "buses.xlsx", [acquisition(1)]))
+    with caplog.at_level(logging.INFO, logger="fleet.jobs.progress"):
+        assert jobs.run_import_job(batch_id) == "valid"
+    steps = [r for r in caplog.records if getattr(r, "event", None) == "job_step"]
+    assert [r.step for r in steps] == ["check", "read", "normalise", "validate", "validated", "done"]
+    assert all(r.batch == batch_id and r.duration_ms >= 0 for r in steps)

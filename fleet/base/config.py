@@ -109,6 +109,8 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         # How many reverse proxies in front of the app set X-Forwarded-For: the address audited and
         # throttled is the one the nearest trusted proxy saw. 0 when clients connect directly.
         "PROXY_COUNT": env_int("PROXY_COUNT", 0),
+        # "json": one JSON object per log line; anything else, plain text.
+        "LOG_FORMAT": env_str("LOG_FORMAT", "text"),
     }
 
 

@@ -16,6 +16,7 @@ from fleet.base import db
 from fleet.base.models import ROLES
 from fleet.cli import imports as imports_cli
 from fleet.cli import rules as rules_cli
+from fleet.cli.backup import backup_command, restore_command
 from fleet.cli.console import emit_json, fail
 from fleet.cli.mail import summaries_cli
 from fleet.cli.reporting import reminders_cli, reporting_cli
@@ -100,7 +101,11 @@ def demo_command() -> None:
 
 
 def init_app(app: Flask) -> None:
-    for command in (init_db_command, agencies_cli, users_cli, demo_command, worker_command, housekeeping_command, summaries_cli, reporting_cli, reminders_cli):
+    commands = (
+        init_db_command, agencies_cli, users_cli, demo_command, worker_command, housekeeping_command,
+        backup_command, restore_command, summaries_cli, reporting_cli, reminders_cli,
+    )
+    for command in commands:
         app.cli.add_command(command)
     rules_cli.init_app(app)
     imports_cli.init_app(app)

@@ -40,15 +40,31 @@ class ProgressWriter:
         self._beat = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"progress-batch-{batch_id}", daemon=True)
+        self._step: tuple[str, float] | None = None
 
     def __call__(self, step: str, fraction: float) -> None:
         self._latest = (step, max(0, min(100, int(fraction * 100))))
+        if self._step is None or self._step[0] != step:
+            self._log_step()
+            self._step = (step, time.perf_counter())
+
+    def _log_step(self) -> None:
+        """One log line per finished step of the job, with how long it took."""
+        if self._step is None:
+            return
+        step, started = self._step
+        duration = round((time.perf_counter() - started) * 1000, 1)
+        log.info(
+            "batch %s: %s took %s ms", self.batch_id, step, duration,
+            extra={"event": "job_step", "batch": self.batch_id, "step": step, "duration_ms": duration},
+        )
 
     def __enter__(self) -> ProgressWriter:
         self._thread.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self._log_step()
         self._stop.set()
         self._thread.join()
 

@@ -23,6 +23,7 @@ from fleet.web import (
     mail_preview,
     navigation,
     reporting,
+    requestlog,
     uploads,
     vehicles,
     vendor,
@@ -41,6 +42,7 @@ class OrjsonProvider(DefaultJSONProvider):
 
 def init_app(app: Flask) -> None:
     app.json = OrjsonProvider(app)
+    requestlog.init_app(app)
     i18n.init_app(app)
     auth.init_app(app)
     navigation.init_app(app)
