@@ -44,6 +44,7 @@ from fleet.read.dashboards import (
 from fleet.read.reports import compliance_workbook
 from fleet.web.auth import agency_scope, can_see_agency, role_required
 from fleet.web.labels import term_label
+from fleet.web.params import id_arg
 from fleet.web.reporting import due_day as reporting_due_day
 from rules.active import active_pack
 from rules.engine import evaluate
