@@ -4,7 +4,6 @@ enumeration, sessions that end (idle, absolute, logout, password change), passwo
 from __future__ import annotations
 
 import os
-import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -82,10 +81,14 @@ def test_unknown_names_take_as_long_as_real_accounts(app, people):
 
     factories.login(factories.client_at(app, "10.0.2.250"), "reviewer", WRONG)  # warm up
     real, fake = [], []
-    for n in range(7):
+    for n in range(9):
         real.append(timed(f"10.0.2.{n}", "reviewer"))
         fake.append(timed(f"10.0.3.{n}", f"ghost{n}"))
-    assert abs(statistics.median(real) - statistics.median(fake)) < 0.020
+    # The fastest of interleaved runs: what the work costs, without the noise of a busy machine (a
+    # prober would take the same low figures). A real account's password check costs 50-100 ms here;
+    # a name that is no account used to answer in 5.
+    assert abs(min(real) - min(fake)) < 0.020
+    assert min(fake) > 0.5 * min(real)
 
 
 def test_a_session_ends_after_the_idle_timeout(client, people):
