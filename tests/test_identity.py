@@ -4,6 +4,7 @@ enumeration, sessions that end (idle, absolute, logout, password change), passwo
 from __future__ import annotations
 
 import os
+import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -73,22 +74,24 @@ def test_unknown_names_are_answered_like_real_accounts(app, people):
 
 
 def test_unknown_names_take_as_long_as_real_accounts(app, people):
-    def timed(address: str, name: str) -> float:
+    # The test client serves the request in this thread, so the thread's CPU time is the work the
+    # server did for it: on an idle server that is the time a prober sees, and unlike the wall clock
+    # it is not swamped by whatever else a busy test machine runs (a password check there can take a
+    # second of wall time). Before, a name that is no account skipped the password hash: 5 ms against
+    # some 100.
+    def work(address: str, name: str) -> float:
         client = factories.client_at(app, address)
-        start = time.perf_counter()
+        start = time.thread_time()
         assert factories.login(client, name, WRONG).status_code == 200
-        return time.perf_counter() - start
+        return time.thread_time() - start
 
-    factories.login(factories.client_at(app, "10.0.2.250"), "reviewer", WRONG)  # warm up
+    work("10.0.2.250", "reviewer")  # warm up
     real, fake = [], []
     for n in range(9):
-        real.append(timed(f"10.0.2.{n}", "reviewer"))
-        fake.append(timed(f"10.0.3.{n}", f"ghost{n}"))
-    # The fastest of interleaved runs: what the work costs, without the noise of a busy machine (a
-    # prober would take the same low figures). A real account's password check costs 50-100 ms here;
-    # a name that is no account used to answer in 5.
+        real.append(work(f"10.0.2.{n}", "reviewer"))
+        fake.append(work(f"10.0.3.{n}", f"ghost{n}"))
+    assert abs(statistics.median(real) - statistics.median(fake)) < 0.020
     assert abs(min(real) - min(fake)) < 0.020
-    assert min(fake) > 0.5 * min(real)
 
 
 def test_a_session_ends_after_the_idle_timeout(client, people):
