@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 
 import pytest
 import sqlalchemy as sa
 from xlsx_factory import acquisition, write_upload
 
 import imports.commit
-from fleet.base.models import Acquisition, AcquisitionVersion, AuditEntry, ImportBatch, UploadFile
+from fleet.base.models import (
+    Acquisition,
+    AcquisitionVersion,
+    AuditEntry,
+    ImportBatch,
+    UploadFile,
+)
 from imports.pipeline import ImportFailed, import_file
 from tests.factories import agency, user
 
@@ -109,7 +116,7 @@ def test_a_reupload_with_a_change_keeps_the_old_version(session, tmp_path, bus_c
     assert float(history.data["price"]) == 100
 
 
-def test_a_crash_mid_import_leaves_the_database_unchanged(session, tmp_path, bus_company, monkeypatch):
+def test_a_crash_mid_import_leaves_the_database_unchanged(session, tmp_path, bus_company, monkeypatch, caplog):
     import_file(session, write_upload(tmp_path / "v1.xlsx", [acquisition(1, price=100)]))
     before = session.execute(sa.select(Acquisition.vin, Acquisition.price, Acquisition.version)).all()
     real_record = imports.commit.record_acquisition_columns
@@ -120,7 +127,7 @@ def test_a_crash_mid_import_leaves_the_database_unchanged(session, tmp_path, bus
 
     monkeypatch.setattr(imports.commit, "record_acquisition_columns", record_then_crash)
     path = write_upload(tmp_path / "v2.xlsx", [acquisition(1, price=90), acquisition(2), acquisition(3)])
-    with pytest.raises(ImportFailed) as failure:
+    with caplog.at_level(logging.ERROR, logger="imports.pipeline"), pytest.raises(ImportFailed) as failure:
         import_file(session, path)
 
     session.rollback()
@@ -131,7 +138,9 @@ def test_a_crash_mid_import_leaves_the_database_unchanged(session, tmp_path, bus
     ) + 1  # only the first import's entry
     batch = session.get(ImportBatch, failure.value.batch_id)
     assert (batch.status, batch.inserted, batch.committed_at) == ("failed", 0, None)
-    assert "disk full" in batch.message
+    # The user reads an error id; the cause is in the log under that id.
+    (logged,) = [r for r in caplog.records if r.exc_info and "disk full" in str(r.exc_info[1])]
+    assert logged.getMessage().split("error id ")[1].rstrip(")") in batch.message
     assert session.get(UploadFile, batch.sha256).content == path.read_bytes()
 
 
