@@ -252,7 +252,7 @@ def test_the_user_list_tells_a_state_from_the_action_that_changes_it(client, ses
 
 def test_names_with_line_breaks_are_refused_in_the_form_and_the_registry_file(admin_client, session):
     response = admin_client.post("/admin/agencies/new", data={**AGENCY, "name": "濮阳市\r\n城市管理局"})
-    assert response.status_code == 400 and "control character" in response.get_data(as_text=True)
+    assert response.status_code == 400 and "控制字符" in response.get_data(as_text=True)
     bad = _registry([["清丰县\n公交公司", "国有企业", "公交", "清丰县", ""]])
     assert admin_client.post("/admin/agencies/load", data={"file": (io.BytesIO(bad), "名录.xlsx")}).status_code == 400
     assert session.scalar(sa.select(sa.func.count()).select_from(Agency).where(Agency.name.contains("\n"))) == 0

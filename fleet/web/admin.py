@@ -129,11 +129,11 @@ def edit_agency(agency_id: int):
     agency = get_session().get(Agency, agency_id)
     if agency is None:
         abort(404)
-    # The stored lists are shown as the text the fields edit (also when a post lacks them).
+    # The stored values as the form's data, the lists as the text their fields edit: a post that
+    # lacks a field then finds text (and InputRequired says what is missing), never a list.
+    stored = {key: getattr(agency, key) for key in ("name", "credit_code", "kind", "sector", "county")}
     form = AgencyForm(
-        obj=agency,
-        contact_emails="; ".join(agency.contact_emails or []),
-        aliases="; ".join(agency.aliases or []),
+        data={**stored, "contact_emails": "; ".join(agency.contact_emails or []), "aliases": "; ".join(agency.aliases or [])}
     )
     return _agency_form_page(form, agency)
 
