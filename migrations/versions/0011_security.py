@@ -2,7 +2,7 @@
 the audit's source address and, on PostgreSQL, an audit log that refuses updates and deletes
 
 Revision ID: 0011_security
-Revises: 0007_agency_aliases
+Revises: 0008_reporting
 Create Date: 2026-12-06 05:00:00
 
 The failed-login count moves from the user row (read, then written: parallel guesses lost updates)
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011_security"
-down_revision = "0007_agency_aliases"
+down_revision = "0008_reporting"
 branch_labels = None
 depends_on = None
 
