@@ -20,6 +20,7 @@ from flask import (
     flash,
     jsonify,
     redirect,
+    request,
     render_template,
     send_file,
     url_for,
