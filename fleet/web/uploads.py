@@ -20,8 +20,8 @@ from flask import (
     flash,
     jsonify,
     redirect,
-    request,
     render_template,
+    request,
     send_file,
     url_for,
 )
