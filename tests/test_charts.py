@@ -87,6 +87,14 @@ def test_rule_shares_marks_each_rule_at_its_own_threshold():
     assert chart.table.rows[1] == ["执法执勤用车", 5, 2, "40.0%", "60.0%", 1, "未达标"]
 
 
+def test_a_rule_with_nothing_in_scope_says_no_data_instead_of_failing():
+    """A brand-new agency: every rule applies, nothing is in scope yet."""
+    bars = [ShareBar("公务用车", None, 0, 0, 0, "no_data", threshold=0.5)]
+    chart = rule_shares("rules", "各项规则", bars, TEXT)
+    assert list(chart.figure.data[0].text) == ["无数据"]
+    assert chart.table.rows[0][-1] == "无数据"
+
+
 def test_trend_has_a_dashed_threshold_per_rule_and_gaps_for_empty_months():
     months = ["2026-01", "2026-02", "2026-03"]
     lines = [TrendLine("公交车", [1.0, None, 0.5], 1.0), TrendLine("执法执勤用车", [0.2, 0.4, 0.6], 0.6)]

@@ -169,6 +169,9 @@ def _wrap(label: str, width: int = 16) -> str:
 
 
 def _bar_text(bar: ShareBar, text: ChartText) -> str:
+    if bar.share is None:
+        # Nothing in scope: no bar, and the words of the no-data status where it would be.
+        return text.statuses.get("no_data", "")
     label = f"{bar.share:.0%} ({bar.nev}/{bar.in_scope})"
     if bar.shortfall:
         label += " · " + text.short_by % {"count": bar.shortfall}

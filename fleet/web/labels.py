@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from flask import Flask
+from jinja2 import pass_context
 from flask_babel import get_locale
 
 from fleet.base.labels import batch_status_label, exemption_status_label, result_status_label
@@ -36,8 +40,22 @@ def field_label(key: str) -> str:
     return column.en if _english() else column.header
 
 
+def per_request(label: Callable[[str | None], str]) -> Callable:
+    """A label filter that Jinja never works out while compiling a template.
+
+    Jinja evaluates a filter applied to a constant ({{ "plate"|field_label }}) when it compiles the
+    template, once per process, in the language of whichever request compiled it first: every later
+    reader got that language. A filter that takes the template context is evaluated at render time."""
+
+    @pass_context
+    def filtered(context: Any, value: str | None) -> str:
+        return label(value)
+
+    return filtered
+
+
 def init_app(app: Flask) -> None:
-    app.add_template_filter(term_label, "term")
-    app.add_template_filter(field_label, "field_label")
+    app.add_template_filter(per_request(term_label), "term")
+    app.add_template_filter(per_request(field_label), "field_label")
     for label in (exemption_status_label, result_status_label, batch_status_label):
         app.add_template_global(label)

@@ -51,7 +51,8 @@ from imports.template import Prefill, write_template
 
 bp = Blueprint("uploads", __name__, url_prefix="/uploads")
 
-UPLOADERS = ("agency", "reviewer")
+# An admin has everything a reviewer has, uploads on behalf of an agency included.
+UPLOADERS = ("agency", "reviewer", "admin")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 HISTORY_PAGE_SIZE = 20
 # The preview lists this many findings; the annotated workbook and its first sheet hold them all.
