@@ -56,7 +56,7 @@ class Rule:
     exemptions_allowed: bool
     effective_from: dt.date
     effective_to: dt.date | None
-    note: str
+    note: dict[str, str]  # how the pack reads the clause, {"zh": …, "en": …}: shown to users
 
     @property
     def qualified_id(self) -> str:
@@ -65,8 +65,22 @@ class Rule:
     def title_in(self, locale: str) -> str:
         return self.title.get(locale) or self.title["zh"]
 
+    def note_in(self, locale: str) -> str:
+        return self.note.get(locale) or self.note["zh"]
+
     def applies_to_kind(self, agency_kind: str) -> bool:
         return self.scope.agency_kinds is None or agency_kind in self.scope.agency_kinds
+
+    def covers(self, *, category: str, agency_kind: str, acquisition_kind: str, power: str, acquired_on: dt.date) -> bool:
+        """Whether the rule counts a vehicle like this one: in its scope and bought while it is in force."""
+        scope = self.scope
+        return (
+            category in scope.categories
+            and self.applies_to_kind(agency_kind)
+            and acquisition_kind in scope.acquisition_kinds
+            and (scope.power_types is None or power in scope.power_types)
+            and self.effective_within(acquired_on, acquired_on) is not None
+        )
 
     def effective_within(self, start: dt.date, end: dt.date) -> tuple[dt.date, dt.date] | None:
         """The part of [start, end] in which the rule is in force, or None when it is not at all."""
@@ -216,7 +230,7 @@ class _Rule(_Strict):
     level: Literal["mandatory", "in_principle"]
     exemptions_allowed: bool
     effective: _Effective
-    note: str = Field(min_length=1)
+    note: _Text
 
     @field_validator("threshold")
     @classmethod
@@ -319,7 +333,7 @@ def load_pack(path: str | Path) -> RulePack:
             exemptions_allowed=r.exemptions_allowed,
             effective_from=r.effective.from_,
             effective_to=r.effective.to,
-            note=r.note,
+            note={"zh": r.note.zh, "en": r.note.en},
         )
         for r in pack.rules
     )

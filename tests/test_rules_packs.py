@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import datetime as dt
 import os
 from fractions import Fraction
@@ -49,7 +51,10 @@ def test_puyang_pack_encodes_items_eleven_and_twelve():
         assert rule.effective_from == dt.date(2024, 1, 10) and rule.effective_to is None
         # The Puyang pack's reading: both kinds of acquisition for every rule (a replacement is a new purchase).
         assert rule.scope.acquisition_kinds == {"新增", "更新"}
-        assert rule.title["zh"] and rule.title["en"] and rule.note
+        assert rule.title["zh"] and rule.title["en"]
+        # Shown on the rule page in the reader's language: no developer notes, no internal documents.
+        assert re.search(r"[\u4e00-\u9fff]", rule.note["zh"]) and re.search(r"[A-Za-z]{3,}", rule.note["en"])
+        assert not any("SPEC" in text or "§" in text for text in rule.note.values())
 
 
 def test_puyang_scopes():

@@ -153,6 +153,16 @@ def test_rule_titles_follow_the_readers_language(client, city):
     assert "执法执勤用车新能源汽车比例不低于60%" not in html
 
 
+@pytest.mark.parametrize(("username", "shown", "not_shown"), [
+    ("reviewer", "比例要求已为非新能源汽车留有余地", "A share rule"),
+    ("reviewer-en", "A share rule leaves room for non-NEVs", "比例要求已为"),
+])
+def test_the_rule_pages_interpretation_note_follows_the_readers_language(client, city, username, shown, not_shown):
+    factories.login(client, username)
+    html = _page(client, "/rules/puyang-2024/official-car")
+    assert shown in html and not_shown not in html and "SPEC" not in html
+
+
 def test_plotly_js_is_served_by_the_app_for_a_year(client, city):
     factories.login(client, "reviewer")
     html = _page(client, "/")

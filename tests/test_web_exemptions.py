@@ -130,3 +130,19 @@ def test_reviewer_catalogue_entry_marks_matching_vehicles(client, session, fleet
     # Agencies read the catalogue but cannot change it.
     assert client.get("/exemptions/catalogue").status_code == 200
     assert client.post("/exemptions/catalogue", data={}).status_code == 403
+
+
+def test_no_request_is_offered_where_no_rule_covering_the_vehicle_counts_exemptions(client, session, fleet):
+    """The 50% / 60% official-car rules leave room for non-NEVs and count no exemption: a request there
+    would be approved and change nothing, so none is offered, and the vehicle's page says why."""
+    police = factories.agency(session, "濮阳市公安局")
+    factories.user(session, "police", "agency", police.name)
+    patrol = factories.acquisition(session, police, category="执法执勤用车", power="汽油")
+    session.commit()
+    factories.login(client, "police")
+    detail = client.get(f"/vehicles/{patrol.id}").get_data(as_text=True)
+    assert f"/exemptions/new/{patrol.id}" not in detail
+    assert "不计豁免" in detail
+    assert f"/exemptions/new/{patrol.id}" not in client.get("/vehicles/").get_data(as_text=True)
+    refused = client.post(f"/exemptions/new/{patrol.id}", data=REQUEST)
+    assert refused.status_code == 302 and session.scalar(sa.select(sa.func.count()).select_from(ExemptionRequest)) == 0

@@ -15,6 +15,7 @@ from fleet.base import audit
 from fleet.base.models import Acquisition, Agency, ExemptionRequest, NoNevCatalogueEntry, User, utcnow
 from fleet.base.pagination import Page, paginate
 from fleet.base.vocab import CATEGORIES, EXEMPTION_REASONS, NEV_POWER_TYPES, is_nev
+from rules.packs import Rule, active_pack
 
 MIN_REASON_LENGTH = 5
 # A catalogue pattern needs this many characters besides wildcards, so it cannot match every model.
@@ -42,12 +43,37 @@ def _open_request(session: Session, acquisition_id: int) -> ExemptionRequest | N
     )
 
 
+def covering_rules(session: Session, acquisition: Acquisition) -> list[Rule]:
+    """The rules of the active pack that count the acquisition."""
+    kind = session.scalar(sa.select(Agency.kind).where(Agency.id == acquisition.agency_id))
+    return [
+        rule
+        for rule in active_pack(session).rules
+        if rule.covers(
+            category=acquisition.category,
+            agency_kind=kind,
+            acquisition_kind=acquisition.acquisition_kind,
+            power=acquisition.power,
+            acquired_on=acquisition.acquired_on,
+        )
+    ]
+
+
 def request_blocker(session: Session, acquisition: Acquisition) -> str | None:
-    """Why no exemption can be requested for the acquisition, as an error code, or None when it can."""
+    """Why no exemption can be requested for the acquisition, as an error code, or None when it can.
+
+    An approved exemption only changes a figure where a rule covering the vehicle counts exemptions
+    (the 100% rules); a share rule (50%, 60%) leaves room for non-NEVs and counts none, so a request
+    there would be approved and change nothing."""
     if is_nev(acquisition.power):
         return "is_nev"
     if acquisition.catalogue_entry_id is not None:
         return "catalogue_exempt"
+    rules = covering_rules(session, acquisition)
+    if not rules:
+        return "not_in_scope"
+    if not any(rule.exemptions_allowed for rule in rules):
+        return "exemptions_not_counted"
     if _open_request(session, acquisition.id) is not None:
         return "already_open"
     return None

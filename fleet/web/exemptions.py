@@ -38,6 +38,8 @@ MESSAGES = {
     "is_nev": _l("新能源车辆无需申请豁免。"),
     "catalogue_exempt": _l("该车型已在无新能源车型目录中，无需申请即视为豁免。"),
     "already_open": _l("该车辆已有待审核或已批准的豁免申请。"),
+    "not_in_scope": _l("该车辆不在任何规则的考核范围内，无需申请豁免。"),
+    "exemptions_not_counted": _l("适用于该车辆的规则按比例考核，已为非新能源汽车留有余地，不计豁免：批准豁免也不会改变考核结果，因此无需申请。"),
     "unknown_reason_category": _l("请选择列表中的原因类别。"),
     "reason_too_short": _l("说明至少需要 5 个字。"),
     "not_pending": _l("该申请已经处理过。"),

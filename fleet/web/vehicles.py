@@ -19,6 +19,7 @@ from fleet.domain.vehicles import (
     search_acquisitions,
 )
 from fleet.web.auth import agency_scope, role_required
+from fleet.web.exemptions import MESSAGES
 from fleet.web.forms import VehicleFilterForm
 from fleet.web.params import MAX_ID, page_arg
 
@@ -71,7 +72,13 @@ def index():
         per_page=PER_PAGE,
     )
     status = 400 if form.errors else 200
-    return render_template("vehicles/index.html", form=form, page=page, is_nev=is_nev), status
+    # The list offers a request where the vehicle's page would (an agency's own page of at most PER_PAGE).
+    requestable = (
+        {row.acquisition.id for row in page.items if request_blocker(session, row.acquisition) is None}
+        if current_user.role == "agency"
+        else set()
+    )
+    return render_template("vehicles/index.html", form=form, page=page, is_nev=is_nev, requestable=requestable), status
 
 
 @bp.get("/<int:acquisition_id>")
@@ -81,7 +88,10 @@ def detail(acquisition_id: int):
     vehicle = acquisition_detail(get_session(), acquisition_id, scope_agency_id=agency_scope())
     if vehicle is None:
         abort(404)
-    can_request = current_user.role == "agency" and request_blocker(get_session(), vehicle.acquisition) is None
+    blocker = request_blocker(get_session(), vehicle.acquisition)
+    can_request = current_user.role == "agency" and blocker is None
+    # Said on the page when a request would change nothing; the other reasons show there already.
+    no_request_because = MESSAGES[blocker] if blocker in ("not_in_scope", "exemptions_not_counted") else None
     acquisition = vehicle.acquisition
     return render_template(
         "vehicles/detail.html",
@@ -89,6 +99,7 @@ def detail(acquisition_id: int):
         fields=ACQUISITION_FIELDS,
         can_request=can_request,
         days_late=days_late(acquisition.acquired_on, acquisition.reported_on, current_app.config["REPORTING_DEADLINE_DAYS"]),
+        no_request_because=no_request_because,
         is_nev=is_nev,
     )
 
