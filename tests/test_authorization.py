@@ -18,7 +18,7 @@ from tests import factories
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 # The only endpoints anyone may reach without logging in; a new public view must be added here on purpose.
-PUBLIC = {"static", "health.healthz", "auth.login", "auth.set_language", "api.openapi"}
+PUBLIC = {"static", "favicon", "health.healthz", "auth.login", "auth.set_language", "api.openapi"}
 # Pages of one agency's objects that agency users may open: each must refuse another agency's.
 AGENCY_OBJECT_PAGES = {
     "vehicles.detail", "exemptions.new", "exemptions.show", "dashboard.agency", "uploads.show", "uploads.status",

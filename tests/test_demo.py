@@ -3,6 +3,7 @@
 The demo is seeded, so its figures are exact: a change to the demo data changes them on purpose."""
 
 import datetime as dt
+import io
 
 import sqlalchemy as sa
 
@@ -95,3 +96,34 @@ def test_demo_reporting_has_a_realistic_mix_of_states(session):
     assert {"accepted", "submitted", "nil", "missing", "returned"} <= seen
     late = [s for m in months for s in reporting.month_states(session, m, today=TODAY, due_day=10) if s.late]
     assert late
+# Words in a model's name that say what drives it.
+POWER_WORDS = {"柴油": "柴油", "汽油": "汽油", "天然气": "天然气", "CNG": "天然气", "LNG": "天然气", "HNG": "天然气",
+               "氢燃料": "燃料电池", "纯电动": "纯电动", "增程": "增程式", "DM-i": "插电式混合动力", "双擎": "油电混合"}
+
+
+def test_demo_brands_agree_with_their_power_types(session):
+    load_demo(session, today=TODAY)
+    for model, power in session.execute(sa.select(Acquisition.brand_model, Acquisition.power).distinct()):
+        named = {kind for word, kind in POWER_WORDS.items() if word in model}
+        assert named <= {power}, (model, power)
+
+
+def test_the_demos_own_original_read_again_is_unchanged(session, tmp_path):
+    """Re-uploading a demo upload gave every vehicle a bogus version 2 with no visible change: the
+    demo kept brand models as the importer never writes them."""
+    from imports.pipeline import import_file
+
+    load_demo(session, today=TODAY)
+    session.commit()
+    batch = session.scalars(sa.select(ImportBatch).order_by(ImportBatch.id)).first()
+    path = tmp_path / "again.xlsx"
+    # The same rows in a file of other bytes (saved again), so it is not refused as already imported.
+    content = session.get(UploadFile, batch.sha256).content
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(content))
+    book.properties.title = "saved again"
+    book.save(path)
+    outcome = import_file(session, path, reported_on=TODAY)
+    assert outcome.duplicate_of is None
+    assert (outcome.inserted, outcome.updated) == (0, 0) and outcome.unchanged == batch.inserted

@@ -176,6 +176,36 @@ def test_plotly_js_is_served_by_the_app_for_a_year(client, city):
     assert client.get("/vendor/plotly-0.0.1.min.js").status_code == 404
 
 
+def test_pages_and_plotly_js_go_out_compressed_and_assets_are_kept_under_versioned_addresses(client, city):
+    """A cold first view was 4.8 MB of plotly.js; compressed it is a third of that or less."""
+    import brotli
+    import gzip
+
+    factories.login(client, "reviewer")
+    html = client.get("/", headers={"Accept-Encoding": "gzip"})
+    assert html.headers["Content-Encoding"] == "gzip"
+    page = gzip.decompress(html.data).decode()
+    (src,) = re.findall(r'<script src="(/vendor/[^"]+)"', page)
+    original = Path(plotly_js_path()).read_bytes()
+    for encoding, decompress, budget in (("gzip", gzip.decompress, 1_470_000), ("br", brotli.decompress, 1_240_000)):
+        response = client.get(src, headers={"Accept-Encoding": f"{encoding}, deflate"})
+        assert response.headers["Content-Encoding"] == encoding and "Accept-Encoding" in response.headers["Vary"]
+        assert len(response.data) < budget and decompress(response.data) == original
+        again = client.get(src, headers={"Accept-Encoding": encoding, "If-None-Match": response.headers["ETag"]})
+        assert again.status_code == 304
+    for asset in re.findall(r'(?:href|src)="(/static/[^"]+)"', page):
+        assert re.search(r"\?v=[0-9a-f]{12}$", asset), asset
+        kept = client.get(asset)
+        assert kept.status_code == 200 and kept.cache_control.max_age == 365 * 24 * 3600
+        kept.close()
+
+
+def test_the_favicon_is_served_to_anyone(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200 and response.data[:4] == b"\x00\x00\x01\x00"
+    response.close()
+
+
 def test_no_page_refers_to_an_address_outside_the_app(client, city):
     factories.login(client, "reviewer")
     for url in ("/", "/?county=清丰县", f"/agencies/{city['police'].id}", "/rules/puyang-2024/bus"):

@@ -264,3 +264,39 @@ def test_a_chinese_file_name_is_kept_and_given_back(client, session, people, tmp
     assert "公交车购置（3月）.xlsx" in client.get("/uploads/").get_data(as_text=True)
     disposition = client.get(f"/uploads/{batch_id}/original").headers["Content-Disposition"]
     assert "filename*=UTF-8''%E5%85%AC%E4%BA%A4" in disposition
+
+
+def test_the_same_file_uploaded_again_says_it_was_imported_and_changes_nothing(client, session, people, tmp_path):
+    path = write_upload(tmp_path / "buses.xlsx", [acquisition(1), acquisition(2)])
+    login(client, "bus")
+    first = batch_of(upload(client, path))
+    client.post(f"/uploads/{first}/commit")
+    again = batch_of(upload(client, path))
+    page = client.get(f"/uploads/{again}").get_data(as_text=True)
+    assert f'data-duplicate-of="{first}"' in page and "未重复导入" in page
+    assert f"/uploads/{again}/commit" not in page  # nothing to confirm
+    refused = client.post(f"/uploads/{again}/commit", follow_redirects=True)
+    assert "未重复导入" in refused.get_data(as_text=True)
+    session.rollback()
+    assert session.get(ImportBatch, again).status == "valid"
+    assert session.scalar(sa.select(sa.func.max(Acquisition.version))) == 1
+
+
+def test_upload_times_are_shown_in_the_users_time_zone(client, session, people, tmp_path):
+    import datetime as dt
+
+    login(client, "bus")
+    batch_id = batch_of(upload(client, write_upload(tmp_path / "buses.xlsx", [acquisition(1)])))
+    session.rollback()
+    session.get(ImportBatch, batch_id).uploaded_at = dt.datetime(2026, 3, 1, 20, 30)  # UTC, as stored
+    session.commit()
+    history = client.get("/uploads/").get_data(as_text=True)
+    assert "2026-03-02 04:30" in history and "2026-03-01 20:30" not in history and "UTC" not in history
+
+
+def test_an_unknown_time_zone_stops_the_app(monkeypatch, tmp_path):
+    from fleet.base.config import ConfigError, from_environment
+
+    monkeypatch.setenv("TIMEZONE", "Mars/Olympus")
+    with pytest.raises(ConfigError, match="TIMEZONE"):
+        from_environment(str(tmp_path))

@@ -23,6 +23,7 @@ from fleet.domain import reporting
 from fleet.domain import users as accounts
 from fleet.domain.acquisitions import record_acquisitions
 from fleet.domain.agencies import upsert_agencies
+from imports.normalise import to_text
 
 _SOURCE = Path(__file__).with_name("demo.yaml")
 _VIN_CHARS = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"
@@ -94,7 +95,7 @@ def _purchases(rng: random.Random, agency: dict[str, Any], today: dt.date) -> li
         for _ in range(count):
             nev = rng.random() < agency["nev"]
             power = _weighted(rng, mix["nev" if nev else "other"])
-            wmi, model = rng.choice(catalogue["nev" if nev else "other"])
+            wmi, model = rng.choice(catalogue[power])
             acquired_on = first + dt.timedelta(days=rng.randrange(span))
             rows.append(
                 {
@@ -105,7 +106,9 @@ def _purchases(rng: random.Random, agency: dict[str, Any], today: dt.date) -> li
                     "power": power,
                     "acquisition_kind": "更新" if rng.random() < 0.35 else "新增",
                     "acquired_on": acquired_on,
-                    "brand_model": model,
+                    # As the importer keeps it (no space beside a Chinese character), so that the
+                    # demo's own original uploaded again is found unchanged.
+                    "brand_model": to_text(model),
                     "emission_standard": None if nev else ("国六" if category != "重型货车" or rng.random() < 0.8 else "国五"),
                     "county": agency["county"],
                     "price": round(rng.uniform(*((60, 260) if category in _HEAVY else (12, 32))), 2),

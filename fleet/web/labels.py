@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask
-from jinja2 import pass_context
+from flask import Flask, current_app
 from flask_babel import get_locale
+from jinja2 import pass_context
 
 from fleet.base.labels import batch_status_label, exemption_status_label, result_status_label
 from fleet.base.vocab import EXEMPTION_REASONS, VOCABULARIES
+from fleet.domain import reporting
 from imports.headers import COLUMN_BY_KEY
 
 # Acquisition attributes whose upload column has another key (the template calls it `acquisition`).
@@ -40,6 +42,13 @@ def field_label(key: str) -> str:
     return column.en if _english() else column.header
 
 
+def local_time(at: dt.datetime | None, format: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored time as the users read it: in the configured time zone (TIMEZONE), never UTC."""
+    if at is None:
+        return ""
+    return reporting.local_time(at, current_app.config["TIMEZONE"]).strftime(format)
+
+
 def per_request(label: Callable[[str | None], str]) -> Callable:
     """A label filter that Jinja never works out while compiling a template.
 
@@ -57,5 +66,6 @@ def per_request(label: Callable[[str | None], str]) -> Callable:
 def init_app(app: Flask) -> None:
     app.add_template_filter(per_request(term_label), "term")
     app.add_template_filter(per_request(field_label), "field_label")
+    app.add_template_filter(local_time, "local_time")
     for label in (exemption_status_label, result_status_label, batch_status_label):
         app.add_template_global(label)

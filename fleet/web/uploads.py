@@ -46,7 +46,7 @@ from fleet.web.params import id_arg, page_arg
 from imports.annotate import annotate_workbook
 from imports.package import UnusableFile, check_package
 from imports.report import ValidationReport
-from imports.stage import stage_batch
+from imports.stage import committed_batch, stage_batch
 from imports.template import Prefill, write_template
 
 bp = Blueprint("uploads", __name__, url_prefix="/uploads")
@@ -200,6 +200,7 @@ def show(batch_id: int):
         step_label=STEP_LABELS.get(batch.message or ""),
         preview_limit=PREVIEW_LIMIT,
         only_locked=_only_locked(batch, report),
+        duplicate_of=_imported_before(batch),
     )
 
 
@@ -233,6 +234,15 @@ def skip_locked(batch_id: int):
     return redirect(url_for(".show", batch_id=batch.id))
 
 
+def _imported_before(batch: ImportBatch) -> ImportBatch | None:
+    """The batch that already imported these exact bytes (as the command line's duplicate_of), when
+    this one is not it: importing the same file again would change nothing."""
+    if batch.status == "committed":
+        return None
+    earlier = committed_batch(get_session(), batch.sha256)
+    return earlier if earlier is not None and earlier.id != batch.id else None
+
+
 @bp.get("/<int:batch_id>/status")
 @role_required(*UPLOADERS)
 def status(batch_id: int):
@@ -262,6 +272,10 @@ def commit(batch_id: int):
     if not CommitForm().validate_on_submit():
         abort(400)
     session = get_session()
+    earlier = _imported_before(batch)
+    if earlier is not None:
+        flash(_("该文件已于批次 %(batch)s 导入，未重复导入。", batch=earlier.id), "info")
+        return redirect(url_for(".show", batch_id=batch.id))
     # Only one click wins, whichever web process receives it: the status moves from valid exactly once.
     claimed = session.execute(
         sa.update(ImportBatch).where(ImportBatch.id == batch.id, ImportBatch.status == "valid").values(status="importing")
