@@ -183,3 +183,85 @@ def test_the_progress_page_follows_a_background_job_by_itself(browser_page, live
     # No click: the page's script polls the status and reloads itself when the job is done.
     page.wait_for_selector("[data-batch-status=valid]")
     assert any(u.endswith(f"/uploads/{batch_id}/status") for u in requested)
+
+
+# The issue's budget for a cold first view of the city dashboard, everything included.
+FIRST_VIEW_BUDGET = 1_500_000
+PHONE = {"width": 390, "height": 844}
+
+
+def test_the_first_dashboard_view_transfers_at_most_1_5_mb(live_server, tmp_path: Path) -> None:
+    """A cold browser (empty cache) signs in and opens `/`: every byte that came over the wire for it
+    (Chromium's own count, headers and compressed bodies), the login page included. The figure is
+    printed for the record (pytest -s)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        devtools = context.new_cdp_session(page)
+        devtools.send("Network.enable")
+        urls: dict[str, str] = {}
+        received: dict[str, int] = {}
+        devtools.on("Network.requestWillBeSent", lambda event: urls.__setitem__(event["requestId"], event["request"]["url"]))
+        def count(event: dict) -> None:
+            received[event["requestId"]] = received.get(event["requestId"], 0) + event["encodedDataLength"]
+
+        devtools.on("Network.dataReceived", count)
+        devtools.on("Network.responseReceived", lambda event: count({"requestId": event["requestId"], "encodedDataLength": event["response"]["encodedDataLength"]}))
+        # Chromium reports some bodies only in loadingFinished and others only in dataReceived: the larger.
+        finished: dict[str, int] = {}
+        devtools.on("Network.loadingFinished", lambda event: finished.__setitem__(event["requestId"], event["encodedDataLength"]))
+        log_in(page, live_server.url, *live_server.reviewer)
+        page.goto(f"{live_server.url}/")
+        page.wait_for_selector("svg.main-svg")
+        page.wait_for_load_state("networkidle")
+        context.close()
+        browser.close()
+    by_url = {urls.get(key, key): max(size, finished.get(key, 0)) for key, size in received.items()}
+    transferred = sum(by_url.values())
+    print(f"\nfirst dashboard view (cold, login included): {len(by_url)} responses, {transferred / 1e6:.2f} MB transferred")
+    assert any("/vendor/plotly-" in url for url in by_url)
+    assert transferred <= FIRST_VIEW_BUDGET, by_url
+
+
+def test_on_a_phone_the_last_columns_are_on_screen_and_the_menu_is_reached_with_tab(live_server, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    rows = [acquisition(9201), {**acquisition(9202), "county": "火星"}]
+    bad = write_upload(tmp_path / "公交车购置-手机.xlsx", rows)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport=PHONE, locale="zh-CN", is_mobile=True, has_touch=True)
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        log_in(page, live_server.url, AGENCY_USER, AGENCY_PASSWORD)
+        upload(page, live_server.url, bad)
+
+        def on_screen(selector: str) -> dict:
+            box = page.locator(selector).first.bounding_box()
+            assert box is not None, selector
+            assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"] + 1, (selector, box)
+            return box
+
+        problem = on_screen("table[data-findings=error] tr[data-code=unknown_county] td[data-label=问题]")
+        column = on_screen("table[data-findings=error] tr[data-code=unknown_county] td[data-label=列]")
+        # 所属县区 on one line, not a character a line.
+        assert column["height"] < 2.5 * 20 and problem["width"] > 200
+        page.goto(f"{live_server.url}/uploads/")
+        on_screen("table[data-history] td[data-label=状态]")
+
+        focused = []
+        for _ in range(8):
+            page.keyboard.press("Tab")
+            focused.append(page.evaluate("document.activeElement.id"))
+            if focused[-1] == "nav-toggle":
+                break
+        assert focused[-1] == "nav-toggle", focused
+        assert not page.locator("#main-nav").is_visible()
+        page.keyboard.press("Space")
+        assert page.locator("#main-nav").is_visible()
+        context.close()
+        browser.close()

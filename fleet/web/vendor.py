@@ -124,4 +124,7 @@ def init_app(app: Flask) -> None:
     app.config.setdefault(
         "COMPRESS_MIMETYPES", ["text/html", "text/css", "text/javascript", "application/json", "image/svg+xml"]
     )
+    # Files streamed from disk (static CSS and scripts, a few kB) stay as they are: Flask-Compress
+    # would swap their stream for its own without closing the file.
+    app.config.setdefault("COMPRESS_STREAMS", False)
     Compress(app)
