@@ -15,7 +15,8 @@ from fleet.base import audit
 from fleet.base.models import Acquisition, Agency, ExemptionRequest, NoNevCatalogueEntry, User, utcnow
 from fleet.base.pagination import Page, paginate
 from fleet.base.vocab import CATEGORIES, EXEMPTION_REASONS, NEV_POWER_TYPES, is_nev
-from rules.packs import Rule, active_pack
+from rules.active import active_pack
+from rules.packs import Rule
 
 MIN_REASON_LENGTH = 5
 # A catalogue pattern needs this many characters besides wildcards, so it cannot match every model.
