@@ -256,3 +256,19 @@ def test_names_with_line_breaks_are_refused_in_the_form_and_the_registry_file(ad
     bad = _registry([["清丰县\n公交公司", "国有企业", "公交", "清丰县", ""]])
     assert admin_client.post("/admin/agencies/load", data={"file": (io.BytesIO(bad), "名录.xlsx")}).status_code == 400
     assert session.scalar(sa.select(sa.func.count()).select_from(Agency).where(Agency.name.contains("\n"))) == 0
+
+
+def test_the_audit_log_names_the_actor_and_reads_as_words(admin_client, session):
+    """An agency made in the form is its own action by its admin, not a registry load by nobody; the
+    details are words and values (no JSON with \\u escapes), and the action is named in words."""
+    assert admin_client.post("/admin/agencies/new", data=AGENCY).status_code == 302
+    entry = session.scalars(sa.select(AuditEntry).order_by(AuditEntry.id.desc())).first()
+    assert entry.action == "agency.create"
+    assert entry.user_id == session.scalar(sa.select(User.id).where(User.username == "admin"))
+    session.add(AuditEntry(action="exemption.approve", user_id=entry.user_id, detail={"comment": "同意，夜班线路", "acquisition_id": 7}))
+    session.commit()
+    html = admin_client.get("/admin/audit").get_data(as_text=True)
+    assert "新建单位" in html and "批准豁免申请" in html
+    assert "审核意见：同意，夜班线路" in html and "\\u" not in html
+    row = html[html.index("新建单位") - 400 : html.index("新建单位")]
+    assert "<td>admin</td>" in row

@@ -154,7 +154,11 @@ def alias_errors(session: Session, agencies: list[dict], *, replacing: int | Non
     return errors
 
 
-def upsert_agencies(session: Session, agencies: list[dict], *, actor_id: int | None = None) -> RegistryLoad:
+def upsert_agencies(
+    session: Session, agencies: list[dict], *, actor_id: int | None = None, action: str = "agencies.load"
+) -> RegistryLoad:
+    """Insert or update agencies by name; audited as a registry load, or as `action` (one agency
+    created in a form is "agency.create", not a load)."""
     existing = {a.name: a for a in session.scalars(sa.select(Agency))}
     result = RegistryLoad()
     for values in agencies:
@@ -168,7 +172,7 @@ def upsert_agencies(session: Session, agencies: list[dict], *, actor_id: int | N
                     setattr(agency, key, value)
             result.updated += 1
     session.flush()
-    audit.record(session, "agencies.load", user_id=actor_id, detail={"inserted": result.inserted, "updated": result.updated})
+    audit.record(session, action, user_id=actor_id, detail={"inserted": result.inserted, "updated": result.updated})
     return result
 
 
@@ -179,7 +183,7 @@ def save_agency(session: Session, agency: Agency | None, values: dict, *, actor_
     if same_name is not None and same_name is not agency:
         return None
     if agency is None:
-        upsert_agencies(session, [values], actor_id=actor_id)
+        upsert_agencies(session, [values], actor_id=actor_id, action="agency.create")
         return agency_by_name(session, values["name"])
     for key, value in values.items():
         setattr(agency, key, value)

@@ -284,6 +284,43 @@ def issue_token(user_id: int):
 
 # --- audit log -------------------------------------------------------------------------------------
 
+# What each recorded action means, in the reader's language; an action not listed shows its code.
+AUDIT_ACTIONS = {
+    "agencies.load": _l("导入单位名录"),
+    "agency.create": _l("新建单位"),
+    "agency.update": _l("修改单位"),
+    "user.add": _l("新建用户"),
+    "user.activate": _l("启用用户"),
+    "user.deactivate": _l("停用用户"),
+    "user.password_reset": _l("重置密码"),
+    "user.password_changed": _l("修改密码"),
+    "user.token_issued": _l("签发 API 令牌"),
+    "user.login_locked": _l("登录失败次数过多，账户暂时锁定"),
+    "rules.activate": _l("更换生效的规则包"),
+    "exemption.request": _l("提交豁免申请"),
+    "exemption.approve": _l("批准豁免申请"),
+    "exemption.reject": _l("驳回豁免申请"),
+    "catalogue.add": _l("添加无新能源车型目录条目"),
+    "catalogue.update": _l("修改无新能源车型目录条目"),
+    "import.commit": _l("导入车辆数据"),
+}
+# The words of the details' keys; a key not listed shows as it is.
+AUDIT_DETAIL_KEYS = {
+    "inserted": _l("新增"),
+    "updated": _l("更新"),
+    "unchanged": _l("未变化"),
+    "name": _l("名称"),
+    "role": _l("角色"),
+    "pack": _l("规则包"),
+    "acquisition_id": _l("车辆编号"),
+    "vin": _l("车辆识别代号"),
+    "reason_category": _l("原因类别"),
+    "comment": _l("审核意见"),
+    "category": _l("车辆类别"),
+    "model_pattern": _l("车型"),
+    "active": _l("生效"),
+}
+
 
 @bp.get("/audit")
 @role_required("admin")
@@ -299,7 +336,7 @@ def audit_log():
         get_session(), query.order_by(AuditEntry.at.desc(), AuditEntry.id.desc()), count,
         page_arg(), 100,
     )
-    return render_template("admin/audit.html", page=page, action=action)
+    return render_template("admin/audit.html", page=page, action=action, actions=AUDIT_ACTIONS, detail_keys=AUDIT_DETAIL_KEYS)
 
 
 # --- rule pack -------------------------------------------------------------------------------------
