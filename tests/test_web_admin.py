@@ -233,9 +233,14 @@ def test_the_rule_pack_choice_names_packs_in_the_users_language(client, session)
 def test_choose_the_active_rule_pack(admin_client, session):
     page = admin_client.get("/admin/rule-pack").get_data(as_text=True)
     assert "puyang-2024" in page and "example-province" in page
-    assert admin_client.post("/admin/rule-pack", data={"pack": "example-province"}).status_code == 302
+    # The demonstration pack is offered under its own heading, after the packs in force.
+    assert page.index("puyang-2024 —") < page.index('label="示例规则包（仅供演示，不是现行政策）"') < page.index("example-province —")
+    unconfirmed = admin_client.post("/admin/rule-pack", data={"pack": "example-province"})
+    assert unconfirmed.status_code == 200 and "确认更换" in unconfirmed.get_data(as_text=True)
+    assert session.get(Setting, "rule_pack") is None
+    assert admin_client.post("/admin/rule-pack", data={"pack": "example-province", "confirm": "y"}).status_code == 302
     assert session.get(Setting, "rule_pack").value == "example-province"
-    assert admin_client.post("/admin/rule-pack", data={"pack": "no-such-pack"}).status_code == 200
+    assert admin_client.post("/admin/rule-pack", data={"pack": "no-such-pack", "confirm": "y"}).status_code == 200
     session.expire_all()
     assert session.get(Setting, "rule_pack").value == "example-province"
 

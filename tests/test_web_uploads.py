@@ -300,3 +300,12 @@ def test_an_unknown_time_zone_stops_the_app(monkeypatch, tmp_path):
     monkeypatch.setenv("TIMEZONE", "Mars/Olympus")
     with pytest.raises(ConfigError, match="TIMEZONE"):
         from_environment(str(tmp_path))
+
+
+def test_the_english_check_page_counts_findings_in_english(client, session, people, tmp_path):
+    user(session, "bus-en", agency_name=BUS_COMPANY, locale="en")
+    session.commit()
+    login(client, "bus-en")
+    batch_id = batch_of(upload(client, write_upload(tmp_path / "bad.xlsx", [acquisition(1, county="火星")])))
+    page = client.get(f"/uploads/{batch_id}").get_data(as_text=True)
+    assert "Errors: 1" in page and "Error (1)" not in page and "（" not in page.split("<main")[1].split("<table")[0]

@@ -349,11 +349,17 @@ def rule_pack():
     packs, broken = check_packs()
     form = RulePackForm()
     locale = str(get_locale())
-    form.pack.choices = [
-        SelectChoice(pack.id, f"{pack.id} — {pack.title.get(locale) or pack.title.get('zh', pack.id)}") for pack in packs.values()
-    ]
+    # Packs in force first; a demonstration pack is offered only under its own heading, never as policy.
+    form.pack.choices = {
+        str(_("规则包")): [SelectChoice(p.id, f"{p.id} — {p.title.get(locale) or p.title['zh']}") for p in packs.values() if not p.example],
+        str(_("示例规则包（仅供演示，不是现行政策）")): [
+            SelectChoice(p.id, f"{p.id} — {p.title.get(locale) or p.title['zh']}") for p in packs.values() if p.example
+        ],
+    }
     active = active_pack_id(session)
-    if form.validate_on_submit():
+    if form.validate_on_submit() and form.pack.data != active and not form.confirm.data:
+        form.confirm.errors.append(_("请勾选“确认更换”：更换规则包会改变所有单位的达标结果。"))
+    elif form.validate_on_submit():
         try:
             with transaction() as tx:
                 pack = set_active_pack(tx, form.pack.data, user_id=current_user.id)

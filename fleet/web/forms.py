@@ -173,4 +173,8 @@ class ResetPasswordForm(FlaskForm):
 
 class RulePackForm(FlaskForm):
     pack = SelectField(_l("生效的规则包"), choices=[], validators=[DataRequired()])
+    confirm = BooleanField(
+        _l("确认更换"),
+        description=_l("更换后，所有页面、报告和月度邮件都按所选规则包重新计算达标情况。"),
+    )
     submit = SubmitField(_l("保存"))
