@@ -167,3 +167,13 @@ def test_figures_carry_no_address_outside_the_app():
 
 def test_percent_writes_one_decimal_or_a_dash():
     assert percent(Fraction(2, 3)) == "66.7%" and percent(None) == "—" and percent(1) == "100.0%"
+
+
+def test_charts_with_nothing_to_draw_say_so():
+    """A brand-new agency, a county without purchases: no empty frames of axes."""
+    assert rule_shares("rules", "各项规则", [IDLE], TEXT).empty
+    assert ranked_shares("r", "规则", [IDLE], 1, TEXT).empty
+    assert share_trend("t", "趋势", ["2025-01"], [TrendLine("公务用车", [None], 0.5)], TEXT).empty
+    assert power_mix("p", "构成", {}, [("公交车", "公交车")], [("纯电动", "纯电动")], TEXT).empty
+    assert county_breakdown("c", "县区", [CountyCount("范县", 0, 0)], TEXT).empty
+    assert not rule_shares("rules", "各项规则", [POLICE], TEXT).empty

@@ -262,6 +262,21 @@ def test_an_empty_city_still_has_its_pages(client, session):
     assert "暂无数据" in _page(client, "/rules/puyang-2024/public-service")
 
 
+def test_a_new_agency_and_a_county_without_purchases_show_no_data_not_empty_charts(client, session, city):
+    """A brand-new 党政机关 has every official-car rule and nothing in scope: the page (a 500 before)
+    says 无数据 where the charts would be; so does a county where nobody bought anything."""
+    new = factories.agency(session, "范县新成立的局", county="范县")
+    factories.user(session, "new", "agency", new.name)
+    session.commit()
+    factories.login(client, "new")
+    html = _page(client, f"/agencies/{new.id}")
+    assert 'data-empty-chart="rules"' in html and 'data-chart="chart-rules"' not in html
+    client.post("/logout")
+    factories.login(client, "reviewer")
+    county = _page(client, "/?county=范县")
+    assert 'data-empty-chart="power-mix"' in county and 'data-chart="chart-power-mix"' not in county
+
+
 def test_the_emission_rule_speaks_of_the_standard_not_of_nevs(client, session, city):
     factories.acquisition(session, city["police"], category="重型货车", power="柴油", emission_standard="国五",
                           acquired_on=ON, reported_on=ON)

@@ -91,6 +91,8 @@ class Chart:
     figure: go.Figure
     table: Table
     note: str | None = None
+    # Nothing to draw (no share, no acquisition): the page says so instead of showing empty axes.
+    empty: bool = False
 
     @cached_property
     def payload(self) -> str:
@@ -242,7 +244,7 @@ def ranked_shares(
         ],
     )
     note = text.lowest_shown % {"count": len(shown), "total": len(ranked)} if len(shown) < len(ranked) else None
-    return Chart(key, title, figure, table, note)
+    return Chart(key, title, figure, table, note, empty=not shown)
 
 
 def rule_shares(key: str, title: str, bars: Sequence[ShareBar], text: ChartText) -> Chart:
@@ -270,7 +272,7 @@ def rule_shares(key: str, title: str, bars: Sequence[ShareBar], text: ChartText)
             for b in bars
         ],
     )
-    return Chart(key, title, figure, table)
+    return Chart(key, title, figure, table, empty=all(b.share is None for b in bars))
 
 
 def share_trend(key: str, title: str, months: Sequence[str], lines: Sequence[TrendLine], text: ChartText) -> Chart:
@@ -304,7 +306,7 @@ def share_trend(key: str, title: str, months: Sequence[str], lines: Sequence[Tre
         [text.month] + [line.label for line in lines],
         [[month] + [percent(line.shares[i]) for line in lines] for i, month in enumerate(months)],
     )
-    return Chart(key, title, figure, table)
+    return Chart(key, title, figure, table, empty=all(share is None for line in lines for share in line.shares))
 
 
 def power_mix(
@@ -344,7 +346,7 @@ def power_mix(
             for category, label in shown_categories
         ],
     )
-    return Chart(key, title, figure, table)
+    return Chart(key, title, figure, table, empty=not shown_categories)
 
 
 def county_breakdown(key: str, title: str, counties: Sequence[CountyCount], text: ChartText) -> Chart:
@@ -367,4 +369,4 @@ def county_breakdown(key: str, title: str, counties: Sequence[CountyCount], text
         [text.county, text.total, text.nev, text.share],
         [[c.label, c.total, c.nev, percent(c.nev / c.total if c.total else None)] for c in counties],
     )
-    return Chart(key, title, figure, table)
+    return Chart(key, title, figure, table, empty=not any(c.total for c in counties))
