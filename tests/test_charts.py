@@ -160,6 +160,14 @@ def test_long_rule_titles_are_broken_into_lines():
     assert chart.table.rows[0][0] == bar.label
 
 
+def test_english_rule_titles_break_between_words():
+    title = "At least 50% of official cars bought by party and government bodies are NEV"
+    chart = rule_shares("rules", "Rules", [ShareBar(title, 0.5, 2, 1, 0, "pass", threshold=0.5)], TEXT)
+    lines = chart.figure.data[0].y[0].split("<br>")
+    assert " ".join(lines) == title and all(len(line) <= 24 for line in lines)
+    assert all(word in title.split() for line in lines for word in line.split())
+
+
 def test_figures_carry_no_address_outside_the_app():
     chart = power_mix("mix", "动力类型构成", {("公交车", "燃料电池"): 1}, [("公交车", "公交车")], [("燃料电池", "燃料电池")], TEXT)
     assert "http://" not in chart.payload and "https://" not in chart.payload

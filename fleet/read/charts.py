@@ -7,6 +7,7 @@ the same function serves both languages and is tested without a request.
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -166,7 +167,10 @@ def _float(value: Real | None) -> float | None:
 
 
 def _wrap(label: str, width: int = 16) -> str:
-    """A long label broken into lines, so a rule's title does not squeeze its bar off the chart."""
+    """A long label broken into lines, so a rule's title does not squeeze its bar off the chart:
+    English between words (never mid-word), Chinese, which has no spaces, every `width` characters."""
+    if " " in label.strip():
+        return "<br>".join(textwrap.wrap(label, width=max(width, 24), break_long_words=False)) or label
     return "<br>".join(label[i : i + width] for i in range(0, len(label), width)) or label
 
 

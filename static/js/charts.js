@@ -14,6 +14,8 @@
       if (!target || typeof Plotly === "undefined") { return; }
       var payload = JSON.parse(source.textContent);
       var config = Object.assign({}, payload.config, locale);
+      // On a phone the toolbar would sit over the legend and the bars' labels: it stays away there.
+      if (window.matchMedia("(max-width: 720px)").matches) { config.displayModeBar = false; }
       Plotly.newPlot(target, payload.figure.data, payload.figure.layout, config);
     });
   }
