@@ -95,7 +95,11 @@ def _purchases(rng: random.Random, agency: dict[str, Any], today: dt.date) -> li
         for _ in range(count):
             nev = rng.random() < agency["nev"]
             power = _weighted(rng, mix["nev" if nev else "other"])
-            wmi, model = rng.choice(catalogue[power])
+            # One draw among the category's NEV (or non-NEV) models, as many as there always were, so
+            # the demo city stays the same; the model is one of the drawn power type's.
+            side = sum(len(models) for kind, models in catalogue.items() if (kind in NEV_POWER_TYPES) == nev)
+            options = catalogue[power]
+            wmi, model = options[rng.randrange(side) % len(options)]
             acquired_on = first + dt.timedelta(days=rng.randrange(span))
             rows.append(
                 {
