@@ -59,8 +59,9 @@ def test_reviewers_home_is_the_city_page_with_a_chart_and_table_per_rule(client,
     assert 'data-chart="chart-rule-enforcement-car"' in html
     assert 'data-chart="chart-trend"' in html and 'data-chart="chart-power-mix"' in html
     assert 'data-chart="chart-counties"' in html
-    # Every chart has its table: the ranking lists both agencies with their shares.
-    assert html.count("<details class=\"chart-table\">") == html.count("data-chart=")
+    # Every chart has its table, drawn or saying it has nothing to draw (the rules nobody bought for).
+    assert html.count("<details class=\"chart-table\">") == html.count("data-chart=") + html.count("data-empty-chart=")
+    assert html.count("data-empty-chart=") == 4
     table = html.split('data-chart="chart-rule-enforcement-car"')[1].split("</details>")[0]
     assert "濮阳市公安局" in table and "40.0%" in table and "清丰县市场监督管理局" in table
     # Key figures: 1 of 2 agencies passes; 4 NEVs among 7 purchases.
