@@ -28,6 +28,7 @@ from fleet.domain.agencies import (
     save_agency,
 )
 from fleet.domain.registry_checks import REGISTRY_COLUMNS
+from fleet.web import reporting as reporting_pages
 from fleet.web.auth import role_required
 from fleet.web.forms import (
     AgencyForm,
@@ -295,7 +296,11 @@ AUDIT_ACTIONS = {
     "user.password_reset": _l("重置密码"),
     "user.password_changed": _l("修改密码"),
     "user.token_issued": _l("签发 API 令牌"),
+    "user.login": _l("登录"),
+    "user.logout": _l("退出登录"),
+    "user.login_failed": _l("登录失败"),
     "user.login_locked": _l("登录失败次数过多，账户暂时锁定"),
+    "user.unlock": _l("解除账户锁定"),
     "rules.activate": _l("更换生效的规则包"),
     "exemption.request": _l("提交豁免申请"),
     "exemption.approve": _l("批准豁免申请"),
@@ -336,7 +341,8 @@ def audit_log():
         get_session(), query.order_by(AuditEntry.at.desc(), AuditEntry.id.desc()), count,
         page_arg(), 100,
     )
-    return render_template("admin/audit.html", page=page, action=action, actions=AUDIT_ACTIONS, detail_keys=AUDIT_DETAIL_KEYS)
+    actions = {**AUDIT_ACTIONS, **reporting_pages.ACTION_LABELS}
+    return render_template("admin/audit.html", page=page, action=action, actions=actions, detail_keys=AUDIT_DETAIL_KEYS)
 
 
 # --- rule pack -------------------------------------------------------------------------------------
