@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from fleet.base import audit
 from fleet.base.models import ACQUISITION_FIELDS, ImportBatch, utcnow
 from fleet.domain.acquisitions import RecordCounts, record_acquisition_columns
-from fleet.domain.exemptions import refresh_catalogue_matches
+from fleet.domain.exemptions import apply_planned_exemptions, refresh_catalogue_matches
 from imports.validate import Validated
 
 # Upload keys whose stored field has another name.
@@ -57,6 +57,8 @@ def commit_batch(
     counts = record_acquisition_columns(session, acquisition_columns(validated), batch_id=batch.id, reported_on=reported_on)
     # A vehicle of a configuration with no NEV (the catalogue) is exempt from the moment it arrives.
     refresh_catalogue_matches(session, batch_id=batch.id)
+    # A purchase its agency's plan foresaw takes the exemption decided for it before the purchase.
+    apply_planned_exemptions(session, batch_id=batch.id)
     batch.status = "committed"
     batch.inserted, batch.updated, batch.unchanged = counts.inserted, counts.updated, counts.unchanged
     batch.progress = 100

@@ -63,13 +63,79 @@ def _data() -> dict:
         return yaml.safe_load(fh)
 
 
-COLUMNS: tuple[Column, ...] = tuple(
-    Column(c["key"], c["header"], c["en"], bool(c["required"]), c.get("note", ""), bool(c.get("join", False)))
-    for c in _data()["columns"]
-)
-COLUMN_BY_KEY: dict[str, Column] = {c.key: c for c in COLUMNS}
-KEYS: tuple[str, ...] = tuple(c.key for c in COLUMNS)
-REQUIRED_KEYS: tuple[str, ...] = tuple(c.key for c in COLUMNS if c.required)
+class HeaderSet:
+    """The columns of one kind of upload and how their headers are recognised: the acquisitions of
+    SPEC §3.1 (headers.yaml) or another table read the same way, such as the purchase plan of §3.5
+    (plan_headers.yaml, whose columns may take a column of headers.yaml as their base). Ignored
+    headers, instruction sheets, totals rows and price units are shared by every kind."""
+
+    def __init__(self, columns: list[dict], ambiguous: dict[str, list[str]], *, amount_key: str | None, kept_from_title: frozenset[str] | None = None) -> None:
+        self.columns: tuple[Column, ...] = tuple(
+            Column(c["key"], c["header"], c["en"], bool(c["required"]), c.get("note", ""), bool(c.get("join", False)))
+            for c in columns
+        )
+        self.by_key: dict[str, Column] = {c.key: c for c in self.columns}
+        self.keys: tuple[str, ...] = tuple(c.key for c in self.columns)
+        self.required_keys: tuple[str, ...] = tuple(c.key for c in self.columns if c.required)
+        # The column whose header or a note above the table may state a unit of money (万元, 元).
+        self.amount_key = amount_key
+        # Columns a line above the table may fill for every row (“填报单位：…”): not identifiers or amounts.
+        self.from_title = kept_from_title if kept_from_title is not None else frozenset(self.keys)
+        exact: dict[str, str] = {}
+        weak: dict[str, str] = {}
+        rules: list[_Rule] = []
+        for column in columns:
+            for spelling in (column["key"], column["header"], column["en"], *column.get("synonyms", [])):
+                exact.setdefault(fold_header(str(spelling)), column["key"])
+            for spelling in column.get("weak", []):
+                weak.setdefault(fold_header(str(spelling)), column["key"])
+            for rule in column.get("keywords", []):
+                rules.append(_Rule(column["key"], rule["all"], rule.get("none", [])))
+        self._exact, self._weak, self._rules = exact, weak, tuple(rules)
+        self._ambiguous = {fold_header(str(k)): tuple(v) for k, v in ambiguous.items()}
+        self._ignored = frozenset(fold_header(str(s)) for s in _data()["ignored"])
+        self.match = lru_cache(maxsize=4096)(self._match)
+
+    def _match(self, text: str) -> HeaderMatch:
+        full = _strip_markers(fold(text))
+        base = fold_header(text)
+        if base in self._ignored or _unit_note(full):
+            return HeaderMatch(ignored=True)
+        key, strength = None, 0
+        if base in self._exact:
+            key, strength = self._exact[base], EXACT
+        elif base in self._weak:
+            key, strength = self._weak[base], WEAK
+        elif base in self._ambiguous:
+            return HeaderMatch(candidates=self._ambiguous[base])
+        else:
+            spaced = _spaced(re.sub(r"[*※★]", " ", text))
+            found = list(dict.fromkeys(r.key for r in self._rules if r.matches(base, spaced)))
+            if len(found) > 1:
+                return HeaderMatch(candidates=tuple(found))
+            if found:
+                key, strength = found[0], KEYWORD
+        if key is None:
+            return HeaderMatch()
+        return HeaderMatch(key=key, strength=strength, scale=_price_scale(full) if key == self.amount_key else None)
+
+    @classmethod
+    def based_on_acquisitions(cls, source: Path) -> HeaderSet:
+        """A set read from a YAML file of the same shape as headers.yaml, in which a column written
+        `base: KEY` takes the synonyms, weak synonyms and keyword rules of that acquisition column
+        (adding its own), and `ambiguous` lists its own doubtful headers."""
+        with source.open(encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+        acquisition = {c["key"]: c for c in _data()["columns"]}
+        columns = []
+        for column in data["columns"]:
+            base = acquisition.get(column.get("base", ""), {})
+            merged = {**base, **{k: v for k, v in column.items() if k != "base"}}
+            for listed in ("synonyms", "weak", "keywords"):
+                merged[listed] = [*base.get(listed, []), *column.get(listed, [])]
+            columns.append(merged)
+        return cls(columns, data.get("ambiguous", {}), amount_key=data.get("amount_key"),
+                   kept_from_title=frozenset(data.get("from_title", [c["key"] for c in columns])))
 
 
 def fold_header(text: str) -> str:
@@ -118,48 +184,22 @@ class _Word:
         return self.folded in folded
 
 
-@cache
-def _tables() -> tuple[dict[str, str], dict[str, str], dict[str, tuple[str, ...]], frozenset[str], tuple[_Rule, ...]]:
-    exact: dict[str, str] = {}
-    weak: dict[str, str] = {}
-    rules: list[_Rule] = []
-    for column in _data()["columns"]:
-        for spelling in (column["key"], column["header"], column["en"], *column.get("synonyms", [])):
-            exact.setdefault(fold_header(str(spelling)), column["key"])
-        for spelling in column.get("weak", []):
-            weak.setdefault(fold_header(str(spelling)), column["key"])
-        for rule in column.get("keywords", []):
-            rules.append(_Rule(column["key"], rule["all"], rule.get("none", [])))
-    ambiguous = {fold_header(str(k)): tuple(v) for k, v in _data()["ambiguous"].items()}
-    ignored = frozenset(fold_header(str(s)) for s in _data()["ignored"])
-    return exact, weak, ambiguous, ignored, tuple(rules)
-
-
-@lru_cache(maxsize=4096)
 def match_header(text: str) -> HeaderMatch:
-    """What the header text written in a file means."""
-    exact, weak, ambiguous, ignored, rules = _tables()
-    full = _strip_markers(fold(text))
-    base = fold_header(text)
-    if base in ignored or _unit_note(full):
-        return HeaderMatch(ignored=True)
-    key, strength = None, 0
-    if base in exact:
-        key, strength = exact[base], EXACT
-    elif base in weak:
-        key, strength = weak[base], WEAK
-    elif base in ambiguous:
-        return HeaderMatch(candidates=ambiguous[base])
-    else:
-        spaced = _spaced(re.sub(r"[*※★]", " ", text))
-        found = list(dict.fromkeys(r.key for r in rules if r.matches(base, spaced)))
-        if len(found) > 1:
-            return HeaderMatch(candidates=tuple(found))
-        if found:
-            key, strength = found[0], KEYWORD
-    if key is None:
-        return HeaderMatch()
-    return HeaderMatch(key=key, strength=strength, scale=_price_scale(full) if key == "price" else None)
+    """What the header text written in an acquisitions file means."""
+    return ACQUISITION_HEADERS.match(text)
+
+
+ACQUISITION_HEADERS = HeaderSet(
+    _data()["columns"],
+    _data()["ambiguous"],
+    amount_key="price",
+    # Identifiers and amounts belong to one vehicle: never taken from a line above the table.
+    kept_from_title=frozenset(c["key"] for c in _data()["columns"]) - {"vin", "plate", "price"},
+)
+COLUMNS: tuple[Column, ...] = ACQUISITION_HEADERS.columns
+COLUMN_BY_KEY: dict[str, Column] = ACQUISITION_HEADERS.by_key
+KEYS: tuple[str, ...] = ACQUISITION_HEADERS.keys
+REQUIRED_KEYS: tuple[str, ...] = ACQUISITION_HEADERS.required_keys
 
 
 def _price_scale(folded: str) -> float | None:

@@ -16,10 +16,9 @@ import pandas as pd
 
 from fleet.base.text import _
 from imports.headers import (
-    COLUMN_BY_KEY,
-    KEYS,
-    REQUIRED_KEYS,
+    ACQUISITION_HEADERS,
     HeaderMatch,
+    HeaderSet,
     ditto_marks,
     fold_header,
     header_min_columns,
@@ -27,7 +26,6 @@ from imports.headers import (
     is_example_marker,
     is_instruction_sheet,
     is_instruction_title,
-    match_header,
     row_mark,
     row_mark_characters,
     stated_unit,
@@ -43,8 +41,6 @@ _LEADING_CELLS = 4
 _BRACKETED_NOTE = re.compile(r"^[(（\[【].*[)）\]】]$")
 # Label-value pairs above the table are separated by wide spaces: "填报单位：X    填报日期：Y".
 _SEGMENTS = re.compile(r"\s{2,}|\u3000+")
-# Identifiers and amounts belong to one vehicle: never taken from a line above the table.
-_NOT_FROM_TITLE = frozenset({"vin", "plate", "price"})
 # A header wider than this is no table of acquisitions; the cap keeps a very wide sheet from costing seconds.
 _HEADER_COLUMNS = 200
 # How many rows under the header may still belong to it (column numbers, an English header row).
@@ -62,6 +58,7 @@ class SheetTable:
     columns: dict[str, int] = field(default_factory=dict)  # key -> 0-based column index
     # Further columns joined into a key whose column says `joined` (车辆品牌 + 车辆型号 -> brand_model).
     joined: dict[str, list[int]] = field(default_factory=dict)
+    columns_of: HeaderSet = ACQUISITION_HEADERS  # the kind of table: which columns the headers may name
 
 
 @dataclass
@@ -83,26 +80,26 @@ class _HeaderCell:
     match: HeaderMatch
 
 
-def read_table(path: Path, *, name: str | None = None, limits: Limits = LIMITS) -> RawTable:
+def read_table(path: Path, *, name: str | None = None, limits: Limits = LIMITS, headers: HeaderSet = ACQUISITION_HEADERS) -> RawTable:
     """Read the file at path (any format imports.sheets reads) into a RawTable; raise UnusableFile when
     it cannot be read or holds no usable table. name is the file's name as uploaded (a CSV's sheet)."""
     book = read_book(path, name=name, limits=limits)
     if book.format == "html":
-        book.sheets = page_table(book.sheets)
-    return _read_sheets(book)
+        book.sheets = page_table(book.sheets, headers)
+    return _read_sheets(book, headers)
 
 
-def page_table(tables: list[Sheet]) -> list[Sheet]:
+def page_table(tables: list[Sheet], headers: HeaderSet = ACQUISITION_HEADERS) -> list[Sheet]:
     """A web page's table of acquisitions: the largest one with a recognisable header (the others lay out
     the page: titles, menus, a footer)."""
     for table in tables:
         top = [list(row) for row in table.rows[: header_search_rows() + 1]]
-        if _find_header(top) is not None:
+        if _find_header(top, headers) is not None:
             return [table]
     return tables[:1]
 
 
-def _read_sheets(book: Book) -> RawTable:
+def _read_sheets(book: Book, headers: HeaderSet) -> RawTable:
     sheets: list[SheetTable] = []
     issues: list[dict] = []
     parts: list[dict[str, list]] = []
@@ -113,7 +110,7 @@ def _read_sheets(book: Book) -> RawTable:
         if not any(_filled(v) for row in rows for v in row):
             continue
         any_cells = True
-        table, data, sheet_issues = _read_sheet(sheet.name, rows, sheet.merged, sheet.hidden)
+        table, data, sheet_issues = _read_sheet(sheet.name, rows, sheet.merged, sheet.hidden, headers)
         if table is None:
             issues.extend(sheet_issues)
         elif sheet.hidden:
@@ -132,7 +129,7 @@ def _read_sheets(book: Book) -> RawTable:
             sheets.append(table)
             parts.append(data)
             issues.extend(sheet_issues)
-    if any("vin" in t.columns for t in sheets):
+    if "vin" in headers.keys and any("vin" in t.columns for t in sheets):
         sheets, parts, issues = _without_summaries(sheets, parts, issues)
     if not any_cells:
         raise UnusableFile("empty_workbook", _("工作簿是空的，没有任何内容。"))
@@ -141,7 +138,7 @@ def _read_sheets(book: Book) -> RawTable:
             "no_header",
             _("没有找到表头：任何工作表中都没有可识别的列名（如“单位名称”“车辆识别代号”“购置日期”）。请使用模板填写。"),
         )
-    frame = _frame(parts)
+    frame = _frame(parts, headers)
     if frame.empty:
         raise UnusableFile("no_data", _("找到了表头，但表头下方没有数据行。"))
     return RawTable(frame=frame, sheets=sheets, issues=issues, date1904=book.date1904)
@@ -161,8 +158,8 @@ def _without_summaries(
     return [t for t, _p in kept], [p for _t, p in kept], issues
 
 
-def _frame(parts: list[dict[str, list]]) -> pd.DataFrame:
-    columns = [*KEYS, "_sheet", "_row"]
+def _frame(parts: list[dict[str, list]], headers: HeaderSet) -> pd.DataFrame:
+    columns = [*headers.keys, "_sheet", "_row"]
     merged = {c: [v for part in parts for v in part[c]] for c in columns}
     frame = pd.DataFrame({c: pd.Series(merged[c], dtype=object) for c in columns if c != "_row"})
     frame["_row"] = pd.Series(merged["_row"], dtype="int64")
@@ -170,7 +167,11 @@ def _frame(parts: list[dict[str, list]]) -> pd.DataFrame:
 
 
 def _read_sheet(
-    name: str, rows: list[list[Cell]], merged: list[tuple[tuple[int, int], tuple[int, int]]], hidden: bool
+    name: str,
+    rows: list[list[Cell]],
+    merged: list[tuple[tuple[int, int], tuple[int, int]]],
+    hidden: bool,
+    headers: HeaderSet,
 ) -> tuple[SheetTable | None, dict[str, list], list[dict]]:
     if is_instruction_sheet(name) or is_instruction_title(_first_text(rows)):
         # Named so, or titled so in its first cell (“填表说明” in A1 of a sheet left as Sheet2).
@@ -179,14 +180,14 @@ def _read_sheet(
     # Header cells merged across columns name the first of them only, else every column under a
     # merged “备注” would be a duplicate 备注; merged down, they name each row they cover.
     _fill_merged(top, merged, last_row=len(top) - 1, across=False)
-    found = _find_header(top)
+    found = _find_header(top, headers)
     if found is None:
         if hidden:
             return None, {}, []
         return None, {}, [_sheet_skipped(name, _("工作表“%(sheet)s”中没有可识别的表头，已跳过。", sheet=name))]
     first_row, last_row, cells = found
-    table = SheetTable(name=name, header_row=last_row + 1)
-    given = _title_values(top[:first_row])
+    table = SheetTable(name=name, header_row=last_row + 1, columns_of=headers)
+    given = _title_values(top[:first_row], headers)
     issues = _map_columns(table, cells, given)
     body = rows[last_row + 1 :]
     from_merges = _fill_merged(body, merged, first_row=last_row + 1, columns=set(_used_columns(table)))
@@ -197,21 +198,22 @@ def _read_sheet(
             issues.append(
                 {**_issue(name, excel_row, key, label, "value_from_title", "warning",
                           _("表中没有“%(column)s”列，使用表头上方的“%(label)s：%(value)s”填入每一行。",
-                            column=COLUMN_BY_KEY[key].header, label=label, value=value)),
+                            column=headers.by_key[key].header, label=label, value=value)),
                  "value": value}
             )
-    if "price" in table.columns:
-        scale = next(c.match.scale for c in cells if c.match.key == "price" and c.column == table.columns["price"])
+    amount = headers.amount_key
+    if amount in table.columns:
+        scale = next(c.match.scale for c in cells if c.match.key == amount and c.column == table.columns[amount])
         if scale is None:
             # Statistical tables state the unit once, above the table or beside the header: “金额单位：元”.
             scale = next(
                 (u for row in top[: last_row + 1] for v in row if isinstance(v, str) and (u := stated_unit(v))), None
             )
         if scale is not None and scale != 1:
-            data["price"] = _scaled_prices(data["price"], scale)
+            data[amount] = _scaled_prices(data[amount], scale)
             issues.append(
-                _issue(name, table.header_row, "price", table.headers["price"], "price_unit_converted", "warning",
-                       _("“%(header)s”不是按万元填写，已换算为万元。", header=table.headers["price"]))
+                _issue(name, table.header_row, amount, table.headers[amount], "price_unit_converted", "warning",
+                       _("“%(header)s”不是按万元填写，已换算为万元。", header=table.headers[amount]))
             )
     return table, data, issues
 
@@ -256,7 +258,7 @@ def _fill_merged(
     return given
 
 
-def _find_header(top: list[list[Cell]]) -> tuple[int, int, list[_HeaderCell]] | None:
+def _find_header(top: list[list[Cell]], headers: HeaderSet) -> tuple[int, int, list[_HeaderCell]] | None:
     """The best header: the row (or pair of rows) naming the most distinct columns.
 
     On a tie the single row wins over a pair and the upper over the lower, so a title row above the
@@ -264,9 +266,9 @@ def _find_header(top: list[list[Cell]]) -> tuple[int, int, list[_HeaderCell]] | 
     """
     best: tuple[tuple[float, int], int, int, list[_HeaderCell]] | None = None
     for r in range(len(top)):
-        candidates = [(r, r, _header_cells(top[r], None))]
+        candidates = [(r, r, _header_cells(top[r], None, headers))]
         if r + 1 < len(top):
-            candidates.append((r, r + 1, _header_cells(top[r], top[r + 1])))
+            candidates.append((r, r + 1, _header_cells(top[r], top[r + 1], headers)))
         for first, last, cells in candidates:
             # A row of bracketed notes under the header ("（万元）", "（必填）") belongs to it.
             rank = (_score(cells), 2 if first != last and _annotations(top[last]) else int(first == last))
@@ -290,16 +292,16 @@ def _score(cells: list[_HeaderCell]) -> float:
     return len(keys) + 0.5 * sum(1 for c in cells if c.match.ambiguous)
 
 
-def _header_cells(upper: list[Cell], lower: list[Cell] | None) -> list[_HeaderCell]:
+def _header_cells(upper: list[Cell], lower: list[Cell] | None, headers: HeaderSet) -> list[_HeaderCell]:
     """The header cells of one row, or of two rows read together (a group title above sub-headers)."""
     cells = []
     for c, value in enumerate(upper[:_HEADER_COLUMNS]):
         text = _header_text(value)
         if lower is not None:
             below = _header_text(lower[c]) if c < len(lower) else ""
-            text = _combine(text, below)
+            text = _combine(text, below, headers)
         if text:
-            cells.append(_HeaderCell(c, text, match_header(text)))
+            cells.append(_HeaderCell(c, text, headers.match(text)))
     return cells
 
 
@@ -307,22 +309,22 @@ def _header_text(value: Cell) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def _combine(upper: str, lower: str) -> str:
+def _combine(upper: str, lower: str, headers: HeaderSet) -> str:
     """The header of a column under a two-row header: the sub-header, else the two read as one."""
     if not lower or fold_header(lower) == fold_header(upper):
         return upper
     if not upper:
         return lower
-    below = match_header(lower)
+    below = headers.match(lower)
     if below.key or below.ambiguous or below.ignored:
         return lower
     both = f"{upper} {lower}"
-    if match_header(both).key:
+    if headers.match(both).key:
         return both
-    return upper if match_header(upper).key else both
+    return upper if headers.match(upper).key else both
 
 
-def _title_values(rows: list[list[Cell]]) -> dict[str, tuple[str, str, int]]:
+def _title_values(rows: list[list[Cell]], headers: HeaderSet) -> dict[str, tuple[str, str, int]]:
     """Values that forms state once above the table for every row: “填报单位（盖章）：濮阳市城市管理局”.
 
     Returns key -> (label, value, Excel row) for labels that name a column; vehicle identifiers are
@@ -339,8 +341,8 @@ def _title_values(rows: list[list[Cell]]) -> dict[str, tuple[str, str, int]]:
                 value = value.strip(" _")
                 if not value and i + 1 < len(texts) and ":" not in texts[i + 1].replace("：", ":"):
                     value = texts[i + 1].strip(" _")
-                key = match_header(label).key
-                if value and key and key not in _NOT_FROM_TITLE:
+                key = headers.match(label).key
+                if value and key and key in headers.from_title:
                     found.setdefault(key, (label.strip(), value, r + 1))
     return found
 
@@ -351,18 +353,18 @@ def _map_columns(table: SheetTable, cells: list[_HeaderCell], given: dict[str, t
     row = table.header_row
     chosen: dict[str, _HeaderCell] = {}
     for cell in sorted((c for c in cells if c.match.key), key=lambda c: (-c.match.strength, c.column)):
-        if cell.match.key in chosen and COLUMN_BY_KEY[cell.match.key].joined:
+        if cell.match.key in chosen and table.columns_of.by_key[cell.match.key].joined:
             table.joined.setdefault(cell.match.key, []).append(cell.column)
         elif cell.match.key in chosen:
             kept = chosen[cell.match.key]
             issues.append(
                 _issue(table.name, row, cell.match.key, cell.text, "duplicate_column", "warning",
                        _("“%(header)s”与“%(kept)s”都像是“%(column)s”，已使用“%(kept)s”，忽略此列。",
-                         header=cell.text, kept=kept.text, column=COLUMN_BY_KEY[cell.match.key].header))
+                         header=cell.text, kept=kept.text, column=table.columns_of.by_key[cell.match.key].header))
             )
         else:
             chosen[cell.match.key] = cell
-    for key in KEYS:
+    for key in table.columns_of.keys:
         if key in chosen:
             table.columns[key] = chosen[key].column
             table.headers[key] = chosen[key].text
@@ -378,7 +380,7 @@ def _map_columns(table: SheetTable, cells: list[_HeaderCell], given: dict[str, t
         open_keys = [k for k in cell.match.candidates if k not in chosen]
         if open_keys:
             possible.update(open_keys)
-            names = "、".join(f"“{COLUMN_BY_KEY[k].header}”" for k in cell.match.candidates)
+            names = "、".join(f"“{table.columns_of.by_key[k].header}”" for k in cell.match.candidates)
             issues.append(
                 _issue(table.name, row, None, cell.text, "ambiguous_header", "error",
                        _("表头“%(header)s”含义不明确，可能是 %(columns)s。请改为模板中的列名。",
@@ -389,9 +391,9 @@ def _map_columns(table: SheetTable, cells: list[_HeaderCell], given: dict[str, t
                 _issue(table.name, row, None, cell.text, "unknown_column", "warning",
                        _("无法识别的列“%(header)s”，已忽略。", header=cell.text))
             )
-    for key in REQUIRED_KEYS:
+    for key in table.columns_of.required_keys:
         if key not in chosen and key not in possible and key not in given:
-            header = COLUMN_BY_KEY[key].header
+            header = table.columns_of.by_key[key].header
             issues.append(
                 _issue(table.name, row, key, header, "missing_column", "error",
                        _("工作表“%(sheet)s”缺少必填列“%(header)s”。", sheet=table.name, header=header))
@@ -449,7 +451,7 @@ def _data_rows(
         kept.append(i)
     rows = [body[i] for i in kept]
     data: dict[str, list] = {}
-    for key in KEYS:
+    for key in table.columns_of.keys:
         c = table.columns.get(key)
         if c is None:
             data[key] = [None] * len(kept)
@@ -505,7 +507,7 @@ def _header_echo(row: list[Cell], table: SheetTable) -> bool:
         # Column numbers go up by one from each column to the next, whatever lies between.
         return len({n - c for c, n in numbered}) == 1
     filled = [(k, row[c]) for k, c in table.columns.items() if _filled(row[c])]
-    echoed = sum(1 for k, v in filled if isinstance(v, str) and match_header(v).key == k)
+    echoed = sum(1 for k, v in filled if isinstance(v, str) and table.columns_of.match(v).key == k)
     return len(filled) >= 2 and echoed >= max(2, len(filled) // 2)
 
 

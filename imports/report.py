@@ -117,6 +117,20 @@ CODES: dict[str, Code] = {
         _l("购置日期所在月份的月报已通过审核并锁定，不能新增或修改该月的购置"),
         _l("%(month)s 的月报已通过审核并锁定，不能新增或修改该月的购置（如需更正，请联系审核员重新开放该月）"),
     ),
+    # The annual purchase plan (SPEC §3.5, imports.plans).
+    "quantity_invalid": Code(ERROR, _l("数量不是大于等于 1 的整数"), _l("“%(value)s”不是有效的数量：应为大于等于 1 的整数")),
+    "month_invalid": Code(
+        ERROR,
+        _l("计划购置月份不是月份或季度"),
+        _l("“%(value)s”不是有效的月份或季度，请写作 2026-12、2026年12月、2026Q4 或 2026年第四季度"),
+    ),
+    "budget_invalid": Code(ERROR, _l("预算不是大于等于 0 的数字"), _l("“%(value)s”不是大于等于 0 的数字")),
+    "plan_agency_mixed": Code(
+        ERROR, _l("一份计划只能属于一个单位"), _l("计划属于“%(agency)s”，此行是“%(value)s”：每个单位单独上传计划")
+    ),
+    "plan_year_mixed": Code(
+        ERROR, _l("一份计划只能属于一个年度"), _l("计划年度为 %(year)s，此行是 %(value)s：每个年度单独上传计划")
+    ),
 }
 
 # `required` on the emission standard is conditional; its message says when it applies.

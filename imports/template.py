@@ -7,6 +7,7 @@ fleet/vocabularies.yaml, so the template always matches what the importer reads.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import IO
 
 from openpyxl import Workbook
@@ -18,7 +19,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from fleet.base.periods import Period
 from fleet.base.text import _
 from fleet.base.vocab import VOCABULARIES
-from imports.headers import COLUMNS
+from imports.headers import COLUMNS, Column
 
 DATA_SHEET = "车辆购置"
 INSTRUCTION_SHEET = "填表说明"
@@ -70,22 +71,35 @@ def write_template(path_or_buffer: str | IO[bytes], *, prefill: Prefill | None =
     data.title = DATA_SHEET
     lists = book.create_sheet(LIST_SHEET)
     lists.sheet_state = "hidden"
-    _write_data_sheet(data, lists, header_row=1 if prefill is None else 2, own=() if prefill is None else _PREFILLED_KEYS)
+    write_data_sheet(
+        data, lists, COLUMNS, formats=_FORMATS, widths=_WIDTHS,
+        header_row=1 if prefill is None else 2, own=() if prefill is None else _PREFILLED_KEYS,
+    )
     if prefill is not None:
         _prefill(data, prefill)
-    _write_instructions(book.create_sheet(INSTRUCTION_SHEET, 1))
+    write_instructions(book.create_sheet(INSTRUCTION_SHEET, 1), _instruction_lines(), COLUMNS)
     book.active = 0
     book.save(path_or_buffer)
 
 
-def _write_data_sheet(data, lists, *, header_row: int = 1, own: tuple[str, ...] = ()) -> None:
-    """The header in header_row and the columns' drop-downs and formats below it; the columns of `own`
+def write_data_sheet(
+    data,
+    lists,
+    columns: Sequence[Column],
+    *,
+    formats: dict[str, str],
+    widths: dict[str, int],
+    header_row: int = 1,
+    own: tuple[str, ...] = (),
+) -> None:
+    """The header of `columns` in header_row (required ones marked) and the columns' drop-downs (values on
+    the hidden sheet `lists`), formats and widths below it; the columns of `own`
     get their validation from _prefill instead."""
     # Every list goes down column A of the list sheet, one after the other: values side by side in a row
     # (“新增”, “濮阳县”, “纯电动 …”) would look like a header to the reader.
     list_row = 1
     first = header_row + 1
-    for index, column in enumerate(COLUMNS, start=1):
+    for index, column in enumerate(columns, start=1):
         letter = get_column_letter(index)
         cell = data.cell(row=header_row, column=index, value=_header_text(column.header, column.required))
         cell.font = Font(bold=True, color="C00000" if column.required else "000000")
@@ -93,7 +107,7 @@ def _write_data_sheet(data, lists, *, header_row: int = 1, own: tuple[str, ...] 
         cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
         if column.note:
             cell.comment = Comment(column.note, "fleet")
-        data.column_dimensions[letter].width = _WIDTHS.get(column.key, 16)
+        data.column_dimensions[letter].width = widths.get(column.key, 16)
         if column.key in VOCABULARIES and column.key not in own:
             values = VOCABULARIES[column.key].values
             for row, value in enumerate(values, start=list_row):
@@ -108,10 +122,10 @@ def _write_data_sheet(data, lists, *, header_row: int = 1, own: tuple[str, ...] 
             validation.showInputMessage = bool(column.note)
             validation.add(f"{letter}{first}:{letter}{_LAST_ROW}")
             data.add_data_validation(validation)
-        if column.key in _FORMATS:
+        if column.key in formats:
             # A column format, not formatted cells: the sheet stays empty below the header, so rows
             # added by hand or by a program (openpyxl's append) start in row 2.
-            data.column_dimensions[letter].number_format = _FORMATS[column.key]
+            data.column_dimensions[letter].number_format = formats[column.key]
         if column.key == "acquired_on":
             validation = DataValidation(type="date", operator="greaterThanOrEqual", formula1="DATE(2015,1,1)",
                                         allow_blank=True)
@@ -122,7 +136,7 @@ def _write_data_sheet(data, lists, *, header_row: int = 1, own: tuple[str, ...] 
             data.add_data_validation(validation)
     data.row_dimensions[header_row].height = 32
     data.freeze_panes = f"A{first}"
-    data.auto_filter.ref = f"A{header_row}:{get_column_letter(len(COLUMNS))}{header_row}"
+    data.auto_filter.ref = f"A{header_row}:{get_column_letter(len(columns))}{header_row}"
 
 
 def _prefill(data, prefill: Prefill) -> None:
@@ -150,12 +164,8 @@ def _prefill(data, prefill: Prefill) -> None:
         data.add_data_validation(validation)
 
 
-def _write_instructions(sheet) -> None:
-    sheet.column_dimensions["A"].width = 24
-    sheet.column_dimensions["B"].width = 10
-    sheet.column_dimensions["C"].width = 70
-    sheet.column_dimensions["D"].width = 60
-    lines = [
+def _instruction_lines() -> list[str]:
+    return [
         _("填表说明"),
         _("1. 在“%(sheet)s”工作表中每行填写一辆购置的车辆，请勿修改表头。", sheet=DATA_SHEET),
         _("2. 带 * 的列为必填列；排放标准对燃油、燃气重型货车必填。"),
@@ -163,13 +173,21 @@ def _write_instructions(sheet) -> None:
         _("4. 购置日期填写为日期，如 2025-03-05；购置价格单位为万元。"),
         _("5. 属于 100% 新能源要求的车辆未选用新能源车时，须填写未选用新能源原因。"),
     ]
+
+
+def write_instructions(sheet, lines: Sequence[str], columns: Sequence[Column]) -> None:
+    """The instruction sheet: the lines, then a table of the columns (required or not, note, values)."""
+    sheet.column_dimensions["A"].width = 24
+    sheet.column_dimensions["B"].width = 10
+    sheet.column_dimensions["C"].width = 70
+    sheet.column_dimensions["D"].width = 60
     for row, line in enumerate(lines, start=1):
         sheet.cell(row=row, column=1, value=line)
     sheet["A1"].font = Font(bold=True, size=14)
     top = len(lines) + 2
     for col, title in enumerate((_("列名"), _("是否必填"), _("填写说明"), _("可选值")), start=1):
         sheet.cell(row=top, column=col, value=title).font = Font(bold=True)
-    for offset, column in enumerate(COLUMNS, start=1):
+    for offset, column in enumerate(columns, start=1):
         row = top + offset
         sheet.cell(row=row, column=1, value=column.header)
         sheet.cell(row=row, column=2, value=_("必填") if column.required else _("选填"))

@@ -73,13 +73,18 @@ class Rule:
 
     def covers(self, *, category: str, agency_kind: str, acquisition_kind: str, power: str, acquired_on: dt.date) -> bool:
         """Whether the rule counts a vehicle like this one: in its scope and bought while it is in force."""
+        return self.applies_to_kind(agency_kind) and self.covers_between(category, acquisition_kind, power, acquired_on, acquired_on)
+
+    def covers_between(self, category: str, acquisition_kind: str, power: str, first: dt.date, last: dt.date) -> bool:
+        """Whether a vehicle of this kind, bought between first and last (a planned month or quarter), is
+        in the rule's scope, agency kinds aside: the Python twin of the engine's SQL scope
+        (rules.counting.rule_conditions), for vehicles that exist only in a plan."""
         scope = self.scope
         return (
             category in scope.categories
-            and self.applies_to_kind(agency_kind)
             and acquisition_kind in scope.acquisition_kinds
             and (scope.power_types is None or power in scope.power_types)
-            and self.effective_within(acquired_on, acquired_on) is not None
+            and self.effective_within(first, last) is not None
         )
 
     def effective_within(self, start: dt.date, end: dt.date) -> tuple[dt.date, dt.date] | None:

@@ -405,3 +405,85 @@ class LoginThrottle(Base):
     # the same on SQLite and PostgreSQL.
     last_failure_at: Mapped[float] = mapped_column(sa.Float, index=True)
     locked_until: Mapped[float | None] = mapped_column(sa.Float)
+
+
+# --- Purchase plans (SPEC §3.5) ----------------------------------------------------------------------
+
+PLAN_STATUSES = ("current", "replaced", "invalid")
+
+
+class PurchasePlan(Base):
+    """One upload of an agency's annual purchase plan. The accepted uploads of an agency and year are
+    its versions (1, 2, …): the newest is `current`, the earlier ones `replaced` and kept. An upload
+    with errors is kept as `invalid` (no version) for its findings and annotated workbook."""
+
+    __tablename__ = "purchase_plans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agencies.id"), index=True)
+    year: Mapped[int | None]
+    version: Mapped[int | None]
+    status: Mapped[str] = mapped_column(sa.String(10))
+    file_name: Mapped[str] = mapped_column(sa.String(255))
+    sha256: Mapped[str] = mapped_column(sa.ForeignKey("upload_files.sha256"))
+    uploaded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    uploaded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    rows: Mapped[int] = mapped_column(default=0)
+    report: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, deferred=True)
+
+    agency: Mapped[Agency | None] = relationship()
+    uploaded_by: Mapped[User | None] = relationship()
+    upload: Mapped[UploadFile] = relationship()
+    lines: Mapped[list[PlanLine]] = relationship(back_populates="plan", order_by="PlanLine.id", cascade="all, delete-orphan")
+
+    __table_args__ = (
+        sa.UniqueConstraint("agency_id", "year", "version"),
+        sa.Index("ix_purchase_plans_year_status", "year", "status"),
+        sa.CheckConstraint("status IN ('current', 'replaced', 'invalid')", name="status"),
+    )
+
+
+class PlanLine(Base):
+    """A row of a plan: `quantity` vehicles of one kind planned for a month or a quarter. A planned
+    non-NEV under a 100% rule may carry an exemption request, decided before the purchase and applied
+    to the purchase when it is reported (fleet.domain.exemptions.apply_planned_exemptions)."""
+
+    __tablename__ = "plan_lines"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(sa.ForeignKey("purchase_plans.id", ondelete="CASCADE"), index=True)
+    source_sheet: Mapped[str | None] = mapped_column(sa.String(100))
+    source_row: Mapped[int | None]
+    category: Mapped[str] = mapped_column(sa.String(20))
+    power: Mapped[str] = mapped_column(sa.String(20))
+    acquisition_kind: Mapped[str] = mapped_column(sa.String(4))
+    quantity: Mapped[int]
+    first_day: Mapped[dt.date]  # of the planned month, or of the planned quarter's first month
+    last_day: Mapped[dt.date]
+    county: Mapped[str] = mapped_column(sa.String(40))
+    budget: Mapped[Decimal | None] = mapped_column(sa.Numeric(14, 4))
+    exemption_reason: Mapped[str | None] = mapped_column(sa.Text)
+    remark: Mapped[str | None] = mapped_column(sa.Text)
+    # The exemption request the line carries: None, or pending / approved / rejected.
+    exemption_status: Mapped[str | None] = mapped_column(sa.String(10))
+    exemption_requested_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    exemption_decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    exemption_decided_at: Mapped[dt.datetime | None]
+    exemption_comment: Mapped[str | None] = mapped_column(sa.Text)
+
+    plan: Mapped[PurchasePlan] = relationship(back_populates="lines")
+    exemption_decided_by: Mapped[User | None] = relationship(foreign_keys=[exemption_decided_by_id])
+
+    __table_args__ = (
+        sa.CheckConstraint("exemption_status IN ('pending', 'approved', 'rejected')", name="exemption_status"),
+        sa.CheckConstraint("quantity >= 1", name="quantity"),
+    )
+
+
+class PlannedExemption(Base):
+    """An exemption request made for a reported purchase from its plan line's decision: which line."""
+
+    __tablename__ = "planned_exemptions"
+
+    exemption_request_id: Mapped[int] = mapped_column(sa.ForeignKey("exemption_requests.id", ondelete="CASCADE"), primary_key=True)
+    plan_line_id: Mapped[int] = mapped_column(sa.ForeignKey("plan_lines.id"), index=True)

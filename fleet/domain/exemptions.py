@@ -12,7 +12,17 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from fleet.base import audit
-from fleet.base.models import Acquisition, Agency, ExemptionRequest, NoNevCatalogueEntry, User, utcnow
+from fleet.base.models import (
+    Acquisition,
+    Agency,
+    ExemptionRequest,
+    NoNevCatalogueEntry,
+    PlanLine,
+    PlannedExemption,
+    PurchasePlan,
+    User,
+    utcnow,
+)
 from fleet.base.pagination import Page, paginate
 from fleet.base.vocab import CATEGORIES, EXEMPTION_REASONS, NEV_POWER_TYPES, is_nev
 from rules.active import active_pack
@@ -23,6 +33,8 @@ MIN_REASON_LENGTH = 5
 MIN_PATTERN_CHARACTERS = 2
 # A request that is pending or approved blocks another one; after a rejection the agency may ask again.
 OPEN_STATUSES = ("pending", "approved")
+# The reason category of a request whose reason names none.
+OTHER_REASON = "其他"
 
 
 class ExemptionError(ValueError):
@@ -341,3 +353,91 @@ def refresh_catalogue_matches(session: Session, *, batch_id: int | None = None) 
         if isinstance(obj, Acquisition):
             session.expire(obj, ["catalogue_entry_id"])
     return result.rowcount
+
+
+# --- decisions made before the purchase, in a purchase plan ----------------------------------------
+
+# A purchase is the planned one when bought within this many months of the planned month (or quarter).
+PLANNED_MONTHS_LEEWAY = 3
+_PLAN_DECISION_COMMENT = "购置计划中已预先决定"
+
+
+def months_before(day: dt.date, months: int) -> dt.date:
+    """The first day of the month `months` months before day's month."""
+    index = day.year * 12 + day.month - 1 - months
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def months_after_end(day: dt.date, months: int) -> dt.date:
+    """The last day of the month `months` months after day's month."""
+    first_after = months_before(day, -months - 1)
+    return first_after - dt.timedelta(days=1)
+
+
+def apply_planned_exemptions(session: Session, *, agency_id: int | None = None, batch_id: int | None = None) -> int:
+    """Give each reported purchase that a decided plan line foresaw the line's decision, without
+    asking again: the same agency, category and power, bought within PLANNED_MONTHS_LEEWAY months of
+    the planned month, a non-NEV with no request of its own and no catalogue match. A line covers at
+    most its quantity of purchases, the earliest bought first. Limited to one agency's plans, or to
+    the purchases of one import batch; returns how many requests were made."""
+    lines_query = (
+        sa.select(PlanLine, PurchasePlan.agency_id)
+        .join(PurchasePlan, PurchasePlan.id == PlanLine.plan_id)
+        .where(PurchasePlan.status == "current", PlanLine.exemption_status.in_(("approved", "rejected")))
+        .order_by(PlanLine.first_day, PlanLine.id)
+    )
+    if agency_id is not None:
+        lines_query = lines_query.where(PurchasePlan.agency_id == agency_id)
+    if batch_id is not None:
+        lines_query = lines_query.where(
+            PurchasePlan.agency_id.in_(sa.select(Acquisition.agency_id).where(Acquisition.batch_id == batch_id))
+        )
+    made = 0
+    for line, owner in session.execute(lines_query).all():
+        used = session.scalar(
+            sa.select(sa.func.count()).select_from(PlannedExemption).where(PlannedExemption.plan_line_id == line.id)
+        ) or 0
+        if used >= line.quantity:
+            continue
+        purchases = session.scalars(
+            sa.select(Acquisition)
+            .where(
+                Acquisition.agency_id == owner,
+                Acquisition.category == line.category,
+                Acquisition.power == line.power,
+                Acquisition.power.not_in(sorted(NEV_POWER_TYPES)),
+                Acquisition.catalogue_entry_id.is_(None),
+                Acquisition.acquired_on.between(
+                    months_before(line.first_day, PLANNED_MONTHS_LEEWAY), months_after_end(line.last_day, PLANNED_MONTHS_LEEWAY)
+                ),
+                ~sa.exists().where(ExemptionRequest.acquisition_id == Acquisition.id),
+                *([Acquisition.batch_id == batch_id] if batch_id is not None else []),
+            )
+            .order_by(Acquisition.acquired_on, Acquisition.id)
+            .limit(line.quantity - used)
+        ).all()
+        for acquisition in purchases:
+            request = ExemptionRequest(
+                acquisition_id=acquisition.id,
+                reason_category=EXEMPTION_REASONS.lookup(line.exemption_reason or "") or OTHER_REASON,
+                reason=line.exemption_reason or "",
+                requested_by_id=line.exemption_requested_by_id,
+                status=line.exemption_status,
+                decided_by_id=line.exemption_decided_by_id,
+                decided_at=line.exemption_decided_at,
+                comment=line.exemption_comment or _PLAN_DECISION_COMMENT,
+            )
+            session.add(request)
+            session.flush()
+            session.add(PlannedExemption(exemption_request_id=request.id, plan_line_id=line.id))
+            audit.record(
+                session, "exemption.from_plan", user_id=line.exemption_decided_by_id, target_type="exemption_request",
+                target_id=request.id, detail={"acquisition_id": acquisition.id, "plan_line_id": line.id, "status": request.status},
+            )
+            made += 1
+    if made:
+        session.flush()
+        for obj in list(session.identity_map.values()):
+            if isinstance(obj, Acquisition):
+                session.expire(obj, ["exemption_state"])
+    return made
