@@ -9,13 +9,14 @@ from fractions import Fraction
 
 import pytest
 import sqlalchemy as sa
-from factories import acquisition, agency, user
+from factories import acquisition, agency, login, user
 from xlsx_factory import acquisition as acquisition_row
 from xlsx_factory import write_upload, write_workbook
 
 from fleet.base.models import Acquisition, ExemptionRequest, PlanLine, PlannedExemption, PurchasePlan
 from fleet.domain.forecast import AT_RISK, NO_PLAN, OFF_TRACK, ON_TRACK, PlannedVehicles, project
 from fleet.domain.plans import Line, decide_plan_exemption, match
+from fleet.domain.users import issue_api_token
 from imports.plans import PLAN_HEADERS, parse_planned_month
 from rules.packs import get_pack
 
@@ -315,3 +316,24 @@ def test_plan_headers_come_from_data():
     assert PLAN_HEADERS.match("车架号").key is None  # no VIN in a plan
     assert PLAN_HEADERS.match("燃料种类").key == "power"  # taken from the acquisitions' power column
     assert PLAN_HEADERS.required_keys == ("agency", "category", "power", "acquisition", "quantity", "planned_month", "county")
+
+
+# --- the API -----------------------------------------------------------------------------------------------
+
+
+def test_forecast_api_has_the_command_lines_shape_and_the_usual_permissions(client, runner, session, police, tmp_path):
+    agency(session, BUS_COMPANY, kind="国有企业", sector="公交", county="华龙区")
+    reviewer = user(session, "reviewer", role="reviewer")
+    user(session, "gongan", agency_name=POLICE)
+    token = issue_api_token(reviewer)
+    session.commit()
+    run_json(runner, "plans", "import", write_plan(tmp_path / "plan.xlsx", POLICE_PLAN))
+    body = client.get("/api/v1/forecast?year=2026", headers={"Authorization": f"Bearer {token}"}).get_json()
+    cli = run_json(runner, "forecast", "--year", "2026")[1]
+    assert body == cli
+    assert client.get("/api/v1/forecast", headers={"Authorization": f"Bearer {token}"}).status_code == 400
+    assert client.get("/api/v1/forecast?year=2026").status_code == 401
+    login(client, "gongan")
+    own = client.get("/api/v1/forecast?year=2026").get_json()
+    assert own["results"] and {r["agency"] for r in own["results"]} == {POLICE}  # no city-wide rows either
+    assert client.get(f"/api/v1/forecast?year=2026&agency={BUS_COMPANY}").status_code == 404

@@ -35,6 +35,7 @@ from fleet.web.params import BadParameter, int_arg, page_arg, term_arg
 from fleet.web.reporting import due_day as reporting_due_day
 from imports.package import UnusableFile
 from imports.pipeline import validate_file
+from fleet.domain.plans import forecast, forecast_json
 from rules.active import active_pack
 from rules.engine import evaluate
 from rules.results import compliance_json
@@ -122,6 +123,23 @@ def reporting_status():
         due=reporting.due_date(month, due_day).isoformat(),
         agencies=[state.as_json(zone) for state in states],
     )
+
+
+@bp.get("/forecast")
+@role_required()
+def forecast_view():
+    year = _int("year", low=2000, high=2100)
+    if year is None:
+        raise BadParameter(_("缺少参数 year。"))
+    session = get_session()
+    agency_id = agency_scope()
+    name = request.args.get("agency", "").strip()
+    if name:
+        agency = agency_by_name(session, name)
+        if agency is None or (agency_id is not None and agency.id != agency_id):
+            return json_error(404, "not_found", _("未登记的单位：%(name)s", name=name))
+        agency_id = agency.id
+    return jsonify(forecast_json(year, forecast(session, active_pack(session), year, agency_id=agency_id)))
 
 
 @bp.post("/uploads")
