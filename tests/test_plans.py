@@ -337,3 +337,39 @@ def test_forecast_api_has_the_command_lines_shape_and_the_usual_permissions(clie
     own = client.get("/api/v1/forecast?year=2026").get_json()
     assert own["results"] and {r["agency"] for r in own["results"]} == {POLICE}  # no city-wide rows either
     assert client.get(f"/api/v1/forecast?year=2026&agency={BUS_COMPANY}").status_code == 404
+
+
+# --- the projection on the pages and in the monthly e-mail ---------------------------------------------------
+
+
+def test_the_dashboard_and_the_agency_page_show_the_forecast(client, runner, session, police, tmp_path):
+    user(session, "reviewer", role="reviewer")
+    user(session, "gongan", agency_name=POLICE)
+    session.commit()
+    run_json(runner, "plans", "import", write_plan(tmp_path / "plan.xlsx", POLICE_PLAN))
+    login(client, "reviewer")
+    city = client.get("/?year=2026").get_data(as_text=True)
+    assert 'id="forecast"' in city and "按计划不达标" in city
+    client.get("/logout")
+    login(client, "gongan")
+    page = client.get(f"/agencies/{police.id}?year=2026").get_data(as_text=True)
+    # Enforcement cars: 1 of 5 planned and bought → 20%; change 2 of the 2 planned petrol cars.
+    assert "按此计划，年底将达到 20%（要求 ≥ 60%）：须把计划中的 2 辆汽油车中的 2 辆改为新能源汽车。" in page
+    assert "按计划预计（年底）" in page  # the dotted line to December on the trend chart and its table row
+
+
+def test_the_monthly_mail_says_where_the_plan_leads(app, runner, session, police, tmp_path):
+    from test_mail_summaries import smtp_server
+
+    police.contact_emails = ["zhuangbei@pygaj.example.cn"]
+    session.commit()
+    run_json(runner, "plans", "import", write_plan(tmp_path / "plan.xlsx", POLICE_PLAN))
+    with smtp_server() as (inbox, port):
+        app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=port, MAIL_FROM="fleet@pyjtj.example.cn")
+        result = runner.invoke(args=["summaries", "send", "--month", "2026-11", "--json"])
+        assert result.exit_code == 0, result.output
+    [message] = [m for m in inbox.messages if m["To"] == "zhuangbei@pygaj.example.cn"]
+    for part in ("plain", "html"):
+        body = message.get_body((part,)).get_content()
+        # Official cars: 1 NEV of 6 → 17%; 2 of the 3 planned petrol cars must change.
+        assert "按此计划，年底将达到 17%（要求 ≥ 50%）：须把计划中的 3 辆汽油车中的 2 辆改为新能源汽车。" in body

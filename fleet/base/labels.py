@@ -24,6 +24,7 @@ REPORTING_STATES = {
     "accepted": _l("已通过"),
     "missing": _l("逾期未报"),
 }
+FORECASTS = {"on_track": _l("按计划可达标"), "at_risk": _l("有风险"), "off_track": _l("按计划不达标"), "no_plan": _l("无购置计划")}
 
 
 def result_status_label(status: str) -> str:
@@ -41,3 +42,8 @@ def exemption_status_label(status: str) -> str:
 
 def reporting_state_label(state: str) -> str:
     return str(REPORTING_STATES.get(state, state))
+
+
+def forecast_label(state: str) -> str:
+    """A forecast state (on_track / at_risk / off_track / no_plan) in the current language."""
+    return str(FORECASTS.get(state, state))

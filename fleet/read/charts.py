@@ -75,6 +75,7 @@ class ChartText:
     county: str
     agency: str
     rule: str
+    projected: str = ""  # the label of a share projected with the purchase plan
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,7 @@ class TrendLine:
     label: str
     shares: Sequence[float | None]
     threshold: float | None = None
+    projected: float | None = None  # the year's share as planned, drawn dotted to the last month
 
 
 @dataclass(frozen=True)
@@ -291,6 +293,18 @@ def share_trend(key: str, title: str, months: Sequence[str], lines: Sequence[Tre
                 hovertemplate=f"{line.label}<br>%{{x}} %{{y:.1%}}<extra></extra>",
             )
         )
+        if line.projected is not None and months:
+            # From the last month with a share (the first month when none has one) to the year's end.
+            start = max((i for i, share in enumerate(line.shares) if share is not None), default=0)
+            start_share = line.shares[start] if line.shares[start] is not None else line.projected
+            traces.append(
+                go.Scatter(
+                    x=[months[start], months[-1]], y=[start_share, line.projected], mode="lines+markers",
+                    name=f"{line.label} · {text.projected}", legendgroup=line.label, showlegend=False,
+                    line={"color": colour, "dash": "dot"},
+                    hovertemplate=f"{line.label} {text.projected} %{{y:.1%}}<extra></extra>",
+                )
+            )
         if line.threshold is not None:
             traces.append(
                 go.Scatter(
@@ -306,11 +320,12 @@ def share_trend(key: str, title: str, months: Sequence[str], lines: Sequence[Tre
         xaxis={"title": {"text": text.month}, "type": "category"},
         yaxis={"tickformat": ".0%", "range": [0, 1.05], "title": {"text": text.share}},
     )
-    table = Table(
-        [text.month] + [line.label for line in lines],
-        [[month] + [percent(line.shares[i]) for line in lines] for i, month in enumerate(months)],
-    )
-    return Chart(key, title, figure, table, empty=all(share is None for line in lines for share in line.shares))
+    rows = [[month] + [percent(line.shares[i]) for line in lines] for i, month in enumerate(months)]
+    if any(line.projected is not None for line in lines):
+        rows.append([text.projected] + [percent(line.projected) for line in lines])
+    table = Table([text.month] + [line.label for line in lines], rows)
+    empty = all(share is None for line in lines for share in line.shares) and all(line.projected is None for line in lines)
+    return Chart(key, title, figure, table, empty=empty)
 
 
 def power_mix(

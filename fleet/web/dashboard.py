@@ -41,6 +41,7 @@ from fleet.read.dashboards import (
     rule_dashboard,
     still_needed,
 )
+from fleet.read.forecasts import advice, agency_forecast, city_forecast
 from fleet.read.reports import compliance_workbook
 from fleet.web.auth import agency_scope, can_see_agency, role_required
 from fleet.web.labels import term_label
@@ -98,6 +99,7 @@ def chart_text() -> charts.ChartText:
         county=_("县区"),
         agency=_("单位"),
         rule=_("规则"),
+        projected=_("按计划预计（年底）"),
     )
 
 
@@ -156,14 +158,23 @@ def _bars(results: list[RuleResult], label: Callable[[RuleResult], str]) -> list
     ]
 
 
-def _trend(key: str, title: str, series: dict[str, list[RuleResult]], rules: list[Rule], text: charts.ChartText) -> charts.Chart:
+def _trend(
+    key: str,
+    title: str,
+    series: dict[str, list[RuleResult]],
+    rules: list[Rule],
+    text: charts.ChartText,
+    projected: dict[str, float | None] | None = None,
+) -> charts.Chart:
+    """The monthly shares of the rules; `projected` (rule id -> the year's share as planned) adds a
+    dotted line to December."""
     text = measure_text(rules, text)
     months = list(series)
     lines = []
     for rule in rules:
         by_month = {m: next((r for r in results if r.rule.id == rule.id), None) for m, results in series.items()}
         shares = [None if r is None or r.share is None else float(r.share) for r in by_month.values()]
-        lines.append(charts.TrendLine(rule_title(rule), shares, float(rule.threshold)))
+        lines.append(charts.TrendLine(rule_title(rule), shares, float(rule.threshold), (projected or {}).get(rule.id)))
     return charts.share_trend(key, title, months, lines, text)
 
 
@@ -223,6 +234,8 @@ def city():
     return render_template(
         "dashboard/city.html",
         **_figures(pack, ("city", year, county, today, deadline, due_day, accepted_only), page),
+        # Plans change without the tallies: the forecast is counted on every request (one query per rule).
+        forecast=city_forecast(session, pack, year) if county is None else [],
         years=years,
         counties=[(c, term_label(c)) for c in COUNTIES.values],
         rule_title=rule_title,
@@ -257,14 +270,22 @@ def agency(agency_id: int):
             "rules_chart": charts.rule_shares(
                 "rules", _("各项规则：占比与达标线"), bars, measure_text([r.rule for r in data.results], text)
             ),
-            "trend": _trend("trend", _("月度达标占比"), data.trend, [r.rule for r in data.results], text),
             "breakdown": _mix_and_counties(data.counts, text, counties=False),
             "needed": {r.rule.qualified_id: still_needed(r) for r in data.results},
         }
 
+    figures = _figures(pack, ("agency", agency_id, year, today, deadline, due_day), page)
+    data = figures["data"]
+    # Plans change without the tallies: the forecast and the trend that shows it are made per request.
+    projections = agency_forecast(session, pack, year, agency_id)
+    projected = {p.rule.id: None if p.projected.share is None else float(p.projected.share) for p in projections if p.forecast != "no_plan"}
+    trend = _trend("trend", _("月度达标占比"), data.trend, [r.rule for r in data.results], chart_text(), projected)
     return render_template(
         "dashboard/agency.html",
-        **_figures(pack, ("agency", agency_id, year, today, deadline, due_day), page),
+        **figures,
+        trend=trend,
+        forecast=projections,
+        advice=advice,
         years=years,
         rule_title=rule_title,
         listed=LISTED,

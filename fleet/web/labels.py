@@ -10,7 +10,7 @@ from flask import Flask, current_app
 from flask_babel import get_locale
 from jinja2 import pass_context
 
-from fleet.base.labels import batch_status_label, exemption_status_label, result_status_label
+from fleet.base.labels import batch_status_label, exemption_status_label, forecast_label, result_status_label
 from fleet.base.vocab import EXEMPTION_REASONS, VOCABULARIES
 from fleet.domain import reporting
 from imports.headers import COLUMN_BY_KEY
@@ -67,5 +67,5 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(per_request(term_label), "term")
     app.add_template_filter(per_request(field_label), "field_label")
     app.add_template_filter(local_time, "local_time")
-    for label in (exemption_status_label, result_status_label, batch_status_label):
+    for label in (exemption_status_label, result_status_label, batch_status_label, forecast_label):
         app.add_template_global(label)

@@ -17,12 +17,13 @@ from babel.dates import format_skeleton
 from flask import render_template
 from sqlalchemy.orm import Session
 
-from fleet.base.labels import batch_status_label, reporting_state_label, result_status_label
+from fleet.base.labels import batch_status_label, forecast_label, reporting_state_label, result_status_label
 from fleet.base.models import Agency
 from fleet.base.periods import Period
 from fleet.base.text import _, force_locale, get_locale
 from fleet.base.vocab import VOCABULARIES
 from fleet.read.charts import percent as share_percent
+from fleet.read.forecasts import advice
 from fleet.read.mail.recipients import CITY, Delivery
 from fleet.read.mail.summaries import MonthResults, agency_summary, city_digest, month_results
 from fleet.read.reports import compliance_workbook
@@ -109,6 +110,8 @@ def _template_helpers(locale: str) -> dict[str, Callable[..., Any] | str]:
         "text_count_bar": text_count_bar,
         "status_label": result_status_label,
         "need_text": need_text,
+        "advice": lambda projection: advice(projection, locale),
+        "forecast_label": forecast_label,
         "batch_status": batch_status_label,
         "reporting_state": reporting_state_label,
         "colour": lambda status: {"pass": "#2e7d32", "fail": "#c62828"}.get(status, "#757575"),

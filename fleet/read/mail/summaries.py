@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import sqlalchemy as sa
@@ -19,9 +19,11 @@ from sqlalchemy.orm import Session, selectinload
 from fleet.base.models import Acquisition, Agency, ExemptionRequest, ImportBatch
 from fleet.base.periods import Period
 from fleet.domain import reporting
+from fleet.domain.forecast import Projection
 from fleet.domain.reporting import MonthState
 from fleet.domain.timeliness import LateAcquisition, late_acquisitions
 from fleet.read.dashboards import pending_exemptions
+from fleet.read.forecasts import agency_forecast
 from rules.engine import evaluate
 from rules.packs import Rule, RulePack
 from rules.results import RuleResult
@@ -118,6 +120,7 @@ class AgencySummary:
     deadline_days: int
     month_label: str = ""
     ytd_label: str = ""
+    forecasts: list[Projection] = field(default_factory=list)  # where the year heads with the purchase plan
 
     @property
     def needs(self) -> list[Need]:
@@ -192,6 +195,7 @@ def agency_summary(session: Session, results: MonthResults, agency: Agency) -> A
         reporting=results.reporting.get(agency.id),
         late=results.late_of(agency.id),
         deadline_days=results.deadline_days,
+        forecasts=agency_forecast(session, results.pack, results.month.start.year, agency.id),
     )
 
 
