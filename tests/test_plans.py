@@ -13,7 +13,7 @@ from factories import acquisition, agency, login, user
 from xlsx_factory import acquisition as acquisition_row
 from xlsx_factory import write_upload, write_workbook
 
-from fleet.base.models import Acquisition, ExemptionRequest, PlanLine, PlannedExemption, PurchasePlan
+from fleet.base.models import Acquisition, Agency, ExemptionRequest, PlanLine, PlannedExemption, PurchasePlan
 from fleet.domain.forecast import AT_RISK, NO_PLAN, OFF_TRACK, ON_TRACK, PlannedVehicles, project
 from fleet.domain.plans import Line, decide_plan_exemption, match
 from fleet.domain.users import issue_api_token
@@ -373,3 +373,17 @@ def test_the_monthly_mail_says_where_the_plan_leads(app, runner, session, police
         body = message.get_body((part,)).get_content()
         # Official cars: 1 NEV of 6 → 17%; 2 of the 3 planned petrol cars must change.
         assert "按此计划，年底将达到 17%（要求 ≥ 50%）：须把计划中的 3 辆汽油车中的 2 辆改为新能源汽车。" in body
+
+
+def test_the_demo_city_has_plans_for_most_agencies(session):
+    from fleet.domain.demo import load_demo
+    from fleet.domain.plans import forecast
+
+    summary = load_demo(session, today=dt.date(2026, 11, 15))
+    session.commit()
+    agencies = session.scalar(sa.select(sa.func.count()).select_from(Agency))
+    assert summary.plans == session.scalar(sa.select(sa.func.count()).select_from(PurchasePlan).where(PurchasePlan.status == "current"))
+    assert summary.plans >= agencies * 3 // 4
+    states = {p.forecast for p in forecast(session, PACK, 2026)}
+    assert NO_PLAN in states and states - {NO_PLAN}  # most have a plan, some have none
+    assert session.scalar(sa.select(sa.func.count()).select_from(PlannedExemption)) > 0  # decisions carried to purchases

@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import io
 import random
+import tempfile
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -43,6 +44,7 @@ class DemoSummary:
     agencies: int = 0
     acquisitions: int = 0
     batches: int = 0
+    plans: int = 0
     users: list[tuple[str, str, str]] = field(default_factory=list)
     already_loaded: bool = False
 
@@ -52,7 +54,8 @@ class DemoSummary:
             lines.append("Demo data was already loaded; nothing added.")
         else:
             lines.append(
-                f"Demo city loaded: {self.agencies} agencies, {self.acquisitions} acquisitions in {self.batches} uploads."
+                f"Demo city loaded: {self.agencies} agencies, {self.acquisitions} acquisitions in {self.batches} uploads,"
+                f" {self.plans} purchase plans."
             )
         lines.append("Demo users (username / password / role):")
         lines += [f"  {u} / {p} / {r}" for u, p, r in self.users]
@@ -229,6 +232,7 @@ def load_demo(session: Session, *, today: dt.date | None = None, seed: int = 202
             summary.acquisitions += len(rows)
 
     _demo_exemptions(session, rng, uploaders)
+    summary.plans = _demo_plans(session, rng, today, uploaders)
     _demo_reporting(session, rng, agencies, uploaders, today, due_day)
     return summary
 
@@ -294,3 +298,61 @@ def _demo_exemptions(session: Session, rng: random.Random, uploaders: dict[str, 
                 comment="经核实，同意豁免。" if approved else None,
             )
         )
+
+
+def _demo_plans(session: Session, rng: random.Random, today: dt.date, uploaders: dict[str, User]) -> int:
+    """This year's purchase plan of most agencies (every fifth has none), uploaded through the plan
+    pipeline: what was bought this year as planned lines by quarter, and the rest of the year's
+    purchases planned for December, some of its non-NEVs under a 100% rule with an exemption decided."""
+    from fleet.domain.plans import check_plan, decide_plan_exemption, store_plan
+    from imports.plans import PLAN_HEADERS
+    from rules.packs import active_pack
+
+    plan = _plan()
+    pack = active_pack(session)
+    reviewer = session.scalar(sa.select(User).where(User.role == "reviewer"))
+    year = today.year
+    stored = 0
+    for index, spec in enumerate(plan["agencies"]):
+        if index % 5 == 4:
+            continue
+        agency = session.scalar(sa.select(Agency).where(Agency.name == spec["name"]))
+        bought = session.execute(
+            sa.select(Acquisition.category, Acquisition.power, Acquisition.acquisition_kind, Acquisition.acquired_on)
+            .where(Acquisition.agency_id == agency.id, Acquisition.acquired_on >= dt.date(year, 1, 1))
+        ).all()
+        lines: dict[tuple[str, str, str, str], int] = {}
+        for category, power, kind, acquired_on in bought:
+            key = (category, power, kind, f"{year}Q{(acquired_on.month - 1) // 3 + 1}")
+            lines[key] = lines.get(key, 0) + 1
+        for category, count in spec["buys"].items():
+            mix = plan["power_mix"].get(category, plan["power_mix"]["default"])
+            for _ in range(max(1, count // 6)):
+                nev = rng.random() < spec["nev"]
+                key = (category, _weighted(rng, mix["nev" if nev else "other"]), "新增", f"{year}-12")
+                lines[key] = lines.get(key, 0) + 1
+        if not lines:
+            continue
+        header = [c.header for c in PLAN_HEADERS.columns]
+        book = Workbook()
+        sheet = book.active
+        sheet.title = "购置计划"
+        sheet.append(header)
+        for (category, power, kind, month), quantity in sorted(lines.items()):
+            reason = None if power in NEV_POWER_TYPES else plan["exemption_reasons"].get(category)
+            sheet.append([spec["name"], category, power, kind, quantity, month, spec["county"], None, reason, None])
+        buffer = io.BytesIO()
+        book.save(buffer)
+        content = buffer.getvalue()
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / f"{spec['name']}-{year}年度车辆购置计划.xlsx"
+            path.write_bytes(content)
+            check = check_plan(session, path, pack, file_name=path.name, max_bytes=len(content) + 1)
+        saved = store_plan(session, check, content, pack, user=uploaders.get(spec["name"]), file_name=path.name)
+        if saved.version is None:
+            continue
+        stored += 1
+        for number, line in enumerate(line for line in saved.lines if line.exemption_status == "pending"):
+            if reviewer is not None and number % 2 == 0:
+                decide_plan_exemption(session, line.id, user=reviewer, approve=True, comment="购置前已核实，同意豁免。")
+    return stored
