@@ -4,11 +4,13 @@ the command-line contract, and a decision made before the purchase carried to th
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 from fractions import Fraction
 
 import pytest
 import sqlalchemy as sa
+from openpyxl import load_workbook
 from factories import acquisition, agency, login, user
 from xlsx_factory import acquisition as acquisition_row
 from xlsx_factory import write_upload, write_workbook
@@ -350,7 +352,7 @@ def test_the_dashboard_and_the_agency_page_show_the_forecast(client, runner, ses
     login(client, "reviewer")
     city = client.get("/?year=2026").get_data(as_text=True)
     assert 'id="forecast"' in city and "按计划不达标" in city
-    client.get("/logout")
+    client.post("/logout")
     login(client, "gongan")
     page = client.get(f"/agencies/{police.id}?year=2026").get_data(as_text=True)
     # Enforcement cars: 1 of 5 planned and bought → 20%; change 2 of the 2 planned petrol cars.
@@ -387,3 +389,63 @@ def test_the_demo_city_has_plans_for_most_agencies(session):
     states = {p.forecast for p in forecast(session, PACK, 2026)}
     assert NO_PLAN in states and states - {NO_PLAN}  # most have a plan, some have none
     assert session.scalar(sa.select(sa.func.count()).select_from(PlannedExemption)) > 0  # decisions carried to purchases
+
+
+# --- the pages ---------------------------------------------------------------------------------------------
+
+
+def test_upload_a_plan_on_the_web_decide_its_exemption_and_keep_others_out(client, session, tmp_path):
+    agency(session, BUS_COMPANY, kind="国有企业", sector="公交", county="华龙区")
+    agency(session, POLICE)
+    user(session, "gongjiao", agency_name=BUS_COMPANY)
+    user(session, "gongan", agency_name=POLICE)
+    user(session, "reviewer", role="reviewer")
+    session.commit()
+    reason = "山区线路坡度大，纯电动车辆续航不足"
+    rows = [[BUS_COMPANY, "公交车", "柴油", "更新", 2, "2026年第四季度", "华龙区", 160, reason],
+            [BUS_COMPANY, "公交车", "纯电动", "新增", 3, "2026-12", "华龙区", None, None]]
+    login(client, "gongjiao")
+    with write_plan(tmp_path / "公交计划.xlsx", rows).open("rb") as fh:
+        response = client.post("/plans/", data={"file": (fh, "公交计划.xlsx")}, content_type="multipart/form-data")
+    assert response.status_code == 302
+    plan = session.scalars(sa.select(PurchasePlan)).one()
+    page = client.get(f"/plans/{plan.id}").get_data(as_text=True)
+    assert "按计划不达标" in page and "须把计划中的 2 辆柴油车中的 2 辆改为新能源汽车" in page
+    assert "批准" not in page  # only a reviewer decides
+    assert client.get("/plans/template").status_code == 200
+    client.post("/logout")
+
+    login(client, "gongan")
+    assert client.get(f"/plans/{plan.id}").status_code == 404
+    assert client.get(f"/plans/{plan.id}/annotated").status_code == 404
+    assert BUS_COMPANY not in client.get("/plans/").get_data(as_text=True)
+    client.post("/logout")
+
+    login(client, "reviewer")
+    line = session.scalars(sa.select(PlanLine).where(PlanLine.exemption_status == "pending")).one()
+    assert client.post(f"/plans/lines/{line.id}/decision", data={"decision": "reject", "comment": ""}).status_code == 302
+    session.expire_all()
+    assert session.get(PlanLine, line.id).exemption_status == "pending"  # a rejection needs a comment
+    client.post(f"/plans/lines/{line.id}/decision", data={"decision": "approve", "comment": ""})
+    session.expire_all()
+    assert session.get(PlanLine, line.id).exemption_status == "approved"
+    page = client.get(f"/plans/{plan.id}").get_data(as_text=True)
+    assert "按计划可达标" in page or "有风险" in page
+
+
+def test_a_plan_with_errors_is_kept_with_an_annotated_workbook(client, session, tmp_path):
+    agency(session, POLICE)
+    user(session, "gongan", agency_name=POLICE)
+    session.commit()
+    login(client, "gongan")
+    rows = [[POLICE, "执法执勤用车", "纯电动", "新增", 0, "明年", "市直", None, None]]
+    with write_plan(tmp_path / "bad.xlsx", rows).open("rb") as fh:
+        client.post("/plans/", data={"file": (fh, "bad.xlsx")}, content_type="multipart/form-data")
+    plan = session.scalars(sa.select(PurchasePlan)).one()
+    assert (plan.status, plan.version) == ("invalid", None)
+    page = client.get(f"/plans/{plan.id}").get_data(as_text=True)
+    assert 'data-code="quantity_invalid"' in page and 'data-code="month_invalid"' in page
+    response = client.get(f"/plans/{plan.id}/annotated")
+    workbook = load_workbook(io.BytesIO(response.data))
+    assert workbook.sheetnames[0] == "错误清单"
+    assert workbook["购置计划"]["E2"].comment is not None  # 数量, column E, row 2

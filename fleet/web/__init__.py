@@ -22,6 +22,7 @@ from fleet.web import (
     labels,
     mail_preview,
     navigation,
+    plans,
     reporting,
     requestlog,
     uploads,
@@ -55,6 +56,7 @@ def init_app(app: Flask) -> None:
     api.init_app(app)
     app.register_blueprint(admin.bp)
     app.register_blueprint(uploads.bp)
+    app.register_blueprint(plans.bp)
     app.register_blueprint(mail_preview.bp)
     app.register_blueprint(reporting.bp)
     app.register_blueprint(dashboard.bp)
