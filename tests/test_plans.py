@@ -11,7 +11,7 @@ from fractions import Fraction
 import pytest
 import sqlalchemy as sa
 from openpyxl import load_workbook
-from factories import acquisition, agency, login, user
+from tests.factories import acquisition, agency, login, user
 from xlsx_factory import acquisition as acquisition_row
 from xlsx_factory import write_upload, write_workbook
 
@@ -361,7 +361,7 @@ def test_the_dashboard_and_the_agency_page_show_the_forecast(client, runner, ses
 
 
 def test_the_monthly_mail_says_where_the_plan_leads(app, runner, session, police, tmp_path):
-    from test_mail_summaries import smtp_server
+    from tests.test_mail_summaries import smtp_server
 
     police.contact_emails = ["zhuangbei@pygaj.example.cn"]
     session.commit()

@@ -26,7 +26,7 @@ from fleet.domain.forecast import Projection
 from fleet.domain.plans import PlanCheck, check_plan, forecast, forecast_json, store_plan
 from imports.package import UnusableFile
 from imports.plans import write_plan_template
-from rules.packs import active_pack
+from rules.active import active_pack
 
 plans_cli = AppGroup("plans", help="Annual purchase plans (SPEC §3.5).")
 

@@ -306,7 +306,7 @@ def _demo_plans(session: Session, rng: random.Random, today: dt.date, uploaders:
     purchases planned for December, some of its non-NEVs under a 100% rule with an exemption decided."""
     from fleet.domain.plans import check_plan, decide_plan_exemption, store_plan
     from imports.plans import PLAN_HEADERS
-    from rules.packs import active_pack
+    from rules.active import active_pack
 
     plan = _plan()
     pack = active_pack(session)

@@ -25,7 +25,7 @@ from fractions import Fraction
 from typing import Any
 
 from fleet.base.vocab import NEV_POWER_TYPES
-from rules.engine import Counts, NO_COUNTS, RuleResult, make_result
+from rules.results import NO_COUNTS, Counts, RuleResult, make_result
 from rules.packs import Rule
 
 # The power a planned non-NEV becomes when the plan is changed: any NEV counts alike.

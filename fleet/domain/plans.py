@@ -36,8 +36,11 @@ from fleet.domain.exemptions import (
 from fleet.domain.forecast import PlannedVehicles, Projection, actual_counts, project
 from imports.plans import ValidatedPlan, validate_plan
 from imports.stage import store_upload
-from rules.engine import RuleResult, agency_rows, evaluate
-from rules.packs import Rule, RulePack, full_nev_categories
+from fleet.domain.selection import agency_rows
+from rules.engine import evaluate
+from rules.results import RuleResult
+from imports.policy import full_nev_categories
+from rules.packs import Rule, RulePack
 
 
 # --- lines ---------------------------------------------------------------------------------------------

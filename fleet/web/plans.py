@@ -33,7 +33,7 @@ from imports.annotate import annotate_workbook
 from imports.package import UnusableFile
 from imports.plans import write_plan_template
 from imports.report import ValidationReport
-from rules.packs import active_pack
+from rules.active import active_pack
 
 bp = Blueprint("plans", __name__, url_prefix="/plans")
 
