@@ -6,13 +6,14 @@ The routes come from app.url_map, so routes added by any area later are checked 
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 
 import pytest
 from flask import Flask
 
-from fleet.base.models import ImportBatch, UploadFile
+from fleet.base.models import ImportBatch, PlanLine, PurchasePlan, UploadFile
 from fleet.web.auth import is_public
 from tests import factories
 
@@ -22,7 +23,7 @@ PUBLIC = {"static", "favicon", "health.healthz", "auth.login", "auth.set_languag
 # Pages of one agency's objects that agency users may open: each must refuse another agency's.
 AGENCY_OBJECT_PAGES = {
     "vehicles.detail", "exemptions.new", "exemptions.show", "dashboard.agency", "uploads.show", "uploads.status",
-    "uploads.commit", "uploads.annotated", "uploads.original",
+    "uploads.commit", "uploads.annotated", "uploads.original", "plans.show", "plans.annotated", "plans.original",
 }
 
 
@@ -43,11 +44,18 @@ def world(session):
                                         brand_model="宇通ZK6105")
     request = factories.exemption_request(session, acquisition)
     entry = factories.catalogue_match(session, acquisition)
+    plan = PurchasePlan(agency_id=other.id, year=2025, version=1, status="current", file_name="清丰公交计划.xlsx",
+                        sha256="c" * 64, uploaded_by_id=other_user.id, report={})
+    plan.lines.append(PlanLine(category="公交车", power="柴油", acquisition_kind="新增", quantity=1, county="清丰县",
+                               first_day=dt.date(2025, 12, 1), last_day=dt.date(2025, 12, 31),
+                               exemption_reason="山区线路续航不足", exemption_status="pending"))
+    session.add(plan)
     session.commit()
     # The own agency has no objects at all: any id in a URL belongs to the other agency or to nothing.
     return {
         "agency": other.id, "batch": batch.id, "acquisition": acquisition.id, "request": request.id,
         "entry": entry.id, "user": other_user.id, "vin": acquisition.vin, "agency_name": other.name,
+        "plan": plan.id, "line": plan.lines[0].id,
     }
 
 
@@ -56,6 +64,8 @@ def _object_id(name: str, world: dict) -> int | None:
     name = name.lower()
     for words, key in (
         (("batch", "upload", "import"), "batch"),
+        (("plan",), "plan"),
+        (("line",), "line"),
         (("request", "exemption"), "request"),
         (("entry", "catalogue"), "entry"),
         (("agency",), "agency"),
