@@ -27,14 +27,15 @@ from sqlalchemy.orm import Session
 from fleet.base.models import User
 from fleet.base.text import _
 from fleet.base.vocab import ACQUISITION_KINDS, CATEGORIES, COUNTIES, POWER_TYPES
+from fleet.domain.agency_names import AgencyIndex, listed
 from imports.headers import HeaderSet
 from imports.normalise import normalise, to_numbers, to_text
 from imports.package import UnusableFile, check_package
 from imports.read import RawTable, read_table
-from imports.report import ERROR, WARNING, Finding, Messages, SheetLayout, ValidationReport
+from imports.report import ERROR, UNKNOWN_AGENCY_SUGGESTED, WARNING, Finding, Messages, SheetLayout, ValidationReport
 from imports.schema import MIN_EXEMPTION_REASON, _ambiguous_power, _holds, _non_nev, blank
 from imports.template import LIST_SHEET, write_data_sheet, write_instructions
-from imports.validate import SHEET_ERRORS, _agency_ids, _issue_finding
+from imports.validate import SHEET_ERRORS, _agency_matches, _issue_finding
 
 PLAN_HEADERS = HeaderSet.based_on_acquisitions(Path(__file__).with_name("plan_headers.yaml"))
 PLAN_SHEET = "购置计划"
@@ -221,14 +222,17 @@ def validate_plan(
     unusable = {(f.sheet, f.column) for f in read_findings if f.code in SHEET_ERRORS and f.severity == ERROR}
     cases = _failures(frame, full_nev_categories)
 
-    ids, names = _agency_ids(session, frame["agency"])
+    # The agency names matched as the acquisitions' are (fleet.domain.agency_names), suggestions included.
+    agencies = AgencyIndex.load(session)
+    own = user.agency_id if user is not None and user.role == "agency" else None
+    ids, matches = _agency_matches(agencies, frame["agency"], own)
+    names = agencies.names
     extra: list[tuple[int, str, str, dict[str, Any]]] = []
     for index in frame.index[(ids.isna() & ~blank(frame["agency"])).to_numpy()]:
         extra.append((index, "agency", "unknown_agency", {}))
-    if user is not None and user.role == "agency":
-        own = names.get(user.agency_id, "")
-        for index in frame.index[(ids.notna() & ids.ne(user.agency_id)).to_numpy()]:
-            extra.append((index, "agency", "agency_not_allowed", {"own": own}))
+    if own is not None:
+        for index in frame.index[(ids.notna() & ids.ne(own)).to_numpy()]:
+            extra.append((index, "agency", "agency_not_allowed", {"own": names.get(own, "")}))
     known = ids.dropna()
     agency_id = int(known.iloc[0]) if len(known) else None
     for index in known.index[known.ne(agency_id).to_numpy()]:
@@ -252,7 +256,15 @@ def validate_plan(
         if code == "exemption_reason_required":
             params = {**params, "category": frame.at[index, "category"]}
         header = layout[sheet].headers.get(column) or PLAN_HEADERS.by_key[column].header
-        finding = messages.finding(code, sheet=sheet, row=row, column=column, header=header, value=raw.frame.at[index, column], **params)
+        template, suggestions = None, None
+        if code == "unknown_agency":
+            suggestions = list(matches[frame.at[index, "agency"]].suggestions)
+            if suggestions:
+                template, params = UNKNOWN_AGENCY_SUGGESTED, {**params, "suggested": listed(suggestions)}
+        finding = messages.finding(
+            code, sheet=sheet, row=row, column=column, header=header, value=raw.frame.at[index, column],
+            template=template, suggestions=suggestions, **params,
+        )
         found.append(finding)
         if finding.severity == ERROR:
             bad_rows.add(index)

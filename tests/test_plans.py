@@ -11,7 +11,6 @@ from fractions import Fraction
 import pytest
 import sqlalchemy as sa
 from openpyxl import load_workbook
-from tests.factories import acquisition, agency, login, user
 from xlsx_factory import acquisition as acquisition_row
 from xlsx_factory import write_upload, write_workbook
 
@@ -21,6 +20,7 @@ from fleet.domain.plans import Line, decide_plan_exemption, match
 from fleet.domain.users import issue_api_token
 from imports.plans import PLAN_HEADERS, parse_planned_month
 from rules.packs import get_pack
+from tests.factories import acquisition, agency, login, user
 
 PACK = get_pack("puyang-2024")
 OFFICIAL, ENFORCEMENT, BUS = PACK.rule("official-car"), PACK.rule("enforcement-car"), PACK.rule("bus")

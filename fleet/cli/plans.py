@@ -21,7 +21,7 @@ from fleet.base.text import _
 from fleet.cli.console import emit_json
 from fleet.cli.imports import EXIT_CLEAN, EXIT_DATA_ERRORS, EXIT_UNUSABLE, _print_report
 from fleet.cli.rules import _refuse, _table
-from fleet.domain.agencies import agency_by_name
+from fleet.domain.agency_names import match_agency, not_registered
 from fleet.domain.forecast import Projection
 from fleet.domain.plans import PlanCheck, check_plan, forecast, forecast_json, store_plan
 from imports.package import UnusableFile
@@ -161,10 +161,10 @@ def forecast_command(year: int, agency_name: str | None, as_json: bool) -> None:
     session = db.get_session()
     agency_id = None
     if agency_name:
-        agency = agency_by_name(session, agency_name.strip())
-        if agency is None:
-            _refuse(_("未登记的单位：%(name)s", name=agency_name), as_json)
-        agency_id = agency.id
+        match = match_agency(session, agency_name)
+        if not match.found:
+            _refuse(not_registered(match), as_json)
+        agency_id = match.agency_id
     projections = forecast(session, active_pack(session), year, agency_id=agency_id)
     if as_json:
         emit_json(forecast_json(year, projections))

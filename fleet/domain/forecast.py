@@ -21,12 +21,11 @@ import datetime as dt
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any
 
 from fleet.base.vocab import NEV_POWER_TYPES
-from rules.results import NO_COUNTS, Counts, RuleResult, make_result
 from rules.packs import Rule
+from rules.results import NO_COUNTS, Counts, RuleResult, make_result
 
 # The power a planned non-NEV becomes when the plan is changed: any NEV counts alike.
 CHANGED_TO = "纯电动"
@@ -273,6 +272,3 @@ def _solve(rules: list[Rule], counts: list[Counts], groups: list[tuple[Effect, i
             best = spent + low
     return best
 
-
-def share_text(share: Fraction | None) -> str:
-    return "—" if share is None else f"{float(share) * 100:.0f}%"

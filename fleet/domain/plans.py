@@ -22,7 +22,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
 from fleet.base import audit
-from fleet.base.models import AcquisitionTally, Agency, PlanLine, PurchasePlan, User, utcnow
+from fleet.base.models import (
+    AcquisitionTally,
+    Agency,
+    PlanLine,
+    PurchasePlan,
+    User,
+    utcnow,
+)
 from fleet.base.periods import Period
 from fleet.base.vocab import NEV_POWER_TYPES
 from fleet.domain.exemptions import (
@@ -34,14 +41,13 @@ from fleet.domain.exemptions import (
     months_before,
 )
 from fleet.domain.forecast import PlannedVehicles, Projection, actual_counts, project
-from imports.plans import ValidatedPlan, validate_plan
-from imports.stage import store_upload
 from fleet.domain.selection import agency_rows
-from rules.engine import evaluate
-from rules.results import RuleResult
+from imports.plans import ValidatedPlan, validate_plan
 from imports.policy import full_nev_categories
+from imports.stage import store_upload
+from rules.engine import evaluate
 from rules.packs import Rule, RulePack
-
+from rules.results import RuleResult
 
 # --- lines ---------------------------------------------------------------------------------------------
 
@@ -90,9 +96,9 @@ def _requested(pack: RulePack, row: Any) -> bool:
     )
 
 
-def _file_lines(validated: ValidatedPlan, pack: RulePack, earlier: Sequence[PlanLine]) -> list[tuple[dict[str, Any], Line]]:
+def _file_lines(validated: ValidatedPlan, pack: RulePack, earlier: Sequence[PlanLine]) -> list[tuple[dict[str, Any], Line, PlanLine | None]]:
     """The rows of a file without errors as lines, each with the decision of an identical line of the
-    current version when there is one."""
+    current version when there is one (and that line)."""
     bad = {(f.sheet, f.row) for f in validated.report.errors}
     lines = []
     for row in validated.frame.to_dict("records"):
@@ -101,11 +107,12 @@ def _file_lines(validated: ValidatedPlan, pack: RulePack, earlier: Sequence[Plan
         first, last = row["planned_month"]
         status = "pending" if _requested(pack, row) else None
         candidate = Line(None, row["category"], row["power"], row["acquisition"], int(row["quantity"]), first, last, status)
+        decided = None
         if status is not None:
             decided = next((old for old in earlier if old.exemption_status and _same_request(candidate, old)), None)
             if decided is not None:
                 candidate = dataclasses.replace(candidate, exemption_status=decided.exemption_status)
-        lines.append((row, candidate))
+        lines.append((row, candidate, decided))
     return lines
 
 
@@ -227,7 +234,6 @@ class PlanCheck:
     validated: ValidatedPlan
     projections: list[Projection]
     nev_needed_total: int | None
-    progress: PlanProgress | None
 
     @property
     def passes(self) -> bool:
@@ -263,14 +269,14 @@ def check_plan(
         session, path, file_name=file_name, full_nev_categories=full_nev_categories(pack), max_bytes=max_bytes, user=user
     )
     if validated.agency_id is None or validated.year is None:
-        return PlanCheck(validated, [], None, None)
+        return PlanCheck(validated, [], None)
     agency = session.get(Agency, validated.agency_id)
     earlier = current_plan(session, agency.id, validated.year)
-    lines = [line for _row, line in _file_lines(validated, pack, earlier.lines if earlier else [])]
+    lines = [line for _row, line, _decided in _file_lines(validated, pack, earlier.lines if earlier else [])]
     progress = match(lines, bought_counts(session, validated.year, agency.id).get(agency.id, {}))
     actual = {r.rule.id: r for r in _actual_results(session, pack, validated.year, agency.id)}
     projections, total = _agency_projections(plan_rules(pack, validated.year), agency, actual, remaining_vehicles(progress), has_plan=True)
-    return PlanCheck(validated, projections, total, progress)
+    return PlanCheck(validated, projections, total)
 
 
 # --- storing a plan ------------------------------------------------------------------------------------
@@ -309,8 +315,7 @@ def store_plan(session: Session, check: PlanCheck, content: bytes, pack: RulePac
             earlier.status = "replaced"
             session.flush()
         plan.status, plan.version = "current", (highest or 0) + 1
-        for row, line in _file_lines(validated, pack, earlier.lines if earlier else []):
-            carried = next((old for old in (earlier.lines if earlier else []) if old.exemption_status and _same_request(line, old)), None)
+        for row, line, carried in _file_lines(validated, pack, earlier.lines if earlier else []):
             plan.lines.append(
                 PlanLine(
                     source_sheet=row["_sheet"],
@@ -366,14 +371,6 @@ def decide_plan_exemption(
     )
     apply_planned_exemptions(session, agency_id=line.plan.agency_id)
     return line
-
-
-def plan_history(session: Session, agency_id: int, year: int | None = None) -> list[PurchasePlan]:
-    """An agency's plan uploads, newest first."""
-    query = sa.select(PurchasePlan).where(PurchasePlan.agency_id == agency_id)
-    if year is not None:
-        query = query.where(PurchasePlan.year == year)
-    return list(session.scalars(query.order_by(PurchasePlan.uploaded_at.desc(), PurchasePlan.id.desc())))
 
 
 def plan_progress(session: Session, plan: PurchasePlan) -> PlanProgress:
@@ -437,8 +434,4 @@ def forecast(session: Session, pack: RulePack, year: int, *, agency_id: int | No
 def forecast_json(year: int, projections: Iterable[Projection]) -> dict[str, Any]:
     """`forecast --json` and GET /api/v1/forecast."""
     return {"year": year, "results": [p.as_dict(forecast=True) for p in projections]}
-
-
-def planned_agency_ids(session: Session, year: int) -> set[int]:
-    return set(session.scalars(sa.select(PurchasePlan.agency_id).where(PurchasePlan.year == year, PurchasePlan.status == "current")))
 

@@ -24,6 +24,7 @@ from fleet.base.periods import Period
 from fleet.base.vocab import CATEGORIES, COUNTIES, POWER_TYPES
 from fleet.domain import reporting
 from fleet.domain.agency_names import match_agency, not_registered
+from fleet.domain.plans import forecast, forecast_json
 from fleet.domain.vehicles import (
     VehicleFilters,
     acquisition_record,
@@ -35,7 +36,6 @@ from fleet.web.params import BadParameter, int_arg, page_arg, term_arg
 from fleet.web.reporting import due_day as reporting_due_day
 from imports.package import UnusableFile
 from imports.pipeline import validate_file
-from fleet.domain.plans import forecast, forecast_json
 from rules.active import active_pack
 from rules.engine import evaluate
 from rules.results import compliance_json
@@ -128,17 +128,19 @@ def reporting_status():
 @bp.get("/forecast")
 @role_required()
 def forecast_view():
-    year = _int("year", low=2000, high=2100)
+    year = int_arg("year", low=2000, high=2100)
     if year is None:
         raise BadParameter(_("缺少参数 year。"))
     session = get_session()
     agency_id = agency_scope()
     name = request.args.get("agency", "").strip()
     if name:
-        agency = agency_by_name(session, name)
-        if agency is None or (agency_id is not None and agency.id != agency_id):
+        match = match_agency(session, name)
+        if agency_id is not None and match.agency_id != agency_id:
             return json_error(404, "not_found", _("未登记的单位：%(name)s", name=name))
-        agency_id = agency.id
+        if not match.found:
+            return json_error(404, "not_found", not_registered(match))
+        agency_id = match.agency_id
     return jsonify(forecast_json(year, forecast(session, active_pack(session), year, agency_id=agency_id)))
 
 
