@@ -3,6 +3,7 @@ the command-line contract, and a decision made before the purchase carried to th
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -19,7 +20,7 @@ from fleet.domain.forecast import AT_RISK, NO_PLAN, OFF_TRACK, ON_TRACK, Planned
 from fleet.domain.plans import Line, decide_plan_exemption, match
 from fleet.domain.users import issue_api_token
 from imports.plans import PLAN_HEADERS, parse_planned_month
-from rules.packs import get_pack
+from rules.packs import Scope, get_pack
 from tests.factories import acquisition, agency, login, user
 
 PACK = get_pack("puyang-2024")
@@ -71,6 +72,23 @@ def test_changing_an_official_car_does_not_help_the_enforcement_rule():
     projections, total = project([OFFICIAL, ENFORCEMENT], actual, [planned("执法执勤用车", "汽油", 1)], agency_id=1, agency=POLICE, has_plan=True)
     enforcement = by_rule(projections)["enforcement-car"]
     assert (enforcement.reachable, enforcement.nev_needed, total) == (False, 2, None)  # 3 in scope need 2 NEVs
+
+
+def test_the_fewest_changes_are_found_where_choosing_by_rules_helped_is_not_enough():
+    # Six rules at 50%, each needing one NEV more: the planned muck truck counts for four of them, the
+    # bus for three, the sanitation vehicle for the other three. Taking the vehicle that helps most
+    # rules first (the muck truck) leaves two rules that need the bus and the sanitation vehicle
+    # anyway: three changes. Two are enough: the bus and the sanitation vehicle.
+    def rule(rule_id, categories):
+        scope = Scope(frozenset(categories), None, frozenset({"新增", "更新"}), None)
+        return dataclasses.replace(OFFICIAL, id=rule_id, scope=scope, threshold=Fraction(1, 2))
+
+    rules = [rule("r1", ["公交车", "渣土车"]), rule("r2", ["公交车", "渣土车"]), rule("r3", ["公交车"]),
+             rule("r4", ["市政环卫车", "渣土车"]), rule("r5", ["市政环卫车", "渣土车"]), rule("r6", ["市政环卫车"])]
+    plan = [planned("公交车", "柴油", 1), planned("市政环卫车", "柴油", 1), planned("渣土车", "柴油", 1)]
+    projections, total = project(rules, {}, plan, agency_id=1, agency=POLICE, has_plan=True)
+    assert [p.nev_needed for p in projections] == [1] * 6
+    assert total == 2
 
 
 def test_a_plan_exactly_at_the_threshold_passes_but_is_at_risk():
