@@ -271,6 +271,8 @@ def test_plans_import_keeps_versions_and_an_agency_user_only_its_own(runner, ses
     code, refused = run_json(runner, "plans", "import", write_plan(tmp_path / "bus.xlsx", other), "--as", "gongan")
     assert code == 1 and refused["version"] is None
     assert {e["code"] for e in refused["errors"]} == {"agency_not_allowed"}
+    # Kept as the uploader's agency's invalid upload, not shown to the agency the file names.
+    assert session.get(PurchasePlan, refused["plan"]).agency.name == POLICE
 
 
 def test_forecast_per_agency_and_city_wide(runner, session, police, tmp_path):

@@ -293,8 +293,10 @@ def store_plan(session: Session, check: PlanCheck, content: bytes, pack: RulePac
     its year (the one before it `replaced`, decisions on identical lines carried over), a plan with
     errors is kept as `invalid`. The caller commits."""
     validated = check.validated
+    # An agency user's upload is its agency's, whatever the file names (another agency's rows are errors).
+    owner = user.agency_id if user is not None and user.role == "agency" else validated.agency_id
     plan = PurchasePlan(
-        agency_id=validated.agency_id,
+        agency_id=owner,
         year=validated.year,
         status="invalid",
         file_name=file_name[-255:],
