@@ -31,6 +31,7 @@ from fleet.domain.agency_names import AgencyIndex, listed
 from imports.headers import HeaderSet
 from imports.normalise import normalise, to_numbers, to_text
 from imports.package import UnusableFile, check_package
+from imports.pipeline import reader_fault
 from imports.read import RawTable, read_table
 from imports.report import ERROR, UNKNOWN_AGENCY_SUGGESTED, WARNING, Finding, Messages, SheetLayout, ValidationReport
 from imports.schema import MIN_EXEMPTION_REASON, _ambiguous_power, _holds, _non_nev, blank
@@ -194,15 +195,16 @@ class ValidatedPlan:
     year: int | None
 
 
-def read_plan(path: Path, *, max_bytes: int) -> RawTable:
-    """Raise UnusableFile when the file cannot be used as a plan."""
+def read_plan(path: Path, *, max_bytes: int, file_name: str | None = None) -> RawTable:
+    """Raise UnusableFile when the file cannot be used as a plan (any format the reader takes)."""
     check_package(path, max_bytes=max_bytes)
     try:
-        return read_table(path, PLAN_HEADERS)
+        return read_table(path, name=file_name or path.name, headers=PLAN_HEADERS)
     except UnusableFile:
         raise
-    except Exception as exc:  # a reader failure is about the file: say so instead of a traceback
-        raise UnusableFile("corrupt", _("无法读取文件：%(reason)s", reason=str(exc) or type(exc).__name__)) from exc
+    except Exception as exc:
+        # The reader refuses a broken file as UnusableFile itself; anything else is a fault of ours.
+        raise reader_fault(file_name or path.name) from exc
 
 
 def validate_plan(
@@ -215,7 +217,7 @@ def validate_plan(
     user: User | None = None,
 ) -> ValidatedPlan:
     """Every finding of a plan file, by sheet, row and column; raises UnusableFile."""
-    raw = read_plan(path, max_bytes=max_bytes)
+    raw = read_plan(path, max_bytes=max_bytes, file_name=file_name)
     frame = normalise_plan(raw.frame, date1904=raw.date1904)
     layout = {s.name: SheetLayout(header_row=s.header_row, columns=dict(s.columns), headers=dict(s.headers)) for s in raw.sheets}
     read_findings = [_issue_finding(issue) for issue in raw.issues]
