@@ -6,8 +6,8 @@ fleet/vocabularies.yaml, so the template always matches what the importer reads.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import IO
 
 from openpyxl import Workbook

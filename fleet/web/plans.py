@@ -7,10 +7,8 @@ it) and decide the exemption requests a plan carries.
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, send_file, url_for
@@ -38,8 +36,6 @@ from rules.active import active_pack
 bp = Blueprint("plans", __name__, url_prefix="/plans")
 
 UPLOADERS = ("agency", "reviewer", "admin")
-# Times are stored in UTC and shown in the users' time zone.
-TIME_ZONE = ZoneInfo("Asia/Shanghai")
 PLAN_STATUSES = {"current": _l("现行"), "replaced": _l("已被替换"), "invalid": _l("有错误，未生效")}
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -55,17 +51,14 @@ class DecisionForm(FlaskForm):
     submit = SubmitField(_l("提交"))
 
 
-def shown_time(utc: dt.datetime) -> str:
-    return utc.replace(tzinfo=dt.UTC).astimezone(TIME_ZONE).strftime("%Y-%m-%d %H:%M")
-
-
 def plan_status(status: str) -> str:
     return str(PLAN_STATUSES.get(status, status))
 
 
 @bp.context_processor
 def _helpers() -> dict:
-    return {"shown_time": shown_time, "plan_status": plan_status}
+    # Times go through shown_time (fleet.web.reporting: the users' TIMEZONE), as on every page.
+    return {"plan_status": plan_status}
 
 
 def _visible_plan(plan_id: int) -> PurchasePlan:
