@@ -347,7 +347,7 @@ def test_forecast_api_has_the_command_lines_shape_and_the_usual_permissions(clie
     agency(session, BUS_COMPANY, kind="国有企业", sector="公交", county="华龙区")
     reviewer = user(session, "reviewer", role="reviewer")
     user(session, "gongan", agency_name=POLICE)
-    token = issue_api_token(reviewer)
+    token = issue_api_token(session, reviewer, actor_id=reviewer.id)
     session.commit()
     run_json(runner, "plans", "import", write_plan(tmp_path / "plan.xlsx", POLICE_PLAN))
     body = client.get("/api/v1/forecast?year=2026", headers={"Authorization": f"Bearer {token}"}).get_json()

@@ -1,7 +1,7 @@
 """purchase plans: plans, their lines, and the exemption requests made from a line's decision
 
 Revision ID: 0010_plans
-Revises: 0008_reporting
+Revises: 0011_security
 Create Date: 2026-12-05 10:00:00
 
 A plan is a versioned whole per agency and year (SPEC §3.5); the link from an exemption request to
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_plans"
-down_revision = "0008_reporting"
+down_revision = "0011_security"
 branch_labels = None
 depends_on = None
 
