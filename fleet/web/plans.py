@@ -57,7 +57,6 @@ def plan_status(status: str) -> str:
 
 @bp.context_processor
 def _helpers() -> dict:
-    # Times go through shown_time (fleet.web.reporting: the users' TIMEZONE), as on every page.
     return {"plan_status": plan_status}
 
 
