@@ -8,6 +8,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 import yaml
 
 from fleet.base.vocab import ORDINARY_HYBRID, PLUG_IN_HYBRID, fold
@@ -105,16 +106,21 @@ def usage_agrees(category: str, usage: str | None) -> bool:
     return usage is None or allowed is None or usage in allowed
 
 
-def category_of(usage: str | None, vehicle_type: str | None, agency_kind: str | None, sector: str | None) -> str:
-    """The category an unreported registration is counted under: extract.yaml's first entry that holds."""
+def category_expression(usage: Any, vehicle_type: Any, agency_kind: Any, sector: Any) -> Any:
+    """The category an unreported registration is counted under, as SQL over its columns and its
+    agency's: extract.yaml's first entry whose conditions all hold (the last has none)."""
+    whens = []
     for entry in data()["category_from_registration"]:
-        if "usage" in entry and usage not in entry["usage"]:
-            continue
-        if "vehicle_type" in entry and not (vehicle_type and vehicle_type.startswith(tuple(entry["vehicle_type"]))):
-            continue
-        if "agency_kind" in entry and agency_kind not in entry["agency_kind"]:
-            continue
-        if "sector" in entry and sector not in entry["sector"]:
-            continue
-        return str(entry["category"])
+        conditions = []
+        if "usage" in entry:
+            conditions.append(usage.in_(entry["usage"]))
+        if "vehicle_type" in entry:
+            conditions.append(sa.or_(*(vehicle_type.startswith(prefix) for prefix in entry["vehicle_type"])))
+        if "agency_kind" in entry:
+            conditions.append(agency_kind.in_(entry["agency_kind"]))
+        if "sector" in entry:
+            conditions.append(sector.in_(entry["sector"]))
+        if not conditions:
+            return sa.case(*whens, else_=sa.literal(str(entry["category"]))) if whens else sa.literal(str(entry["category"]))
+        whens.append((sa.and_(*conditions), sa.literal(str(entry["category"]))))
     raise LookupError(f"{SOURCE.name}: category_from_registration needs a last entry without conditions")
