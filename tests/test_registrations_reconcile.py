@@ -158,7 +158,7 @@ def _result(results, rule, agency):
 def test_with_registrations_counts_unreported_and_registered_power_through_the_engine(session, city):
     pack = get_pack("puyang-2024")
     reported = evaluate(session, pack, YEAR)
-    view = with_registrations(session, pack, YEAR, today=AFTER_DUES, due_day=10)
+    view = with_registrations(session, pack, YEAR, reconcile(session, YEAR, today=AFTER_DUES, due_day=10).findings)
     before, after = _result(reported, "official-car", POLICE), _result(view, "official-car", POLICE)
     # The reported NEV (vin 3) is registered as petrol; the unreported official car (vin 13) joins the scope.
     assert (after.in_scope, after.nev) == (before.in_scope + 1, before.nev - 1)
@@ -170,7 +170,7 @@ def test_with_registrations_counts_unreported_and_registered_power_through_the_e
     review_finding(session, "power_mismatch", vin(3), status="explained", comment="登记信息有误，已申请更正", user_id=None)
     session.commit()
     official = _result(reported, "official-car", POLICE)
-    again = _result(with_registrations(session, pack, YEAR, today=AFTER_DUES, due_day=10), "official-car", POLICE)
+    again = _result(with_registrations(session, pack, YEAR, reconcile(session, YEAR, today=AFTER_DUES, due_day=10).findings), "official-car", POLICE)
     assert (again.in_scope, again.nev) == (official.in_scope + 1, official.nev)
 
 

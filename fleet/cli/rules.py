@@ -19,7 +19,8 @@ from fleet.base.text import _
 from fleet.base.vocab import ACQUISITION_KINDS, AGENCY_KINDS, CATEGORIES, POWER_TYPES, Vocabulary
 from fleet.cli.console import emit_json, fail
 from fleet.domain.agency_names import match_agency, not_registered
-from fleet.domain.registrations.figures import with_registrations
+from fleet.domain.registrations.figures import with_registrations, year_of
+from fleet.domain.registrations.reconcile import reconcile
 from rules.active import active_pack_id
 from rules.engine import evaluate
 from rules.packs import PACKS_DIR, PackError, RulePack, check_packs, get_pack, load_pack, threshold_text
@@ -103,9 +104,8 @@ def compliance_command(
             _refuse(not_registered(match), as_json)
         agency_id = match.agency_id
     if registrations:
-        results = with_registrations(
-            session, pack, period, today=dt.date.today(), due_day=current_app.config["REPORTING_DUE_DAY"], agency_id=agency_id
-        )
+        found = reconcile(session, year_of(period), today=dt.date.today(), due_day=current_app.config["REPORTING_DUE_DAY"])
+        results = with_registrations(session, pack, period, found.findings, agency_id=agency_id)
     else:
         results = evaluate(session, pack, period, agency_id=agency_id, accepted_only=accepted_only)
     if as_json:

@@ -42,6 +42,7 @@ from fleet.read.dashboards import (
     still_needed,
 )
 from fleet.read.forecasts import advice, agency_forecast, city_forecast
+from fleet.read.registration_figures import registration_view
 from fleet.read.reports import compliance_workbook
 from fleet.web.auth import agency_scope, can_see_agency, role_required
 from fleet.web.labels import term_label
@@ -226,6 +227,7 @@ def city():
         }
         return {
             "data": data,
+            "registrations": registration_view(session, pack, year, today=today, due_day=due_day, county=county),
             "ranking": ranking,
             "trend": _trend("trend", _("各规则月度达标占比"), data.trend, [o.rule for o in data.rules], text),
             "breakdown": _mix_and_counties(data.counts, text, counties=county is None),
@@ -267,6 +269,7 @@ def agency(agency_id: int):
         bars = _bars(data.results, lambda r: rule_title(r.rule))
         return {
             "data": data,
+            "registrations": registration_view(session, pack, year, today=today, due_day=due_day, agency_id=agency_id),
             "rules_chart": charts.rule_shares(
                 "rules", _("各项规则：占比与达标线"), bars, measure_text([r.rule for r in data.results], text)
             ),

@@ -8,6 +8,7 @@ A finding a reviewer marked explained changes nothing: the reviewer accepted the
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -18,7 +19,7 @@ from fleet.base.models import Acquisition, Agency, Registration
 from fleet.base.periods import Period
 from fleet.base.vocab import ACQUISITION_KINDS
 from fleet.domain.registrations import codes
-from fleet.domain.registrations.reconcile import Finding, reconcile
+from fleet.domain.registrations.reconcile import Finding
 from rules.engine import RuleResult, Source, evaluate
 from rules.packs import RulePack
 
@@ -83,14 +84,19 @@ def with_registrations(
     session: Session,
     pack: RulePack,
     period: Period,
+    findings: Iterable[Finding],
     *,
-    today: Any,
-    due_day: int,
     agency_id: int | None = None,
     county: str | None = None,
 ) -> list[RuleResult]:
-    """evaluate() of the period with the registration record's corrections: the same results, counted
-    from what the record says where it disagrees with the reports."""
-    year = Period.year(period.start.year) if period.start.year == period.end.year else period
-    found = reconcile(session, year, today=today, due_day=due_day).findings
-    return evaluate(session, pack, period, agency_id=agency_id, county=county, extra=adjustments(found))
+    """evaluate() of the period counted from what the registration record says where it disagrees with
+    the reports. `findings` are reconcile()'s over the calendar year (at least), which decides whether
+    a rule open to any agency kind applies."""
+    return evaluate(session, pack, period, agency_id=agency_id, county=county, extra=adjustments(findings))
+
+
+def year_of(period: Period) -> Period:
+    """The calendar year (or years) around a period: what its findings must cover for with_registrations."""
+    if period.start.year == period.end.year:
+        return Period.year(period.start.year)
+    return Period("year", dt.date(period.start.year, 1, 1), dt.date(period.end.year, 12, 31), period.label)

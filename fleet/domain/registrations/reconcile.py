@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from fleet.base import audit
 from fleet.base.models import REVIEW_STATUSES, Acquisition, Agency, Registration, RegistrationExtract, RegistrationOwner, RegistrationReview, utcnow
 from fleet.base.periods import Period
+from fleet.base.text import _l
 from fleet.base.vocab import NEV_POWER_TYPES
 from fleet.domain.registrations import codes
 
@@ -33,6 +34,16 @@ FINDING_CODES = (
     "usage_mismatch",
     "not_registered",
 )
+# What each code is called on pages and in mails.
+FINDING_LABELS = {
+    "unreported": _l("已登记未上报"),
+    "pending_report": _l("已登记，尚未到报送期限"),
+    "power_mismatch": _l("动力类型与登记不符"),
+    "owner_mismatch": _l("登记所有人不是上报单位"),
+    "plate_mismatch": _l("号牌与登记不符"),
+    "usage_mismatch": _l("使用性质与车辆类别不符"),
+    "not_registered": _l("上报有号牌但登记信息中没有"),
+}
 # SQLite allows 32766 bound parameters; VINs and plates are looked up in IN lists well below that.
 _CHUNK = 5000
 
