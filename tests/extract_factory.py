@@ -1,4 +1,4 @@
-"""Test helper: registration extracts written the way the registration system exports them (SPEC §3.4):
+"""Test helper: registration extracts written the way the registration system exports them:
 a title row, the Chinese headers or the field abbreviations, GA 24 codes or their names, plates
 without the province character."""
 

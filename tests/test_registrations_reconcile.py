@@ -10,7 +10,7 @@ import json
 import pytest
 import sqlalchemy as sa
 from extract_factory import registration, write_extract
-from factories import acquisition, agency, vin
+from tests.factories import acquisition, agency, vin
 
 from fleet.base.models import Registration
 from fleet.base.periods import Period

@@ -8,7 +8,7 @@ import re
 
 import sqlalchemy as sa
 from extract_factory import registration, write_extract
-from factories import login, user, vin
+from tests.factories import login, user, vin
 
 from fleet.base.models import Registration, RegistrationExtract, RegistrationOwner, RegistrationReview
 from tests.test_registrations_reconcile import BUSES, CITY, POLICE, city  # noqa: F401 (the fixture)

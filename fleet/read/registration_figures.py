@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 from fleet.base.periods import Period
 from fleet.domain.registrations.figures import with_registrations
 from fleet.domain.registrations.reconcile import Finding, Range, reconcile
-from rules.engine import RuleResult
 from rules.packs import RulePack
+from rules.results import RuleResult
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,7 @@ def vehicle_type_code(text: str | None) -> str | None:
 
 
 def registered_power(fuel: str | None, plate_kind: str | None, *, green_plate: bool = False) -> str | None:
-    """The power type (SPEC §3.2) a registered fuel code says; O (混合动力) is a plug-in hybrid on an
+    """The power type (vocabularies.yaml) a registered fuel code says; O (混合动力) is a plug-in hybrid on an
     NEV plate kind (or a green plate when the kind is missing), an ordinary hybrid otherwise."""
     if fuel not in FUELS.names:
         return None
@@ -101,7 +101,7 @@ def same_power(reported: str, registered: str) -> bool:
 
 
 def usage_agrees(category: str, usage: str | None) -> bool:
-    """SPEC §3.4's table of usages and categories; a category it does not list agrees with any usage."""
+    """extract.yaml's table of usages and categories; a category it does not list agrees with any usage."""
     allowed = data()["usage_agrees"].get(category)
     return usage is None or allowed is None or usage in allowed
 

@@ -20,8 +20,10 @@ from fleet.base.periods import Period
 from fleet.base.vocab import ACQUISITION_KINDS
 from fleet.domain.registrations import codes
 from fleet.domain.registrations.reconcile import Finding
-from rules.engine import RuleResult, Source, evaluate
+from rules.counting import Source
+from rules.engine import evaluate
 from rules.packs import RulePack
+from rules.results import RuleResult
 
 # SQLite allows 32766 bound parameters: ids go in IN lists well below that.
 _CHUNK = 5000
