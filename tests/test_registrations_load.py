@@ -8,7 +8,7 @@ import json
 
 import pytest
 import sqlalchemy as sa
-from extract_factory import registration, write_extract
+from tests.extract_factory import registration, write_extract
 from tests.factories import agency, vin
 
 from fleet.base.models import Registration, RegistrationExtract, UploadFile
@@ -165,3 +165,26 @@ def test_every_extract_code_is_documented():
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     assert [code for code in CODES if f"| `{code}` |" not in readme] == []
+
+
+@pytest.mark.parametrize("encoding", ["gb18030", "utf-8-sig"])
+def test_a_csv_extract_loads_as_its_xlsx_twin(runner, session, tmp_path, registry, encoding):
+    from tests.extract_factory import write_extract_csv
+
+    rows = [
+        registration(vin(61), owner_id=POLICE_CODE, registered_on=dt.date(2026, 3, 5)),
+        registration(vin(62), owner="濮阳市公共交通有限责任公司", plate_kind="51", plate="J00062D", usage="C", fuel="C",
+                     vehicle_type="K11", registered_on=dt.date(2026, 3, 9)),
+    ]
+    code, payload = load(runner, write_extract_csv(tmp_path / "extract.csv", rows, encoding=encoding, names=True))
+    assert code == 0, payload
+    assert (payload["rows"], payload["loaded"]) == (2, 2)
+    assert payload["period"] == {"first": "2026-03-05", "last": "2026-03-09"}
+    # GBK read as anything else would garble the owner and match no agency.
+    assert payload["owners"] == {"matched": 2, "unmatched": 0}
+    registrations = stored(session)
+    assert registrations[vin(62)].plate == "豫J00062D" and registrations[vin(62)].usage == "C"
+    assert registrations[vin(62)].power == "纯电动" and registrations[vin(61)].power == "汽油"
+    bad = write_extract_csv(tmp_path / "bad.csv", [registration(vin(63), fuel="W")], encoding=encoding)
+    code, payload = load(runner, bad)
+    assert code == 1 and [(e["sheet"], e["row"], e["column"]) for e in payload["errors"]] == [("bad.csv", 3, "fuel")]

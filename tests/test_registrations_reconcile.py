@@ -9,7 +9,7 @@ import json
 
 import pytest
 import sqlalchemy as sa
-from extract_factory import registration, write_extract
+from tests.extract_factory import registration, write_extract
 from tests.factories import acquisition, agency, vin
 
 from fleet.base.models import Registration

@@ -7,7 +7,7 @@ import io
 import re
 
 import sqlalchemy as sa
-from extract_factory import registration, write_extract
+from tests.extract_factory import registration, write_extract
 from tests.factories import login, user, vin
 
 from fleet.base.models import Registration, RegistrationExtract, RegistrationOwner, RegistrationReview

@@ -320,7 +320,7 @@ def load_extract(session: Session, path: Path, *, file_name: str | None = None, 
 
     Raises imports.package.UnusableFile when the file cannot be read as a table."""
     path = Path(path)
-    raw = read_table(path, EXTRACT_HEADERS)
+    raw = read_table(path, name=file_name or path.name, headers=EXTRACT_HEADERS)
     frame = normalised(raw)
     read_findings = [_reader_finding(issue) for issue in raw.issues]
     unusable = {f.sheet for f in read_findings if f.code in _SHEET_ERRORS and f.severity == ERROR}
