@@ -85,12 +85,15 @@ def vehicle_type_code(text: str | None) -> str | None:
 
 def registered_power(fuel: str | None, plate_kind: str | None, *, green_plate: bool = False) -> str | None:
     """The power type (vocabularies.yaml) a registered fuel code says; O (混合动力) is a plug-in hybrid on an
-    NEV plate kind (or a green plate when the kind is missing), an ordinary hybrid otherwise."""
+    NEV plate kind (or a green plate when the kind is missing), stays 混合动力 on a plate that does not
+    tell (a police plate), and is an ordinary hybrid otherwise."""
     if fuel not in FUELS.names:
         return None
     power = data()["fuels"][fuel]["power"]
     if power is not None:
         return str(power)
+    if plate_kind in data()["unsettled_plate_kinds"]:
+        return FUELS.names[fuel]
     return PLUG_IN_HYBRID if plate_kind in NEV_PLATE_KINDS or (plate_kind is None and green_plate) else ORDINARY_HYBRID
 
 

@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import Any
 
 from babel.dates import format_skeleton
-from flask import render_template
+from flask import current_app, render_template
 from sqlalchemy.orm import Session
 
 from fleet.base.labels import batch_status_label, forecast_label, reporting_state_label, result_status_label

@@ -20,6 +20,7 @@ from fleet.base.models import Acquisition, Agency, ExemptionRequest, ImportBatch
 from fleet.base.periods import Period
 from fleet.domain import reporting
 from fleet.domain.forecast import Projection
+from fleet.domain.registrations.reconcile import reconcile
 from fleet.domain.reporting import MonthState
 from fleet.domain.timeliness import LateAcquisition, late_acquisitions
 from fleet.read.dashboards import pending_exemptions
@@ -49,6 +50,8 @@ class MonthResults:
     ytd_results: list[RuleResult]
     reporting: dict[int, MonthState]  # agency id -> the month's reporting state, for the agencies owing it
     late: list[LateAcquisition]  # reported in the month after the deadline, latest first
+    # agency id -> its registrations of the year to date nobody reported by their month's due date
+    unreported: dict[int, int]
     @cached_property
     def _by_agency(self) -> dict[int, tuple[dict[str, RuleResult], dict[str, RuleResult]]]:
         grouped: dict[int, tuple[dict[str, RuleResult], dict[str, RuleResult]]] = {}
@@ -81,8 +84,13 @@ class MonthResults:
 def month_results(
     session: Session, pack: RulePack, month: Period, *, deadline_days: int, due_day: int, today: dt.date
 ) -> MonthResults:
-    """The month's figures; the reporting states as of `today`."""
+    """The month's figures; the reporting states, and the registrations nobody reported by their
+    month's due date, as of `today`."""
     ytd = year_to_date(month)
+    unreported: dict[int, int] = defaultdict(int)
+    for finding in reconcile(session, ytd, today=today, due_day=due_day).findings:
+        if finding.code == "unreported" and finding.agency_id is not None:
+            unreported[finding.agency_id] += 1
     return MonthResults(
         pack=pack,
         month=month,
@@ -92,6 +100,7 @@ def month_results(
         ytd_results=evaluate(session, pack, ytd),
         reporting={s.agency_id: s for s in reporting.month_states(session, month, today=today, due_day=due_day)},
         late=late_acquisitions(session, month, deadline_days=deadline_days),
+        unreported=dict(unreported),
     )
 
 
@@ -118,6 +127,7 @@ class AgencySummary:
     reporting: MonthState | None  # the month's reporting state; None when the agency did not owe it
     late: list[LateAcquisition]
     deadline_days: int
+    unreported: int = 0  # vehicles the registration record says the agency owns and never reported
     month_label: str = ""
     ytd_label: str = ""
     forecasts: list[Projection] = field(default_factory=list)  # where the year heads with the purchase plan
@@ -196,6 +206,7 @@ def agency_summary(session: Session, results: MonthResults, agency: Agency) -> A
         late=results.late_of(agency.id),
         deadline_days=results.deadline_days,
         forecasts=agency_forecast(session, results.pack, results.month.start.year, agency.id),
+        unreported=results.unreported.get(agency.id, 0),
     )
 
 
