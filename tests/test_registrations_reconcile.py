@@ -9,8 +9,6 @@ import json
 
 import pytest
 import sqlalchemy as sa
-from tests.extract_factory import registration, write_extract
-from tests.factories import acquisition, agency, vin
 
 from fleet.base.models import Registration
 from fleet.base.periods import Period
@@ -19,6 +17,8 @@ from fleet.domain.registrations.owners import decide_owner, owner_key, unmatched
 from fleet.domain.registrations.reconcile import FINDING_CODES, reconcile, report_due, review_finding
 from rules.engine import evaluate
 from rules.packs import get_pack
+from tests.extract_factory import registration, write_extract
+from tests.factories import acquisition, agency, vin
 
 POLICE, POLICE_CODE = "濮阳市公安局", "11410900MB12345676"
 BUSES = "濮阳市公共交通有限公司"
@@ -208,8 +208,8 @@ def test_compliance_with_registrations_adds_the_second_view(runner, city):
     view = json.loads(result.output)
     assert list(view) == [*plain, "view"] and view["view"] == "registrations"
     assert "view" not in plain
-    official = [r for r in view["results"] if r["rule"] == "puyang-2024/official-car" and r["agency"] == POLICE][0]
-    reported = [r for r in plain["results"] if r["rule"] == "puyang-2024/official-car" and r["agency"] == POLICE][0]
+    official = next(r for r in view["results"] if r["rule"] == "puyang-2024/official-car" and r["agency"] == POLICE)
+    reported = next(r for r in plain["results"] if r["rule"] == "puyang-2024/official-car" and r["agency"] == POLICE)
     assert (official["in_scope"], official["nev"]) == (reported["in_scope"] + 1, reported["nev"] - 1)
     text = runner.invoke(args=["compliance", "--year", "2026", "--with-registrations"])
     assert text.exit_code == 0 and "按登记信息" in text.output

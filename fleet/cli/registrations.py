@@ -13,8 +13,8 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from fleet.base import db
-from fleet.base.text import _
 from fleet.base.periods import Period
+from fleet.base.text import _
 from fleet.cli.console import emit_json, fail
 from fleet.cli.imports import EXIT_CLEAN, EXIT_DATA_ERRORS, exit_unusable, require_file
 from fleet.domain.agencies import agency_by_name

@@ -19,7 +19,16 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from fleet.base import audit
-from fleet.base.models import REVIEW_STATUSES, Acquisition, Agency, Registration, RegistrationExtract, RegistrationOwner, RegistrationReview, utcnow
+from fleet.base.models import (
+    REVIEW_STATUSES,
+    Acquisition,
+    Agency,
+    Registration,
+    RegistrationExtract,
+    RegistrationOwner,
+    RegistrationReview,
+    utcnow,
+)
 from fleet.base.periods import Period
 from fleet.base.text import _l
 from fleet.base.vocab import NEV_POWER_TYPES
@@ -222,6 +231,12 @@ def _not_registered(session: Session, ranges: Sequence[Range]) -> list[_Reported
 _NOT_OURS = "not_ours"  # the registered owner as findings show it when a reviewer marked it not ours
 
 
+def _pair(code: str, a: _Reported, r: _Registered, reported: str | None, registered: str | None) -> Finding:
+    """A finding about a vehicle both reported (a) and registered (r)."""
+    return Finding(code, a.agency_id, a.agency, r.vin, r.plate or a.plate, r.registered_on, a.acquired_on, reported,
+                   registered, a.id, r.id)
+
+
 def reconcile(
     session: Session, period: Period, *, today: dt.date, due_day: int, agency_id: int | None = None
 ) -> Reconciliation:
@@ -244,19 +259,14 @@ def reconcile(
                 code = "unreported" if today > due else "pending_report"
                 found.append(Finding(code, r.agency_id, r.agency, r.vin, r.plate, r.registered_on, None, None, r.power, None, r.id))
             continue
-
-        def pair(code: str, reported: str | None, registered: str | None) -> None:
-            found.append(Finding(code, a.agency_id, a.agency, r.vin, r.plate or a.plate, r.registered_on, a.acquired_on,
-                                 reported, registered, a.id, r.id))
-
         if r.agency_id != a.agency_id:
-            pair("owner_mismatch", a.agency, r.agency if r.agency_id is not None else _NOT_OURS)
+            found.append(_pair("owner_mismatch", a, r, a.agency, r.agency if r.agency_id is not None else _NOT_OURS))
         if not codes.same_power(a.power, r.power):
-            pair("power_mismatch", a.power, r.power)
+            found.append(_pair("power_mismatch", a, r, a.power, r.power))
         if a.plate and r.plate and a.plate != r.plate:
-            pair("plate_mismatch", a.plate, r.plate)
+            found.append(_pair("plate_mismatch", a, r, a.plate, r.plate))
         if not codes.usage_agrees(a.category, r.usage):
-            pair("usage_mismatch", a.category, codes.USAGES.label(r.usage))
+            found.append(_pair("usage_mismatch", a, r, a.category, codes.USAGES.label(r.usage)))
     for a in _not_registered(session, ranges):
         if period.start <= a.acquired_on <= period.end:
             found.append(Finding("not_registered", a.agency_id, a.agency, a.vin, a.plate, None, a.acquired_on, a.plate, None, a.id))
