@@ -144,4 +144,4 @@ def test_demo_has_a_registration_extract_with_a_handful_of_each_finding(session)
     # On 25 November October's reports were due; with a due day late in the month they were not yet.
     early = reconcile(session, Period.year(2026), today=TODAY, due_day=28).counts
     assert early["pending_report"] >= 1
-    assert {o.name for o in unmatched_owners(session)} == {"濮阳市城管局", "王某某"}
+    assert {o.name for o in unmatched_owners(session)} == {"濮阳市城市管理局华龙区大队", "王某某"}

@@ -40,10 +40,10 @@ def test_an_extract_with_abbreviations_codes_and_a_title_row_loads(runner, sessi
     rows = [
         # Matched by credit code although the name is written differently.
         registration(vin(1), owner="濮阳市公安局交警支队", owner_id=POLICE_CODE, registered_on=dt.date(2026, 1, 5)),
-        # Matched by name: 有限责任公司 for 有限公司, full-width brackets and spaces.
+        # Matched by name: 有限责任公司 for 有限公司, spaces (full-width too).
         registration(vin(2), owner="濮阳市 公共交通有限责任公司", plate_kind="51", plate="J12346D", vehicle_type="K11",
                      usage="C", fuel="C", emission_standard=None, registered_on=dt.date(2026, 1, 20)),
-        registration(vin(3), owner="濮阳市（公共交通）有限公司", plate_kind="52", plate="JF12345", fuel="O",
+        registration(vin(3), owner="濮阳市\u3000公共交通有限公司", plate_kind="52", plate="JF12345", fuel="O",
                      registered_on=dt.date(2026, 2, 3)),
         # A private buyer: no agency, waits for a reviewer; the person's identity number is not kept.
         registration(vin(4), owner="张三", owner_id="410902199001011234", plate="J88888", fuel="O",
@@ -188,3 +188,25 @@ def test_a_csv_extract_loads_as_its_xlsx_twin(runner, session, tmp_path, registr
     bad = write_extract_csv(tmp_path / "bad.csv", [registration(vin(63), fuel="W")], encoding=encoding)
     code, payload = load(runner, bad)
     assert code == 1 and [(e["sheet"], e["row"], e["column"]) for e in payload["errors"]] == [("bad.csv", 3, "fuel")]
+
+
+def test_owners_go_through_the_one_agency_name_matcher(runner, session, tmp_path):
+    from fleet.domain.registrations.owners import unmatched_owners
+
+    agency(session, POLICE, credit_code=POLICE_CODE)
+    agency(session, "濮阳市城市管理局", sector="城市管理", aliases=["市城管局"])
+    session.commit()
+    rows = [
+        registration(vin(71), owner="市城管局"),  # an alias
+        registration(vin(72), owner="公安局", plate="J00072"),  # the city prefix dropped
+        registration(vin(73), owner="濮阳市公安局交警支队", plate="J00073"),  # a sub-unit: never its parent silently
+    ]
+    code, payload = load(runner, write_extract(tmp_path / "names.xlsx", rows))
+    assert code == 0 and payload["owners"] == {"matched": 2, "unmatched": 1}
+    registrations = stored(session)
+    city_id = session.scalar(sa.select(sa.text("id from agencies where name = '濮阳市城市管理局'")))
+    police_id = session.scalar(sa.select(sa.text("id from agencies where name = :n")), {"n": POLICE})
+    assert (registrations[vin(71)].agency_id, registrations[vin(72)].agency_id) == (city_id, police_id)
+    assert registrations[vin(73)].agency_id is None
+    [waiting] = unmatched_owners(session)
+    assert (waiting.name, waiting.suggestions[0]) == ("濮阳市公安局交警支队", POLICE)

@@ -17,7 +17,7 @@ from fleet.base.periods import Period
 from fleet.base.text import _
 from fleet.cli.console import emit_json, fail
 from fleet.cli.imports import EXIT_CLEAN, EXIT_DATA_ERRORS, exit_unusable, require_file
-from fleet.domain.agencies import agency_by_name
+from fleet.domain.agency_names import match_agency, not_registered
 from fleet.domain.registrations.load import ExtractLoad, load_extract
 from fleet.domain.registrations.reconcile import reconcile
 from imports.package import UnusableFile
@@ -91,10 +91,10 @@ def reconcile_command(year: int | None, month_text: str | None, agency_name: str
     period = _period(year, month_text, as_json)
     agency_id = None
     if agency_name:
-        agency = agency_by_name(session, agency_name.strip())
-        if agency is None:
-            _refuse(_("未登记的单位：%(name)s", name=agency_name), as_json)
-        agency_id = agency.id
+        match = match_agency(session, agency_name)
+        if not match.found:
+            _refuse(not_registered(match), as_json)
+        agency_id = match.agency_id
     result = reconcile(
         session, period, today=dt.date.today(), due_day=current_app.config["REPORTING_DUE_DAY"], agency_id=agency_id
     )

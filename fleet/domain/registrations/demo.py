@@ -89,7 +89,7 @@ def load_demo_extract(session: Session, rng: random.Random, today: dt.date) -> E
         (police.name if police else "濮阳市公安局", "K33", "A", "A", "国六"),
         (police.name if police else "濮阳市公安局", "K31", "H", "B", "国六"),
         (buses.name if buses else "濮阳市公共交通有限公司", "K11", "C", "B", "国六"),
-        ("濮阳市城管局", "K33", "A", "A", "国六"),
+        ("濮阳市城市管理局华龙区大队", "K33", "A", "A", "国六"),
         ("王某某", "K33", "A", "A", "国六"),
     ]
     for n, (owner, vehicle_type, usage, fuel, standard) in enumerate(extra):

@@ -299,20 +299,26 @@ def _owner_counts(frame: pd.DataFrame, index: OwnerIndex) -> tuple[list[int | No
     """Each row's agency and owner key, and how many distinct owners are matched and waiting."""
     keys = per_value(frame["owner"], lambda name: owner_key(str(name)))
     owner_codes = per_value(frame["owner_id"], lambda v: unit_code(str(v)))
-    agencies = [
-        index.agency(key, code) if isinstance(key, str) else None
-        for key, code in zip(keys, owner_codes)
-    ]
-    matched: set[str] = set()
+    # Each distinct owner (name and code) is matched once: an extract repeats its owners many times over.
+    matched: dict[tuple[str, str | None], int | None] = {}
+    agencies = []
+    for key, name, code in zip(keys, frame["owner"], owner_codes):
+        if not isinstance(key, str):
+            agencies.append(None)
+            continue
+        if (name, code) not in matched:
+            matched[(name, code)] = index.agency(key, name, code)
+        agencies.append(matched[(name, code)])
+    found: set[str] = set()
     waiting: set[str] = set()
     for key, agency_id in zip(keys, agencies):
         if not isinstance(key, str):
             continue
         if agency_id is not None:
-            matched.add(key)
+            found.add(key)
         elif key not in index.not_ours:
             waiting.add(key)
-    return agencies, list(keys), len(matched), len(waiting - matched)
+    return agencies, list(keys), len(found), len(waiting - found)
 
 
 def load_extract(session: Session, path: Path, *, file_name: str | None = None, user_id: int | None = None) -> ExtractLoad:

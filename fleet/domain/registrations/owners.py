@@ -1,7 +1,8 @@
-"""Owners of registrations matched to agencies: by credit code, then by name, then as a reviewer decided.
+"""Owners of registrations matched to agencies: by the one agency-name matcher (credit code, then the
+name exactly, normalised, by alias or with the city prefix: fleet.domain.agency_names), then as a
+reviewer decided.
 
-Names in an extract differ from the registry's in the ways a registration clerk writes them:
-有限责任公司 for 有限公司, full-width brackets, spaces. Owners nothing matches wait for a reviewer, who
+Owners nothing matches (a sub-unit, a private buyer) wait for a reviewer, who
 maps each to an agency or marks it not ours (a private buyer, a body the city does not oversee) once;
 the decision holds for every later extract. Owners marked not ours are never shown to agencies.
 """
@@ -9,7 +10,6 @@ the decision holds for every later extract. Owners marked not ours are never sho
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -19,43 +19,30 @@ from sqlalchemy.orm import Session
 from fleet.base import audit
 from fleet.base.identifiers import credit_code_ok
 from fleet.base.models import Agency, Registration, RegistrationOwner, utcnow
-from fleet.base.vocab import fold
-
-# Spellings of one legal form, and marks that are no part of a name.
-_LEGAL_FORMS = (("有限责任公司", "有限公司"), ("股份有限公司", "股份公司"))
-_MARKS = re.compile(r"[()\[\]【】〔〕<>《》\"'“”‘’·・.,，、]")
-
+from fleet.domain.agency_names import AgencyIndex, normalised
 
 def owner_key(name: str) -> str:
-    """The name as owners are compared: folded (full-width to half-width, no spaces, case-folded),
-    one spelling of each legal form, without brackets and punctuation."""
-    key = fold(name)
-    for long, short in _LEGAL_FORMS:
-        key = key.replace(long, short)
-    return _MARKS.sub("", key)[:200]
+    """The name as owners are compared and a reviewer's decision is remembered: normalised as the
+    agency-name matcher normalises names."""
+    return normalised(name)[:200]
 
 
 @dataclass(frozen=True)
 class OwnerIndex:
-    """What the registry and the reviewers' decisions say about owners."""
+    """The registry (the one agency-name matcher: credit code, name, alias, city prefix) and the
+    reviewers' decisions on the owners it does not match."""
 
-    by_code: dict[str, int]  # credit code -> agency id
-    by_key: dict[str, int]  # owner key -> agency id (registry names, then reviewers' mappings)
+    agencies: AgencyIndex
+    decided: dict[str, int]  # owner key -> the agency a reviewer mapped it to
     not_ours: frozenset[str]  # owner keys a reviewer marked not ours
 
-    def agency(self, key: str, code: str | None) -> int | None:
-        if code is not None and code in self.by_code:
-            return self.by_code[code]
-        return self.by_key.get(key)
+    def agency(self, key: str, name: str, code: str | None) -> int | None:
+        match = self.agencies.match(name, code, suggest=False)
+        return match.agency_id if match.found else self.decided.get(key)
 
 
 def owner_index(session: Session) -> OwnerIndex:
-    by_code: dict[str, int] = {}
-    by_key: dict[str, int] = {}
-    for agency_id, name, code in session.execute(sa.select(Agency.id, Agency.name, Agency.credit_code)):
-        if code:
-            by_code[code] = agency_id
-        by_key.setdefault(owner_key(name), agency_id)
+    decided: dict[str, int] = {}
     not_ours: set[str] = set()
     for key, agency_id, dismissed in session.execute(
         sa.select(RegistrationOwner.owner_key, RegistrationOwner.agency_id, RegistrationOwner.not_ours)
@@ -63,9 +50,8 @@ def owner_index(session: Session) -> OwnerIndex:
         if dismissed:
             not_ours.add(key)
         elif agency_id is not None:
-            # A name the registry already matches keeps that match; a reviewer maps only the others.
-            by_key.setdefault(key, agency_id)
-    return OwnerIndex(by_code, by_key, frozenset(not_ours))
+            decided[key] = agency_id
+    return OwnerIndex(AgencyIndex.load(session), decided, frozenset(not_ours))
 
 
 def unit_code(owner_id: str | None) -> str | None:
@@ -80,6 +66,7 @@ class UnmatchedOwner:
     registrations: int
     first: dt.date
     last: dt.date
+    suggestions: tuple[str, ...] = ()  # registered names most like it (a sub-unit's parent first)
 
 
 def unmatched_owners(session: Session) -> list[UnmatchedOwner]:
@@ -97,7 +84,8 @@ def unmatched_owners(session: Session) -> list[UnmatchedOwner]:
         .group_by(Registration.owner_key)
         .order_by(sa.func.count().desc(), Registration.owner_key)
     )
-    return [UnmatchedOwner(*row) for row in rows]
+    index = AgencyIndex.load(session)
+    return [UnmatchedOwner(*row, suggestions=index.suggestions(row[1])) for row in rows]
 
 
 class OwnerError(ValueError):
