@@ -17,6 +17,7 @@ from fleet.base.periods import Period
 from fleet.base.text import _
 from fleet.cli.console import emit_json, fail
 from fleet.cli.imports import EXIT_CLEAN, EXIT_DATA_ERRORS, exit_unusable, require_file
+from fleet.cli.reporting import due_day as reporting_due_day
 from fleet.domain.agency_names import match_agency, not_registered
 from fleet.domain.registrations.load import ExtractLoad, load_extract
 from fleet.domain.registrations.reconcile import reconcile
@@ -96,7 +97,7 @@ def reconcile_command(year: int | None, month_text: str | None, agency_name: str
             _refuse(not_registered(match), as_json)
         agency_id = match.agency_id
     result = reconcile(
-        session, period, today=dt.date.today(), due_day=current_app.config["REPORTING_DUE_DAY"], agency_id=agency_id
+        session, period, today=dt.date.today(), due_day=reporting_due_day(), agency_id=agency_id
     )
     if as_json:
         emit_json(result.as_json())

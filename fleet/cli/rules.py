@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
 from fleet.base import db
@@ -18,6 +18,7 @@ from fleet.base.periods import Period
 from fleet.base.text import _
 from fleet.base.vocab import ACQUISITION_KINDS, AGENCY_KINDS, CATEGORIES, POWER_TYPES, Vocabulary
 from fleet.cli.console import emit_json, fail
+from fleet.cli.reporting import due_day as reporting_due_day
 from fleet.domain.agency_names import match_agency, not_registered
 from fleet.domain.registrations.figures import with_registrations, year_of
 from fleet.domain.registrations.reconcile import reconcile
@@ -104,8 +105,8 @@ def compliance_command(
             _refuse(not_registered(match), as_json)
         agency_id = match.agency_id
     if registrations:
-        found = reconcile(session, year_of(period), today=dt.date.today(), due_day=current_app.config["REPORTING_DUE_DAY"])
-        results = with_registrations(session, pack, period, found.findings, agency_id=agency_id)
+        found = reconcile(session, year_of(period), today=dt.date.today(), due_day=reporting_due_day())
+        results = with_registrations(session, pack, period, found.findings, agency_id=agency_id, accepted_only=accepted_only)
     else:
         results = evaluate(session, pack, period, agency_id=agency_id, accepted_only=accepted_only)
     if as_json:

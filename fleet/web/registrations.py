@@ -4,7 +4,6 @@ findings of reconciliation (reviewers see all and answer them; an agency sees it
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
@@ -22,24 +21,17 @@ from fleet.domain.registrations.load import ExtractLoad, load_extract
 from fleet.domain.registrations.owners import OwnerError, decide_owner, unmatched_owners
 from fleet.domain.registrations.reconcile import FINDING_CODES, FINDING_LABELS, ReviewError, coverage, reconcile, review_finding
 from fleet.web.auth import agency_scope, role_required
+from fleet.web.params import id_arg, int_arg
+from fleet.web.reporting import due_day as reporting_due_day
 from imports.package import UnusableFile, check_package
 
 bp = Blueprint("registrations", __name__, url_prefix="/registrations")
 REVIEWERS = ("reviewer", "admin")
-# Times are stored in UTC and shown in the users' time zone.
-LOCAL = ZoneInfo("Asia/Shanghai")
 
 
 @bp.app_template_global("finding_label")
 def finding_label(code: str) -> str:
     return str(FINDING_LABELS.get(code, code))
-
-
-@bp.app_template_filter("local_time")
-def local_time(value: dt.datetime | None) -> str:
-    if value is None:
-        return ""
-    return value.replace(tzinfo=dt.UTC).astimezone(LOCAL).strftime("%Y-%m-%d %H:%M")
 
 
 class ExtractForm(FlaskForm):
@@ -117,8 +109,8 @@ def _period() -> Period:
             return Period.parse_month(month)
         except ValueError:
             flash(_("月份应写作 YYYY-MM，已显示今年。"), "warning")
-    year = request.args.get("year", type=int)
-    return Period.year(year if year and 2000 <= year <= 2100 else dt.date.today().year)
+    year = int_arg("year", low=2000, high=2100)
+    return Period.year(year if year is not None else dt.date.today().year)
 
 
 @bp.get("/findings")
@@ -126,9 +118,9 @@ def _period() -> Period:
 def findings():
     session = get_session()
     period = _period()
-    agency_id = agency_scope() if current_user.role == "agency" else request.args.get("agency", type=int)
+    agency_id = agency_scope() if current_user.role == "agency" else id_arg("agency")
     code = request.args.get("code") if request.args.get("code") in FINDING_CODES else None
-    result = reconcile(session, period, today=dt.date.today(), due_day=current_app.config["REPORTING_DUE_DAY"], agency_id=agency_id)
+    result = reconcile(session, period, today=dt.date.today(), due_day=reporting_due_day(), agency_id=agency_id)
     shown = [f for f in result.findings if code is None or f.code == code]
     agencies = [] if current_user.role == "agency" else session.execute(sa.select(Agency.id, Agency.name).order_by(Agency.name)).all()
     return render_template(

@@ -90,11 +90,13 @@ def with_registrations(
     *,
     agency_id: int | None = None,
     county: str | None = None,
+    accepted_only: bool = False,
 ) -> list[RuleResult]:
     """evaluate() of the period counted from what the registration record says where it disagrees with
     the reports. `findings` are reconcile()'s over the calendar year (at least), which decides whether
     a rule open to any agency kind applies."""
-    return evaluate(session, pack, period, agency_id=agency_id, county=county, extra=adjustments(findings))
+    extra = adjustments(findings)
+    return evaluate(session, pack, period, agency_id=agency_id, county=county, accepted_only=accepted_only, extra=extra)
 
 
 def year_of(period: Period) -> Period:

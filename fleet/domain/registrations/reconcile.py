@@ -8,7 +8,6 @@ by its code and VIN, which is what a reviewer's answer (explained, or correction
 
 from __future__ import annotations
 
-import calendar
 import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Sequence
@@ -33,6 +32,7 @@ from fleet.base.periods import Period
 from fleet.base.text import _l
 from fleet.base.vocab import NEV_POWER_TYPES
 from fleet.domain.registrations import codes
+from fleet.domain.reporting import due_passed
 
 FINDING_CODES = (
     "unreported",
@@ -57,13 +57,6 @@ FINDING_LABELS = {
 _CHUNK = 5000
 
 Range = tuple[dt.date, dt.date]
-
-
-def report_due(month: dt.date, due_day: int) -> dt.date:
-    """The day a month's report is due: day `due_day` (REPORTING_DUE_DAY) of the following month, or
-    its last day when it is shorter."""
-    year, number = (month.year + 1, 1) if month.month == 12 else (month.year, month.month + 1)
-    return dt.date(year, number, min(due_day, calendar.monthrange(year, number)[1]))
 
 
 def coverage(session: Session, period: Period | None = None) -> list[Range]:
@@ -241,7 +234,8 @@ def reconcile(
     session: Session, period: Period, *, today: dt.date, due_day: int, agency_id: int | None = None
 ) -> Reconciliation:
     """Every finding of the period (only its covered days), or of one agency's: what the self-reports
-    miss (unreported, or pending_report before the month's due date), misstate (power, owner, plate,
+    miss (unreported, or pending_report before the reporting cycle's due date of the registration's
+    month: due_day is the one in force, fleet.domain.reporting.due_day_in_force), misstate (power, owner, plate,
     usage) or report that no extract holds (not_registered)."""
     ranges = coverage(session, period)
     if not ranges:
@@ -255,8 +249,7 @@ def reconcile(
         a = by_vin.get(r.vin) or (by_plate.get(r.plate) if r.plate else None)
         if a is None:
             if r.agency_id is not None:
-                due = report_due(r.registered_on.replace(day=1), due_day)
-                code = "unreported" if today > due else "pending_report"
+                code = "unreported" if due_passed(r.registered_on, due_day, today) else "pending_report"
                 found.append(Finding(code, r.agency_id, r.agency, r.vin, r.plate, r.registered_on, None, None, r.power, None, r.id))
             continue
         if r.agency_id != a.agency_id:
