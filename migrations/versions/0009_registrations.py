@@ -1,7 +1,7 @@
 """the registration record: extracts, registrations, reviewers' owner decisions and finding reviews
 
 Revision ID: 0009_registrations
-Revises: 0011_security
+Revises: 0010_plans
 Create Date: 2026-12-05 10:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_registrations"
-down_revision = "0011_security"
+down_revision = "0010_plans"
 branch_labels = None
 depends_on = None
 
