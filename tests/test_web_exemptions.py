@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import sqlalchemy as sa
 
 from fleet.base.models import Acquisition, AuditEntry, ExemptionRequest, NoNevCatalogueEntry
+from imports.pipeline import import_file
 from tests import factories
+from tests.xlsx_factory import acquisition, write_upload
 
 
 @pytest.fixture
@@ -146,3 +150,16 @@ def test_no_request_is_offered_where_no_rule_covering_the_vehicle_counts_exempti
     assert f"/exemptions/new/{patrol.id}" not in client.get("/vehicles/").get_data(as_text=True)
     refused = client.post(f"/exemptions/new/{patrol.id}", data=REQUEST)
     assert refused.status_code == 302 and session.scalar(sa.select(sa.func.count()).select_from(ExemptionRequest)) == 0
+
+
+def test_the_reason_given_in_the_upload_is_where_the_request_starts(client, session, tmp_path):
+    factories.agency(session, "濮阳市公共交通有限公司", kind="国有企业", sector="公交", county="华龙区")
+    factories.user(session, "bus", "agency", "濮阳市公共交通有限公司")
+    session.commit()
+    reason = "夜班线路单程三百公里纯电车型续航不足"
+    upload = write_upload(tmp_path / "u.xlsx", [acquisition(1, power="柴油", plate="豫J00001", exemption_reason=reason)])
+    assert import_file(session, upload).inserted == 1
+    diesel = session.scalar(sa.select(Acquisition.id))
+    factories.login(client, "bus")
+    form = client.get(f"/exemptions/new/{diesel}").get_data(as_text=True)
+    assert re.search(r'<textarea[^>]*name="reason"[^>]*>\s*' + re.escape(reason) + r"</textarea>", form)

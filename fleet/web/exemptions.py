@@ -95,7 +95,8 @@ def new(acquisition_id: int):
     if blocker:
         flash(message(ExemptionError(blocker)), "warning")
         return redirect(url_for("vehicles.detail", acquisition_id=acquisition_id))
-    form = ExemptionRequestForm()
+    # The reason the agency already gave in its upload (未选用新能源原因) is where its request starts.
+    form = ExemptionRequestForm(reason=vehicle.acquisition.exemption_reason)
     if form.validate_on_submit():
         try:
             with transaction() as tx:
