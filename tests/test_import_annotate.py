@@ -93,3 +93,13 @@ def test_a_stored_report_annotates_the_stored_original(session, tmp_path, bus_co
     again = ValidationReport.from_record(report.to_record())
     book = load_workbook(io.BytesIO(annotate_workbook(path.read_bytes(), again)))
     assert book["车辆购置"][f"{column_letter('county')}2"].comment.text == report.errors[0].message
+
+
+def test_an_annotated_file_uploaded_again_warns_nothing_about_its_findings_sheet(session, tmp_path, bus_company):
+    _report, book = annotated(session, write_upload(tmp_path / "u.xlsx", [acquisition(1, county="火星")]))
+    book["车辆购置"][f"{column_letter('county')}2"] = "华龙区"
+    corrected = tmp_path / "corrected.xlsx"
+    book.save(corrected)
+    again = validate_file(session, corrected)
+    assert again.sheets == ["车辆购置"]
+    assert (again.errors, again.warnings) == ([], [])
