@@ -488,6 +488,7 @@ class PlannedExemption(Base):
     exemption_request_id: Mapped[int] = mapped_column(sa.ForeignKey("exemption_requests.id", ondelete="CASCADE"), primary_key=True)
     plan_line_id: Mapped[int] = mapped_column(sa.ForeignKey("plan_lines.id"), index=True)
 
+
 # --- Report jobs (fleet.read.report_jobs, fleet.jobs.reports) -------------------------------------
 
 
