@@ -585,3 +585,34 @@ class RegistrationReview(Base):
         sa.UniqueConstraint("code", "vin"),
         sa.CheckConstraint("status IN ('explained', 'correction_requested')", name="status"),
     )
+
+
+
+# --- Report jobs (fleet.read.report_jobs, fleet.jobs.reports) -------------------------------------
+
+
+class ReportJob(Base):
+    """A compliance report with its whole vehicle detail, too large to write within a request: built
+    by a background job (thread or RQ worker), its progress and then the workbook kept here, so that
+    any web process can show the one and serve the other."""
+
+    __tablename__ = "report_jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    requested_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    # The report's selection: one agency, a county, or the whole city (both empty).
+    agency_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agencies.id", ondelete="CASCADE"), index=True)
+    county: Mapped[str | None] = mapped_column(sa.String(40))
+    period: Mapped[str] = mapped_column(sa.String(7))  # YYYY or YYYY-MM
+    locale: Mapped[str] = mapped_column(sa.String(5), default="zh")
+    status: Mapped[str] = mapped_column(sa.String(12), default="queued")
+    progress: Mapped[int] = mapped_column(default=0)
+    message: Mapped[str | None] = mapped_column(sa.Text)
+    vehicle_rows: Mapped[int] = mapped_column(default=0)  # rows of the vehicle detail, for the progress
+    file_name: Mapped[str] = mapped_column(sa.String(255))
+    content: Mapped[bytes | None] = mapped_column(sa.LargeBinary, deferred=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+
+    __table_args__ = (sa.CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="status"),)

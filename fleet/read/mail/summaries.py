@@ -178,7 +178,7 @@ class CityDigest:
     ytd_label: str = ""
 
 
-def _pending_requests(session: Session, agency_id: int | None = None, limit: int | None = None) -> list[ExemptionRequest]:
+def _pending_requests(session: Session, limit: int | None = None) -> list[ExemptionRequest]:
     query = (
         sa.select(ExemptionRequest)
         .join(ExemptionRequest.acquisition)
@@ -186,13 +186,22 @@ def _pending_requests(session: Session, agency_id: int | None = None, limit: int
         .options(selectinload(ExemptionRequest.acquisition).selectinload(Acquisition.agency))
         .order_by(ExemptionRequest.requested_at, ExemptionRequest.id)
     )
-    if agency_id is not None:
-        query = query.where(Acquisition.agency_id == agency_id)
     return list(session.scalars(query.limit(limit)))
 
 
-def agency_summary(session: Session, results: MonthResults, agency: Agency) -> AgencySummary:
-    """An agency's month: each applicable rule for the month and the year to date, reporting, exemptions."""
+def pending_requests_by_agency(session: Session) -> dict[int, list[ExemptionRequest]]:
+    """Every pending exemption request by agency, the oldest first: one query for a run's every agency."""
+    grouped: dict[int, list[ExemptionRequest]] = defaultdict(list)
+    for request in _pending_requests(session):
+        grouped[request.acquisition.agency_id].append(request)
+    return grouped
+
+
+def agency_summary(
+    session: Session, results: MonthResults, agency: Agency, pending: list[ExemptionRequest]
+) -> AgencySummary:
+    """An agency's month: each applicable rule for the month and the year to date, reporting, and its
+    pending exemption requests (of pending_requests_by_agency)."""
     # The engine has decided which rules apply to the agency (its kind, or what it bought this year).
     of_month, of_ytd = results.of_agency(agency.id)
     lines = [RuleLine(rule, of_month.get(rule.id), of_ytd[rule.id]) for rule in results.pack.rules if rule.id in of_ytd]
@@ -201,7 +210,7 @@ def agency_summary(session: Session, results: MonthResults, agency: Agency) -> A
         month=results.month,
         ytd=results.ytd,
         lines=lines,
-        pending=_pending_requests(session, agency.id),
+        pending=pending,
         reporting=results.reporting.get(agency.id),
         late=results.late_of(agency.id),
         deadline_days=results.deadline_days,
