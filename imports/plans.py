@@ -1,4 +1,4 @@
-"""The annual purchase plan (SPEC §3.5) through the import steps: read -> map headers -> normalise -> validate.
+"""The annual purchase plan (年度车辆购置计划) through the import steps: read -> map headers -> normalise -> validate.
 
 The reader, header mapping, normalisation, findings and annotated workbook are the acquisitions'
 (imports.read, imports.headers with the plan's columns from plan_headers.yaml, imports.normalise,
@@ -95,7 +95,7 @@ def _is_amount(value: Any) -> bool:
 
 
 class PlanSchema(pa.DataFrameModel):
-    """One row per planned line (SPEC §3.5), values as normalise left them."""
+    """One row per planned line, values as normalise left them."""
 
     agency: Series[object] = pa.Field(nullable=True)
     category: Series[object] = pa.Field(nullable=True)

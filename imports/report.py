@@ -117,7 +117,7 @@ CODES: dict[str, Code] = {
         _l("购置日期所在月份的月报已通过审核并锁定，不能新增或修改该月的购置"),
         _l("%(month)s 的月报已通过审核并锁定，不能新增或修改该月的购置（如需更正，请联系审核员重新开放该月）"),
     ),
-    # The annual purchase plan (SPEC §3.5, imports.plans).
+    # The annual purchase plan (imports.plans).
     "quantity_invalid": Code(ERROR, _l("数量不是大于等于 1 的整数"), _l("“%(value)s”不是有效的数量：应为大于等于 1 的整数")),
     "month_invalid": Code(
         ERROR,

@@ -407,7 +407,7 @@ class LoginThrottle(Base):
     locked_until: Mapped[float | None] = mapped_column(sa.Float)
 
 
-# --- Purchase plans (SPEC §3.5) ----------------------------------------------------------------------
+# --- Purchase plans -----------------------------------------------------------------------------------
 
 PLAN_STATUSES = ("current", "replaced", "invalid")
 
