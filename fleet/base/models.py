@@ -488,7 +488,7 @@ class PlannedExemption(Base):
     exemption_request_id: Mapped[int] = mapped_column(sa.ForeignKey("exemption_requests.id", ondelete="CASCADE"), primary_key=True)
     plan_line_id: Mapped[int] = mapped_column(sa.ForeignKey("plan_lines.id"), index=True)
 
-# --- The registration record (SPEC §3.4): the traffic police's extracts, checked against self-reports ---
+# --- The registration record: the traffic police's extracts, checked against self-reports ---
 
 
 class RegistrationExtract(Base):
@@ -533,7 +533,7 @@ class Registration(Base):
     # The agency the owner was matched to (credit code, name, or a reviewer's mapping); None otherwise.
     agency_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agencies.id"))
     fuel: Mapped[str] = mapped_column(sa.String(1))  # GA 24.9
-    power: Mapped[str] = mapped_column(sa.String(20))  # the power type (SPEC §3.2) the fuel code says
+    power: Mapped[str] = mapped_column(sa.String(20))  # the power type (vocabularies.yaml) the fuel code says
     emission_standard: Mapped[str | None] = mapped_column(sa.String(20))
     status: Mapped[str | None] = mapped_column(sa.String(1))  # GA 24.17
 
