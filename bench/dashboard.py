@@ -38,7 +38,7 @@ import sqlalchemy as sa  # noqa: E402
 
 TARGET_SECONDS = 0.300
 CHUNK = 20_000
-REVIEWER, PASSWORD = "bench-reviewer", "bench-reviewer-2026"
+REVIEWER, PASSWORD = "bench-reviewer", "Fleet-Bench-Review-2026"
 # The share of non-NEVs under a 100% rule for which an exemption was requested (a third approved).
 EXEMPTION_SHARE = 0.05
 

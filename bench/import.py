@@ -152,7 +152,7 @@ def stages(path: Path, url: str) -> dict[str, float]:
 
 def whole_process(command: str, path: Path, url: str) -> tuple[float, int, dict]:
     """`flask validate|import PATH --json` as its own process: wall time, peak RSS in bytes, its JSON."""
-    elapsed, peak, stdout = _process.flask_process([command, str(path), "--json"], {"DATABASE_URL": url})
+    elapsed, peak, stdout = _process.flask_process([*command.split(), str(path), "--json"], {"DATABASE_URL": url})
     return elapsed, peak, json.loads(stdout)
 
 

@@ -65,7 +65,7 @@ def _data() -> dict:
 
 class HeaderSet:
     """The columns of one kind of upload and how their headers are recognised: the acquisitions of
-    SPEC §3.1 (headers.yaml) or another table read the same way, such as the purchase plan of §3.5
+    the upload template (headers.yaml) or another table read the same way, such as the purchase plan
     (plan_headers.yaml, whose columns may take a column of headers.yaml as their base). Ignored
     headers, instruction sheets, totals rows and price units are shared by every kind."""
 

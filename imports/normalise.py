@@ -63,13 +63,13 @@ def normalise(frame: pd.DataFrame, *, date1904: bool = False) -> pd.DataFrame:
     out = frame.copy()
     for key in TEXT_KEYS:
         if key in out:
-            out[key] = _per_value(out[key], _content)
+            out[key] = per_value(out[key], _content)
     for key in CODE_KEYS:
         if key in out:
-            out[key] = _per_value(out[key], _code)
+            out[key] = per_value(out[key], to_code)
     for key in VOCABULARY_KEYS:
         if key in out:
-            out[key] = _per_value(out[key], _vocabulary_term(key))
+            out[key] = per_value(out[key], _vocabulary_term(key))
     for key in DATE_KEYS:
         if key in out:
             out[key] = to_dates(out[key], date1904=date1904)
@@ -81,7 +81,7 @@ def normalise(frame: pd.DataFrame, *, date1904: bool = False) -> pd.DataFrame:
     return out
 
 
-def _per_value(series: pd.Series, convert: Callable[[Any], Any]) -> pd.Series:
+def per_value(series: pd.Series, convert: Callable[[Any], Any]) -> pd.Series:
     """convert applied once per distinct value; missing values become None."""
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     converted = np.empty(len(uniques) + 1, dtype=object)
@@ -117,7 +117,7 @@ def _content(value: Any) -> str | None:
     return None if text is None or says_no_value(text) else text
 
 
-def _code(value: Any) -> str | None:
+def to_code(value: Any) -> str | None:
     if value.__class__ is str and _CLEAN_CODE.fullmatch(value):
         # Nearly every code is written clean already: clean_code would return it unchanged.
         return None if says_no_value(value) else value

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from fleet.base.config import DEFAULT_MAX_UPLOAD_MB
 from fleet.base.models import ImportBatch, User, utcnow
 from fleet.base.text import _
+from imports.annotate import FINDINGS_SHEET
 from imports.commit import commit_batch
 from imports.normalise import normalise
 from imports.package import ReaderFault, UnusableFile, check_package
@@ -27,9 +28,12 @@ from imports.read import read_table
 from imports.report import ValidationReport
 from imports.schema import ImportPolicy
 from imports.stage import committed_batch, record_report, sha256_of, stage_batch
+from imports.template import INSTRUCTION_SHEET
 from imports.validate import Validated, validate_table
 
 Progress = Callable[[str, float], None]
+# Sheets of ours in files that come back: the template filled in, an annotated file corrected.
+OWN_SHEETS = frozenset({INSTRUCTION_SHEET, FINDINGS_SHEET})
 log = logging.getLogger(__name__)
 
 
@@ -93,7 +97,7 @@ def _validated(
     check_package(path, max_bytes=_max_bytes(max_bytes))
     progress("read", 0.05)
     try:
-        raw = read_table(path, name=file_name or path.name)
+        raw = read_table(path, name=file_name or path.name, own_sheets=OWN_SHEETS)
     except UnusableFile:
         raise
     except Exception as exc:

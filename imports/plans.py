@@ -1,4 +1,4 @@
-"""The annual purchase plan (SPEC §3.5) through the import steps: read -> map headers -> normalise -> validate.
+"""The annual purchase plan (年度车辆购置计划) through the import steps: read -> map headers -> normalise -> validate.
 
 The reader, header mapping, normalisation, findings and annotated workbook are the acquisitions'
 (imports.read, imports.headers with the plan's columns from plan_headers.yaml, imports.normalise,
@@ -28,6 +28,7 @@ from fleet.base.models import User
 from fleet.base.text import _
 from fleet.base.vocab import ACQUISITION_KINDS, CATEGORIES, COUNTIES, POWER_TYPES
 from fleet.domain.agency_names import AgencyIndex, listed
+from imports.annotate import FINDINGS_SHEET
 from imports.headers import HeaderSet
 from imports.normalise import normalise, to_numbers, to_text
 from imports.package import UnusableFile, check_package
@@ -94,7 +95,7 @@ def _is_amount(value: Any) -> bool:
 
 
 class PlanSchema(pa.DataFrameModel):
-    """One row per planned line (SPEC §3.5), values as normalise left them."""
+    """One row per planned line, values as normalise left them."""
 
     agency: Series[object] = pa.Field(nullable=True)
     category: Series[object] = pa.Field(nullable=True)
@@ -199,7 +200,7 @@ def read_plan(path: Path, *, max_bytes: int, file_name: str | None = None) -> Ra
     """Raise UnusableFile when the file cannot be used as a plan (any format the reader takes)."""
     check_package(path, max_bytes=max_bytes)
     try:
-        return read_table(path, name=file_name or path.name, headers=PLAN_HEADERS)
+        return read_table(path, name=file_name or path.name, headers=PLAN_HEADERS, own_sheets=(INSTRUCTION_SHEET, FINDINGS_SHEET))
     except UnusableFile:
         raise
     except Exception as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -80,12 +81,23 @@ class _HeaderCell:
     match: HeaderMatch
 
 
-def read_table(path: Path, *, name: str | None = None, limits: Limits = LIMITS, headers: HeaderSet = ACQUISITION_HEADERS) -> RawTable:
+def read_table(
+    path: Path,
+    *,
+    name: str | None = None,
+    limits: Limits = LIMITS,
+    headers: HeaderSet = ACQUISITION_HEADERS,
+    own_sheets: Collection[str] = (),
+) -> RawTable:
     """Read the file at path (any format imports.sheets reads) into a RawTable; raise UnusableFile when
-    it cannot be read or holds no usable table. name is the file's name as uploaded (a CSV's sheet)."""
+    it cannot be read or holds no usable table. name is the file's name as uploaded (a CSV's sheet).
+    own_sheets are sheets the app writes itself into files that come back (the template's instructions,
+    the annotated file's findings): skipped without a warning, as the user did nothing to skip."""
     book = read_book(path, name=name, limits=limits)
     if book.format == "html":
         book.sheets = page_table(book.sheets, headers)
+    if own_sheets:
+        book.sheets = [sheet for sheet in book.sheets if sheet.name not in own_sheets]
     return _read_sheets(book, headers)
 
 

@@ -117,7 +117,7 @@ CODES: dict[str, Code] = {
         _l("购置日期所在月份的月报已通过审核并锁定，不能新增或修改该月的购置"),
         _l("%(month)s 的月报已通过审核并锁定，不能新增或修改该月的购置（如需更正，请联系审核员重新开放该月）"),
     ),
-    # The annual purchase plan (SPEC §3.5, imports.plans).
+    # The annual purchase plan (imports.plans).
     "quantity_invalid": Code(ERROR, _l("数量不是大于等于 1 的整数"), _l("“%(value)s”不是有效的数量：应为大于等于 1 的整数")),
     "month_invalid": Code(
         ERROR,
@@ -255,6 +255,19 @@ class SheetLayout:
     headers: dict[str, str]  # key -> header as written
 
 
+@dataclass(frozen=True)
+class PreviewRow:
+    """A row as the importer understood it, for the check page before the user commits: each column's
+    value as it will be stored, written as text (dates ISO, prices in 万元, vocabulary values canonical),
+    and the severity of the findings in the row and in each of its cells."""
+
+    sheet: str
+    row: int
+    values: dict[str, str | None]
+    severity: str | None = None
+    flagged: dict[str, str] = field(default_factory=dict)  # key -> severity of its worst finding
+
+
 @dataclass
 class ValidationReport:
     file: str
@@ -264,6 +277,7 @@ class ValidationReport:
     errors: list[Finding] = field(default_factory=list)
     warnings: list[Finding] = field(default_factory=list)
     layout: dict[str, SheetLayout] = field(default_factory=dict)
+    preview: list[PreviewRow] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -280,8 +294,13 @@ class ValidationReport:
         }
 
     def to_record(self) -> dict[str, Any]:
-        """What an ImportBatch keeps: the JSON report plus the layout, so the workbook can be annotated later."""
-        return {**self.as_json(), "layout": {name: asdict(layout) for name, layout in self.layout.items()}}
+        """What an ImportBatch keeps: the JSON report plus the layout, so the workbook can be annotated later,
+        and the rows' preview for the check page (neither is part of the JSON report's contract)."""
+        return {
+            **self.as_json(),
+            "layout": {name: asdict(layout) for name, layout in self.layout.items()},
+            "preview": [asdict(row) for row in self.preview],
+        }
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> ValidationReport:
@@ -300,4 +319,6 @@ class ValidationReport:
                 )
                 for name, layout in record.get("layout", {}).items()
             },
+            # Batches checked before the preview existed have none.
+            preview=[PreviewRow(**row) for row in record.get("preview", [])],
         )

@@ -10,6 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -30,6 +31,7 @@ from imports.report import (
     WARNING,
     Finding,
     Messages,
+    PreviewRow,
     SheetLayout,
     UNKNOWN_AGENCY_SUGGESTED,
     ValidationReport,
@@ -43,6 +45,10 @@ MAX_SUGGESTED_NAMES = 1000
 
 # Codes that make a whole sheet unusable: its rows are not valid, and its columns' value checks are moot.
 SHEET_ERRORS = ("missing_column", "ambiguous_header")
+# The check page shows the file's first rows and then each row with a finding, up to so many rows in all:
+# enough to see how the file was read without carrying a large file's rows in its report.
+PREVIEW_FIRST_ROWS = 10
+PREVIEW_MAX_ROWS = 200
 
 _CHOICES = {
     "unknown_category": CATEGORIES,
@@ -212,11 +218,55 @@ def validate_table(
         errors=[f for f in found if f.severity == ERROR],
         warnings=[f for f in found if f.severity == WARNING],
         layout=layout,
+        preview=preview_rows(frame, found),
     )
     if skipped:
         kept = ~frame.index.isin(list(skipped))
         return Validated(report=report, frame=frame[kept], agency_ids=registry.agency_ids[kept])
     return Validated(report=report, frame=frame, agency_ids=registry.agency_ids)
+
+
+def preview_rows(frame: pd.DataFrame, found: list[Finding]) -> list[PreviewRow]:
+    """The first PREVIEW_FIRST_ROWS rows of the normalised frame and every later row with a finding, up to
+    PREVIEW_MAX_ROWS rows, in file order, each with its values as they will be stored."""
+    flagged: dict[tuple[str, int], dict[str | None, str]] = {}
+    for finding in found:
+        if finding.sheet is not None and finding.row is not None:
+            cells = flagged.setdefault((finding.sheet, finding.row), {})
+            if cells.get(finding.column) != ERROR:
+                cells[finding.column] = finding.severity
+    positions = np.arange(min(len(frame), PREVIEW_FIRST_ROWS))
+    if flagged:
+        places = pd.MultiIndex.from_arrays([frame["_sheet"], frame["_row"]])
+        with_findings = places.isin(list(flagged))
+        with_findings[: len(positions)] = True
+        positions = np.flatnonzero(with_findings)[:PREVIEW_MAX_ROWS]
+    rows = []
+    for position in positions:
+        record = frame.iloc[position]
+        cells = flagged.get((record["_sheet"], int(record["_row"])), {})
+        severities = set(cells.values())
+        rows.append(
+            PreviewRow(
+                sheet=record["_sheet"],
+                row=int(record["_row"]),
+                values={key: _preview_text(record[key]) for key in KEYS},
+                severity=ERROR if ERROR in severities else (WARNING if severities else None),
+                flagged={key: severity for key, severity in cells.items() if key is not None},
+            )
+        )
+    return rows
+
+
+def _preview_text(value: Any) -> str | None:
+    """A stored value as text: a date in ISO form, a price without float noise (万元 to 4 places)."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return f"{value:.4f}".rstrip("0").rstrip(".")
+    return str(value)
 
 
 def _located(cases: pd.DataFrame, raw_frame: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:

@@ -67,11 +67,14 @@ TALLIES = Source(
 )
 
 
-def _sources(first: dt.date, last: dt.date) -> list[tuple[Source, dt.date, dt.date]]:
+def _sources(first: dt.date, last: dt.date, extra: Source | None = None) -> list[tuple[Source, dt.date, dt.date]]:
     """Where to count [first, last] from: the tallies for its whole months, acquisitions for the days
-    of a month cut short (a rule taking effect mid-month, a year to date)."""
+    of a month cut short (a rule taking effect mid-month, a year to date), and the rows of an extra
+    source, which add to (weight 1) or take from (weight -1) what was reported: another view of the
+    same figures, such as the registration record's (fleet.domain.registrations.figures)."""
     whole, edges = split_at_whole_months(first, last)
-    return ([(TALLIES, *whole)] if whole else []) + [(ACQUISITIONS, *edge) for edge in edges]
+    extras = [] if extra is None else [(extra, first, last)]
+    return ([(TALLIES, *whole)] if whole else []) + [(ACQUISITIONS, *edge) for edge in edges] + extras
 
 
 # --- The SQL conditions of a rule, shared with explain ------------------------------------------------
@@ -133,12 +136,14 @@ def rule_windows(pack: RulePack, start: dt.date, end: dt.date) -> list[Window]:
     return windows
 
 
-def _pieces(first: dt.date, last: dt.date, *, by_month: bool) -> list[tuple[Source, dt.date, dt.date, sa.ColumnElement[dt.date] | None]]:
+def _pieces(
+    first: dt.date, last: dt.date, *, by_month: bool, extra: Source | None = None
+) -> list[tuple[Source, dt.date, dt.date, sa.ColumnElement[dt.date] | None]]:
     """[first, last] as the parts a query sums, each with its source and, by month, the month it
     falls in: the tallies' whole months in one part, grouped by their own month column, and the days
     of a month cut short from acquisitions, one part per month."""
     pieces: list[tuple[Source, dt.date, dt.date, sa.ColumnElement[dt.date] | None]] = []
-    for source, start, end in _sources(first, last):
+    for source, start, end in _sources(first, last, extra):
         if not by_month:
             pieces.append((source, start, end, None))
         elif source is TALLIES:
@@ -183,6 +188,7 @@ def count_rules(
     totals_only: bool = False,
     agency_ids: Collection[int] | None = None,
     accepted_only: bool = False,
+    extra: Source | None = None,
 ) -> dict[Key, dict[str, Counts]]:
     """(agency id, month or 0) -> rule id -> (total, meets, exempt, pending).
 
@@ -195,7 +201,7 @@ def count_rules(
         return {}
     parts = []
     for index, (rule, first, last) in enumerate(windows):
-        for source, start, end, month in _pieces(first, last, by_month=by_month):
+        for source, start, end, month in _pieces(first, last, by_month=by_month, extra=extra):
             c = rule_conditions(rule, start, end, source)
             counted = [sa.func.sum(source.weight)] if totals_only else _counted(rule, c, source)
             months = [] if month is None else [month]

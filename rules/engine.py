@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from fleet.base.periods import Period
 from fleet.domain.selection import AgencyRow, agency_rows
-from rules.counting import Key, Window, count_rules, rule_windows
+from rules.counting import Key, Source, Window, count_rules, rule_windows
 from rules.packs import RulePack
 from rules.results import NO_COUNTS, Counts, RuleResult, make_result, sum_counts
 from rules.year_counts import AgencyYearCounts
@@ -75,23 +75,26 @@ def evaluate(
     agency_id: int | None = None,
     county: str | None = None,
     accepted_only: bool = False,
+    extra: Source | None = None,
 ) -> list[RuleResult]:
     """Results for each rule in force in the period: first the aggregate (agency None) over the
     agencies selected — the whole city, or a county's agencies — then each agency the rule can apply
     to, by name. With agency_id only that agency's results are returned, without an aggregate.
-    accepted_only counts only the months each agency's report of which is accepted."""
+    accepted_only counts only the months each agency's report of which is accepted.
+    `extra` adds rows to what was reported (rules.counting.Source, weight 1 or -1); its rows must
+    cover the calendar year, which decides whether a rule open to any agency kind applies."""
     windows = rule_windows(pack, period.start, period.end)
     if not windows:
         return []
     selection = (agency_id, county)
-    counts = count_rules(session, windows, selection, accepted_only=accepted_only)
+    counts = count_rules(session, windows, selection, accepted_only=accepted_only, extra=extra)
     agencies = agency_rows(session, agency_id=agency_id, county=county)
     year = (dt.date(period.start.year, 1, 1), dt.date(period.end.year, 12, 31))
     present = counts
     if (period.start, period.end) != year and agencies:
         # Whether a rule open to any kind applies depends on the whole calendar year.
         year_windows = [(rule, *w) for rule, _, _ in windows if rule.scope.agency_kinds is None and (w := rule.effective_within(*year))]
-        present = count_rules(session, year_windows, selection, totals_only=True) if year_windows else {}
+        present = count_rules(session, year_windows, selection, totals_only=True, extra=extra) if year_windows else {}
     return _results(windows, agencies, counts, present, aggregate=agency_id is None)
 
 

@@ -127,3 +127,21 @@ def test_the_demos_own_original_read_again_is_unchanged(session, tmp_path):
     outcome = import_file(session, path, reported_on=TODAY)
     assert outcome.duplicate_of is None
     assert (outcome.inserted, outcome.updated) == (0, 0) and outcome.unchanged == batch.inserted
+
+
+def test_demo_has_a_registration_extract_with_a_handful_of_each_finding(session):
+    from fleet.base.periods import Period
+    from fleet.domain.registrations.owners import unmatched_owners
+    from fleet.domain.registrations.reconcile import reconcile
+
+    summary = load_demo(session, today=TODAY)
+    assert summary.registrations > 50
+    # The extract covers August to October; on 20 December every report of those months is due.
+    counts = reconcile(session, Period.year(2026), today=dt.date(2026, 12, 20), due_day=10).counts
+    for code in ("unreported", "power_mismatch", "owner_mismatch", "plate_mismatch", "usage_mismatch", "not_registered"):
+        assert 1 <= counts[code] <= 6, (code, counts)
+    assert counts["pending_report"] == 0
+    # On 25 November October's reports were due; with a due day late in the month they were not yet.
+    early = reconcile(session, Period.year(2026), today=TODAY, due_day=28).counts
+    assert early["pending_report"] >= 1
+    assert {o.name for o in unmatched_owners(session)} == {"濮阳市城市管理局华龙区大队", "王某某"}

@@ -113,6 +113,15 @@ def test_a_stored_report_annotates_the_stored_original(session, tmp_path, bus_co
     assert book["车辆购置"][f"{column_letter('county')}2"].comment.text == report.errors[0].message
 
 
+def test_an_annotated_file_uploaded_again_warns_nothing_about_its_findings_sheet(session, tmp_path, bus_company):
+    _report, book = annotated(session, write_upload(tmp_path / "u.xlsx", [acquisition(1, county="火星")]))
+    book["车辆购置"][f"{column_letter('county')}2"] = "华龙区"
+    corrected = tmp_path / "corrected.xlsx"
+    book.save(corrected)
+    again = validate_file(session, corrected)
+    assert again.sheets == ["车辆购置"]
+    assert (again.errors, again.warnings) == ([], [])
+
 
 def test_the_uploads_layout_and_notes_are_kept(session, tmp_path, bus_company):
     path = tmp_path / "filled.xlsx"

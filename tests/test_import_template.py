@@ -13,8 +13,10 @@ from openpyxl.utils import get_column_letter
 from fleet.base.vocab import VOCABULARIES
 from imports.headers import COLUMNS
 from imports.normalise import normalise
+from imports.pipeline import validate_file
 from imports.read import read_table
 from imports.template import DATA_SHEET, INSTRUCTION_SHEET, LIST_SHEET, write_template
+from tests.factories import agency
 from tests.xlsx_factory import acquisition, vin
 
 
@@ -89,6 +91,18 @@ def test_filled_template_reads_back_through_the_importer(template: Path, tmp_pat
     assert result["county"].tolist() == ["华龙区", "濮阳经济技术开发区"]
     assert result["category"].tolist() == ["公交车", "网约出租车"]
     assert result["acquired_on"].tolist() == [dt.date(2025, 3, 5), dt.date(2025, 1, 2)]
+
+
+def test_a_filled_template_uploaded_warns_nothing_about_its_instruction_sheet(session, template: Path, tmp_path: Path) -> None:
+    agency(session, "濮阳市公共交通有限公司", kind="国有企业", sector="公交", county="华龙区")
+    session.commit()
+    book = load_workbook(template)
+    book[DATA_SHEET].append([acquisition(1)[column.key] for column in COLUMNS])
+    filled = tmp_path / "filled.xlsx"
+    book.save(filled)
+    report = validate_file(session, filled)
+    assert report.sheets == [DATA_SHEET]
+    assert (report.errors, report.warnings) == ([], [])
 
 
 def test_template_written_to_a_buffer(tmp_path: Path) -> None:

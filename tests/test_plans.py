@@ -19,7 +19,7 @@ from fleet.base.models import Acquisition, Agency, ExemptionRequest, PlanLine, P
 from fleet.domain.forecast import AT_RISK, NO_PLAN, OFF_TRACK, ON_TRACK, PlannedVehicles, project
 from fleet.domain.plans import Line, decide_plan_exemption, match
 from fleet.domain.users import issue_api_token
-from imports.plans import PLAN_HEADERS, parse_planned_month
+from imports.plans import PLAN_HEADERS, parse_planned_month, write_plan_template
 from rules.packs import Scope, get_pack
 from tests.factories import acquisition, agency, login, user
 
@@ -220,6 +220,18 @@ def test_plans_check_prints_the_pre_check_and_stores_nothing(runner, session, po
     assert [official[k] for k in ("actual_in_scope", "planned_in_scope", "planned_nev", "nev_needed")] == [2, 4, 1, 2]
     assert payload["nev_needed_total"] == 2
     assert session.scalar(sa.select(sa.func.count()).select_from(PurchasePlan)) == 0
+
+
+def test_a_filled_plan_template_warns_nothing_about_its_instruction_sheet(runner, police, tmp_path):
+    path = tmp_path / "template.xlsx"
+    write_plan_template(path)
+    book = load_workbook(path)
+    row = dict(zip(HEADER, [POLICE, "执法执勤用车", "纯电动", "新增", 3, "2026-12", "市直", None, None]))
+    data = book.worksheets[0]
+    data.append([row.get(str(cell.value).lstrip("*")) for cell in data[1]])
+    book.save(path)
+    code, payload = run_json(runner, "plans", "check", path)
+    assert (code, payload["errors"], payload["warnings"]) == (0, [], [])
 
 
 def test_plans_check_passes_a_plan_that_meets_every_rule(runner, police, tmp_path):

@@ -12,7 +12,7 @@ from openpyxl import load_workbook
 
 from fleet.base.periods import Period
 from fleet.base.vocab import CATEGORIES
-from fleet.read.reports import compliance_workbook
+from fleet.read.reports import Headline, agency_headlines, compliance_workbook, headline
 from rules.packs import get_pack
 from tests import factories
 
@@ -211,3 +211,17 @@ def test_county_report_has_only_the_county_and_the_overview_says_what_the_dashbo
     assert share == pytest.approx(5 / 9)
     [late] = [value for label, value in labels.items() if label.startswith("逾期报送的车辆")]
     assert late == 0  # the official car was reported in November, outside October
+
+
+def test_headlines_of_every_agency_at_once_are_each_agencys_headline(session, city):
+    late_bus = factories.acquisition(
+        session, city["buses"], category="公交车", power="柴油", acquired_on=dt.date(2026, 8, 20), reported_on=dt.date(2026, 10, 15)
+    )
+    factories.exemption_request(session, late_bus)
+    session.commit()
+    pending = {city["buses"].id: 1}
+    every = agency_headlines(session, OCTOBER, deadline_days=30, pending=pending)
+    for agency in city.values():
+        assert every[agency.id] == headline(session, OCTOBER, deadline_days=30, agency_id=agency.id, county=None)
+    # Acquired in August, reported late in October: late in October's figures, not acquired in them.
+    assert every[city["buses"].id] == Headline(acquired=2, nev=2, late=1, deadline_days=30, pending=1)

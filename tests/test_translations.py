@@ -163,3 +163,19 @@ def test_validate_reports_a_bad_date_in_english(runner, session, tmp_path):
     assert error["message"] == (
         f'Sheet "车辆购置", row 2, column "{HEADERS["acquired_on"]}": "2025-02-30" is not a valid date'
     )
+
+
+def test_a_pinned_language_translates_code_and_templates_and_steps_aside_for_another(app):
+    from flask import render_template_string
+
+    from fleet.base.text import _, force_locale, one_locale
+
+    with app.app_context():
+        with one_locale("en"):
+            assert _("登录") == "Sign in"
+            assert render_template_string("{{ _('登录') }}") == "Sign in"
+            with force_locale("zh"):
+                assert _("登录") == "登录"
+                assert render_template_string("{{ _('登录') }}") == "登录"
+            assert _("登录") == "Sign in"
+        assert _("登录") == "登录"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -67,7 +68,14 @@ def test_agency_form_names_the_bad_field(admin_client):
     response = admin_client.post("/admin/agencies/new", data={**AGENCY, "contact_emails": "not-an-address", "credit_code": "123"})
     html = response.get_data(as_text=True)
     assert response.status_code == 400
-    assert "邮箱地址格式不正确" in html and "统一社会信用代码无效" in html
+    assert "“not-an-address”不是电子邮箱地址" in html and "<li>“123”不是有效的统一社会信用代码</li>" in html
+
+
+def test_agency_form_says_what_is_wrong_once_in_the_users_language(admin_client):
+    admin_client.post("/language", data={"locale": "en", "next": "/"})
+    response = admin_client.post("/admin/agencies/new", data={**AGENCY, "credit_code": "91410900MA1234567X"})
+    errors = re.findall(r'<ul class="field-errors"><li>(.*?)</li></ul>', response.get_data(as_text=True))
+    assert errors == ["&#34;91410900MA1234567X&#34; is not a valid unified social credit code"]
 
 
 def test_a_second_agency_with_the_same_name_is_refused(admin_client):

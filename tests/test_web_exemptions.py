@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import sqlalchemy as sa
 
-from fleet.base.models import Acquisition, AuditEntry, ExemptionRequest, NoNevCatalogueEntry
+from fleet.base.models import Acquisition, AuditEntry, ExemptionRequest, NoNevCatalogueEntry, User
+from imports.pipeline import import_file
 from tests import factories
+from tests.xlsx_factory import acquisition, write_upload
 
 
 @pytest.fixture
@@ -146,3 +150,53 @@ def test_no_request_is_offered_where_no_rule_covering_the_vehicle_counts_exempti
     assert f"/exemptions/new/{patrol.id}" not in client.get("/vehicles/").get_data(as_text=True)
     refused = client.post(f"/exemptions/new/{patrol.id}", data=REQUEST)
     assert refused.status_code == 302 and session.scalar(sa.select(sa.func.count()).select_from(ExemptionRequest)) == 0
+
+
+def test_the_reason_given_in_the_upload_is_where_the_request_starts(client, session, tmp_path):
+    factories.agency(session, "濮阳市公共交通有限公司", kind="国有企业", sector="公交", county="华龙区")
+    factories.user(session, "bus", "agency", "濮阳市公共交通有限公司")
+    session.commit()
+    reason = "夜班线路单程三百公里纯电车型续航不足"
+    upload = write_upload(tmp_path / "u.xlsx", [acquisition(1, power="柴油", plate="豫J00001", exemption_reason=reason)])
+    assert import_file(session, upload).inserted == 1
+    diesel = session.scalar(sa.select(Acquisition.id))
+    factories.login(client, "bus")
+    form = client.get(f"/exemptions/new/{diesel}").get_data(as_text=True)
+    assert re.search(r'<textarea[^>]*name="reason"[^>]*>\s*' + re.escape(reason) + r"</textarea>", form)
+
+
+def test_the_decision_page_shows_what_each_decision_does_to_the_agencys_figures(client, app, session, fleet):
+    factories.login(client, "bus")
+    client.post(f"/exemptions/new/{fleet['diesel'].id}", data=REQUEST)
+    request_id = session.scalar(sa.select(ExemptionRequest.id))
+    session.rollback()  # the requests below write (the reviewer's language) on SQLite too
+    # The agency asking sees its request, not the reviewer's reckoning.
+    assert "data-decision-effects" not in client.get(f"/exemptions/{request_id}").get_data(as_text=True)
+    client.post("/logout")
+
+    reviewer = app.test_client()
+    factories.login(reviewer, "reviewer")
+    html = reviewer.get(f"/exemptions/{request_id}").get_data(as_text=True)
+    effects = html.split("data-decision-effects")[1].split("</section>")[0]
+    rows = re.findall(r'<tr data-rule="([^"]+)">(.*?)</tr>', effects, re.S)
+    assert len(rows) == 1  # the bus rule: the one rule covering a diesel bus of a bus company
+    cells = re.findall(r'data-outcome="(\w+)" data-status="(\w+)">([^<]*)<', rows[0][1])
+    outcomes = {outcome: (status, text.strip()) for outcome, status, text in cells}
+    # One diesel and one electric bus: 50% now and if rejected, 100% once the diesel one is exempted.
+    assert outcomes == {"now": ("fail", "50.0% · 未达标"), "approved": ("pass", "100.0% · 达标"), "rejected": ("fail", "50.0% · 未达标")}
+
+    # Working it out decided nothing: the request still waits and the vehicle still counts as pending.
+    session.expire_all()
+    assert session.get(ExemptionRequest, request_id).status == "pending"
+    assert session.get(Acquisition, fleet["diesel"].id).exemption_state == 1
+
+
+def test_the_decision_effects_are_in_the_reviewers_language(app, session, fleet):
+    session.scalar(sa.select(User).where(User.username == "reviewer")).locale = "en"
+    request_id = factories.exemption_request(session, fleet["diesel"], reason_category="续航不足").id
+    session.commit()
+    reviewer = app.test_client()
+    factories.login(reviewer, "reviewer")
+    english = reviewer.get(f"/exemptions/{request_id}").get_data(as_text=True)
+    assert "What the decision does to the agency's results" in english.replace("&#39;", "'")
+    assert "If approved" in english and "100.0% · Compliant" in english

@@ -4,6 +4,7 @@ commit, history, the original kept byte for byte, and what another agency or a b
 from __future__ import annotations
 
 import io
+import re
 import os
 import time
 
@@ -309,3 +310,41 @@ def test_the_english_check_page_counts_findings_in_english(client, session, peop
     batch_id = batch_of(upload(client, write_upload(tmp_path / "bad.xlsx", [acquisition(1, county="火星")])))
     page = client.get(f"/uploads/{batch_id}").get_data(as_text=True)
     assert "Errors: 1" in page and "Error (1)" not in page and "（" not in page.split("<main")[1].split("<table")[0]
+
+
+def preview_rows(html: str) -> dict[int, str]:
+    """The check page's preview rows by their row number in the sheet."""
+    table = html.split("data-preview>")[1].split("</table>")[0]
+    return {int(re.search(r'data-row="(\d+)"', tr)[1]): tr for tr in table.split("<tr ")[1:]}
+
+
+def cell(row: str, key: str) -> str:
+    return re.search(rf'<td data-key="{key}"[^>]*>(.*?)</td>', row)[1]
+
+
+def test_the_check_page_shows_the_rows_as_they_were_read_before_the_commit(client, session, people, tmp_path):
+    written = acquisition(1, plate="豫j d00001", power="插混", acquired_on="2025年3月5日", price=" 18.5 ")
+    rows = [written, *(acquisition(n) for n in range(2, 13)), acquisition(13, county="火星"), acquisition(14)]
+    login(client, "bus")
+    html = client.get(f"/uploads/{batch_of(upload(client, write_upload(tmp_path / 'buses.xlsx', rows)))}").get_data(as_text=True)
+    shown = preview_rows(html)
+    # The first ten rows (sheet rows 2 to 11), then only the row with a finding.
+    assert sorted(shown) == [*range(2, 12), 14]
+    first = shown[2]
+    assert "车辆购置" in first
+    assert (cell(first, "plate"), cell(first, "power"), cell(first, "acquired_on"), cell(first, "price")) == (
+        "豫JD00001", "插电式混合动力", "2025-03-05", "18.5")
+    assert re.search(r'<td data-key="county" class="cell-error">火星</td>', shown[14])
+    assert "<th>购置价格（万元）</th>" in html.split("data-preview>")[1].split("</thead>")[0]
+    assert count(session, Acquisition) == 0
+
+
+def test_the_preview_is_in_the_users_language(client, session, people, tmp_path):
+    login(client, "bus")
+    client.post("/language", data={"locale": "en", "next": "/"})
+    path = write_upload(tmp_path / "buses.xlsx", [acquisition(1, power="插混")])
+    html = client.get(f"/uploads/{batch_of(upload(client, path))}").get_data(as_text=True)
+    assert "How the rows were read" in html
+    row = preview_rows(html)[2]
+    assert cell(row, "power") == "Plug-in hybrid" and cell(row, "category") == "Bus"
+    assert "<th>Power type</th>" in html

@@ -407,7 +407,7 @@ class LoginThrottle(Base):
     locked_until: Mapped[float | None] = mapped_column(sa.Float)
 
 
-# --- Purchase plans (SPEC §3.5) ----------------------------------------------------------------------
+# --- Purchase plans -----------------------------------------------------------------------------------
 
 PLAN_STATUSES = ("current", "replaced", "invalid")
 
@@ -487,3 +487,132 @@ class PlannedExemption(Base):
 
     exemption_request_id: Mapped[int] = mapped_column(sa.ForeignKey("exemption_requests.id", ondelete="CASCADE"), primary_key=True)
     plan_line_id: Mapped[int] = mapped_column(sa.ForeignKey("plan_lines.id"), index=True)
+
+# --- The registration record: the traffic police's extracts, checked against self-reports ---
+
+
+class RegistrationExtract(Base):
+    """A loaded extract of the vehicle registrations of a period; its dates are a covered period."""
+
+    __tablename__ = "registration_extracts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    file_name: Mapped[str] = mapped_column(sa.String(255))
+    sha256: Mapped[str] = mapped_column(sa.ForeignKey("upload_files.sha256"), index=True)
+    loaded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    loaded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # The registration dates the extract covers: no finding is made about a day outside every extract.
+    first: Mapped[dt.date]
+    last: Mapped[dt.date]
+    rows: Mapped[int] = mapped_column(default=0)
+    loaded: Mapped[int] = mapped_column(default=0)  # registrations not known before this extract
+    report: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, deferred=True)
+
+    loaded_by: Mapped[User | None] = relationship()
+
+
+class Registration(Base):
+    """One first registration of a vehicle; the VIN and the first-registration date identify it."""
+
+    __tablename__ = "registrations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    extract_id: Mapped[int] = mapped_column(sa.ForeignKey("registration_extracts.id"), index=True)
+    source_sheet: Mapped[str | None] = mapped_column(sa.String(100))
+    source_row: Mapped[int | None]
+    vin: Mapped[str] = mapped_column(sa.String(17))
+    registered_on: Mapped[dt.date]
+    plate: Mapped[str | None] = mapped_column(sa.String(16), index=True)
+    plate_kind: Mapped[str | None] = mapped_column(sa.String(2))  # GA 24.7
+    vehicle_type: Mapped[str | None] = mapped_column(sa.String(20))  # GA 24.4
+    usage: Mapped[str] = mapped_column(sa.String(1))  # GA 24.3
+    owner: Mapped[str] = mapped_column(sa.String(200))  # as registered
+    # The owner's unified social credit code; a private owner's identity number is not kept.
+    owner_code: Mapped[str | None] = mapped_column(sa.String(18))
+    owner_key: Mapped[str] = mapped_column(sa.String(200), index=True)  # the name as owners are matched
+    # The agency the owner was matched to (credit code, name, or a reviewer's mapping); None otherwise.
+    agency_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agencies.id"))
+    fuel: Mapped[str] = mapped_column(sa.String(1))  # GA 24.9
+    power: Mapped[str] = mapped_column(sa.String(20))  # the power type (vocabularies.yaml) the fuel code says
+    emission_standard: Mapped[str | None] = mapped_column(sa.String(20))
+    status: Mapped[str | None] = mapped_column(sa.String(1))  # GA 24.17
+
+    agency: Mapped[Agency | None] = relationship()
+
+    __table_args__ = (
+        sa.UniqueConstraint("vin", "registered_on"),
+        sa.Index("ix_registrations_agency_registered", "agency_id", "registered_on"),
+    )
+
+
+class RegistrationOwner(Base):
+    """A reviewer's decision on an owner name no agency matched: this agency, or not ours (a private
+    buyer, a body the city does not oversee). Remembered for every later extract."""
+
+    __tablename__ = "registration_owners"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_key: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))  # as first written
+    agency_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agencies.id"))
+    not_ours: Mapped[bool] = mapped_column(default=False)
+    decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    decided_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    agency: Mapped[Agency | None] = relationship()
+
+
+REVIEW_STATUSES = ("explained", "correction_requested")
+
+
+class RegistrationReview(Base):
+    """A reviewer's answer to a reconciliation finding (its code and VIN): explained, with a comment,
+    or the agency asked to correct its report."""
+
+    __tablename__ = "registration_reviews"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(20))
+    vin: Mapped[str] = mapped_column(sa.String(17))
+    status: Mapped[str] = mapped_column(sa.String(20))
+    comment: Mapped[str | None] = mapped_column(sa.Text)
+    reviewed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    reviewed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    reviewed_by: Mapped[User | None] = relationship()
+
+    __table_args__ = (
+        sa.UniqueConstraint("code", "vin"),
+        sa.CheckConstraint("status IN ('explained', 'correction_requested')", name="status"),
+    )
+
+
+
+# --- Report jobs (fleet.read.report_jobs, fleet.jobs.reports) -------------------------------------
+
+
+class ReportJob(Base):
+    """A compliance report with its whole vehicle detail, too large to write within a request: built
+    by a background job (thread or RQ worker), its progress and then the workbook kept here, so that
+    any web process can show the one and serve the other."""
+
+    __tablename__ = "report_jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    requested_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    # The report's selection: one agency, a county, or the whole city (both empty).
+    agency_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agencies.id", ondelete="CASCADE"), index=True)
+    county: Mapped[str | None] = mapped_column(sa.String(40))
+    period: Mapped[str] = mapped_column(sa.String(7))  # YYYY or YYYY-MM
+    locale: Mapped[str] = mapped_column(sa.String(5), default="zh")
+    status: Mapped[str] = mapped_column(sa.String(12), default="queued")
+    progress: Mapped[int] = mapped_column(default=0)
+    message: Mapped[str | None] = mapped_column(sa.Text)
+    vehicle_rows: Mapped[int] = mapped_column(default=0)  # rows of the vehicle detail, for the progress
+    file_name: Mapped[str] = mapped_column(sa.String(255))
+    content: Mapped[bytes | None] = mapped_column(sa.LargeBinary, deferred=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+
+    __table_args__ = (sa.CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="status"),)

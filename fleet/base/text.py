@@ -3,16 +3,83 @@
 The app's Babel (fleet/web/i18n.py) translates them for the request's or the command's language;
 outside an app (a script, a test of one pipeline step) Babel has no context and the Chinese source
 text comes back as written.
+
+`one_locale` pins a language's catalogue for a batch of many messages (the monthly mail of a
+province): Flask-Babel finds its request context on every `_()`, which was half the time of
+rendering a message; inside the batch each lookup goes straight to the pinned catalogue. Templates
+translate through `translations()` too (installed by fleet/web/i18n.py).
 """
 
 from __future__ import annotations
 
-from flask_babel import LazyString, force_locale, get_locale, gettext, lazy_gettext, ngettext
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+import flask_babel
+from babel.support import NullTranslations
+from flask_babel import LazyString, get_locale
 
 # Chinese is the source language; English comes from translations/en.
 LOCALES = ("zh", "en")
 
+_pinned: ContextVar[NullTranslations | None] = ContextVar("fleet_pinned_translations", default=None)
+
+
+def translations() -> NullTranslations:
+    """The catalogue in force: the batch's (one_locale), else Flask-Babel's for the request or command."""
+    pinned = _pinned.get()
+    return flask_babel.get_translations() if pinned is None else pinned
+
+
+def gettext(string: str, **variables: Any) -> str:
+    """Flask-Babel's gettext, reading a pinned catalogue directly."""
+    pinned = _pinned.get()
+    if pinned is None:
+        return flask_babel.gettext(string, **variables)
+    text = pinned.ugettext(string)
+    return text % variables if variables else text
+
+
+def ngettext(singular: str, plural: str, num: int, **variables: Any) -> str:
+    pinned = _pinned.get()
+    if pinned is None:
+        return flask_babel.ngettext(singular, plural, num, **variables)
+    variables.setdefault("num", num)
+    return pinned.ungettext(singular, plural, num) % variables
+
+
+def lazy_gettext(string: str, **variables: Any) -> LazyString:
+    return LazyString(gettext, string, **variables)
+
+
+@contextmanager
+def force_locale(locale: str) -> Iterator[None]:
+    """Flask-Babel's force_locale; inside a batch of another language the pinned catalogue steps aside."""
+    token = _pinned.set(None)
+    try:
+        with flask_babel.force_locale(locale):
+            yield
+    finally:
+        _pinned.reset(token)
+
+
+@contextmanager
+def one_locale(locale: str) -> Iterator[None]:
+    """force_locale for a batch of many messages in one language: its catalogue is looked up once."""
+    with flask_babel.force_locale(locale):
+        token = _pinned.set(flask_babel.get_translations())
+        try:
+            yield
+        finally:
+            _pinned.reset(token)
+
+
 _ = gettext
 _l = lazy_gettext
 
-__all__ = ["LOCALES", "LazyString", "_", "_l", "force_locale", "get_locale", "gettext", "lazy_gettext", "ngettext"]
+__all__ = [
+    "LOCALES", "LazyString", "_", "_l", "force_locale", "get_locale", "gettext", "lazy_gettext", "ngettext",
+    "one_locale", "translations",
+]

@@ -16,6 +16,7 @@ from fleet.base import db
 from fleet.base.models import ROLES
 from fleet.cli import imports as imports_cli
 from fleet.cli import plans as plans_cli
+from fleet.cli import registrations as registrations_cli
 from fleet.cli import rules as rules_cli
 from fleet.cli.backup import backup_command, restore_command
 from fleet.cli.console import emit_json, fail
@@ -111,3 +112,4 @@ def init_app(app: Flask) -> None:
     rules_cli.init_app(app)
     imports_cli.init_app(app)
     plans_cli.init_app(app)
+    registrations_cli.init_app(app)

@@ -25,7 +25,7 @@ from imports.template import write_template
 EXIT_CLEAN, EXIT_DATA_ERRORS, EXIT_UNUSABLE = 0, 1, 2
 
 
-def _unusable(path: Path, code: str, message: str, as_json: bool) -> NoReturn:
+def exit_unusable(path: Path, code: str, message: str, as_json: bool) -> NoReturn:
     if as_json:
         emit_json({"file": path.name, "error": {"code": code, "message": message}})
     else:
@@ -56,9 +56,9 @@ def _objects_loaded_for_good() -> None:
     gc.freeze()
 
 
-def _existing(path: Path, as_json: bool) -> None:
+def require_file(path: Path, as_json: bool) -> None:
     if not path.is_file():
-        _unusable(path, "not_found", _("找不到文件：%(path)s", path=str(path)), as_json)
+        exit_unusable(path, "not_found", _("找不到文件：%(path)s", path=str(path)), as_json)
 
 
 @click.command("validate")
@@ -70,11 +70,11 @@ def validate_command(path: Path, as_json: bool, lang: str) -> None:
     """Check an upload against the template and the agency registry; nothing is stored."""
     _objects_loaded_for_good()
     with force_locale(lang):
-        _existing(path, as_json)
+        require_file(path, as_json)
         try:
             report = validate_file(db.get_session(), path, file_name=path.name, max_bytes=max_upload_bytes(current_app.config))
         except UnusableFile as exc:
-            _unusable(path, exc.code, exc.message, as_json)
+            exit_unusable(path, exc.code, exc.message, as_json)
         if as_json:
             emit_json(report.as_json())
         else:
@@ -94,19 +94,19 @@ def validate_command(path: Path, as_json: bool, lang: str) -> None:
 def import_command(path: Path, as_json: bool, username: str | None, skip_locked: bool) -> None:
     """Validate an upload, keep the original, and commit it when it has no errors."""
     _objects_loaded_for_good()
-    _existing(path, as_json)
+    require_file(path, as_json)
     session = db.get_session()
     user = None
     if username is not None:
         user = session.scalar(sa.select(User).where(User.username == username, User.active))
         if user is None:
-            _unusable(path, "unknown_user", _("没有名为“%(name)s”的有效用户", name=username), as_json)
+            exit_unusable(path, "unknown_user", _("没有名为“%(name)s”的有效用户", name=username), as_json)
     try:
         outcome = import_file(session, path, user=user, file_name=path.name, skip_locked=skip_locked, max_bytes=max_upload_bytes(current_app.config))
     except UnusableFile as exc:
-        _unusable(path, exc.code, exc.message, as_json)
+        exit_unusable(path, exc.code, exc.message, as_json)
     except ImportFailed as exc:
-        _unusable(path, "import_failed", exc.message, as_json)
+        exit_unusable(path, "import_failed", exc.message, as_json)
     if as_json:
         emit_json(outcome.as_json())
     else:

@@ -28,7 +28,7 @@ from imports.package import UnusableFile
 from imports.plans import write_plan_template
 from rules.active import active_pack
 
-plans_cli = AppGroup("plans", help="Annual purchase plans (SPEC §3.5).")
+plans_cli = AppGroup("plans", help="Annual purchase plans (年度车辆购置计划).")
 
 
 def _unusable(path: Path, code: str, message: str, as_json: bool) -> NoReturn:

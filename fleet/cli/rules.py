@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 import unicodedata
 from pathlib import Path
@@ -17,7 +18,10 @@ from fleet.base.periods import Period
 from fleet.base.text import _
 from fleet.base.vocab import ACQUISITION_KINDS, AGENCY_KINDS, CATEGORIES, POWER_TYPES, Vocabulary
 from fleet.cli.console import emit_json, fail
+from fleet.cli.reporting import due_day as reporting_due_day
 from fleet.domain.agency_names import match_agency, not_registered
+from fleet.domain.registrations.figures import with_registrations, year_of
+from fleet.domain.registrations.reconcile import reconcile
 from rules.active import active_pack_id
 from rules.engine import evaluate
 from rules.packs import PACKS_DIR, PackError, RulePack, check_packs, get_pack, load_pack, threshold_text
@@ -71,9 +75,13 @@ def _result_rows(results: list[RuleResult]) -> list[list[str]]:
 @click.option("--pack", "pack_id", help="A rule pack id (default: the active pack).")
 @click.option("--accepted-only", is_flag=True, help="Count only the months whose monthly report is accepted (official statements).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.option(
+    "--with-registrations", "registrations", is_flag=True,
+    help="Count as the registration record says: unreported registrations in scope, power types as registered.",
+)
 @with_appcontext
 def compliance_command(
-    year: int, month_text: str | None, agency_name: str | None, pack_id: str | None, accepted_only: bool, as_json: bool
+    year: int, month_text: str | None, agency_name: str | None, pack_id: str | None, accepted_only: bool, as_json: bool, registrations: bool
 ) -> None:
     """Compliance of each rule, city-wide and per agency, for a year or a month."""
     session = db.get_session()
@@ -96,14 +104,21 @@ def compliance_command(
         if not match.found:
             _refuse(not_registered(match), as_json)
         agency_id = match.agency_id
-    results = evaluate(session, pack, period, agency_id=agency_id, accepted_only=accepted_only)
+    if registrations:
+        found = reconcile(session, year_of(period), today=dt.date.today(), due_day=reporting_due_day())
+        results = with_registrations(session, pack, period, found.findings, agency_id=agency_id, accepted_only=accepted_only)
+    else:
+        results = evaluate(session, pack, period, agency_id=agency_id, accepted_only=accepted_only)
     if as_json:
         payload = compliance_json(pack, period, results)
         if accepted_only:
             payload["accepted_only"] = True
+        if registrations:
+            payload["view"] = "registrations"
         emit_json(payload)
         return
-    click.echo(f"{pack.title['zh']}  ({pack.id})  {period.label}" + (_("（仅计已通过审核的月份）") if accepted_only else ""))
+    view = "  " + _("（按登记信息）") if registrations else ""
+    click.echo(f"{pack.title['zh']}  ({pack.id})  {period.label}" + (_("（仅计已通过审核的月份）") if accepted_only else "") + view)
     if not results:
         click.echo(_("该单位在此期间没有适用的规则。") if agency_id else _("该期间内没有生效的规则。"))
         return

@@ -24,6 +24,7 @@ from fleet.domain import reporting
 from fleet.domain import users as accounts
 from fleet.domain.acquisitions import record_acquisitions
 from fleet.domain.agencies import upsert_agencies
+from fleet.domain.registrations.demo import load_demo_extract
 from imports.normalise import to_text
 
 _SOURCE = Path(__file__).with_name("demo.yaml")
@@ -45,6 +46,7 @@ class DemoSummary:
     acquisitions: int = 0
     batches: int = 0
     plans: int = 0
+    registrations: int = 0  # loaded from the demo's registration extract
     users: list[tuple[str, str, str]] = field(default_factory=list)
     already_loaded: bool = False
 
@@ -55,7 +57,7 @@ class DemoSummary:
         else:
             lines.append(
                 f"Demo city loaded: {self.agencies} agencies, {self.acquisitions} acquisitions in {self.batches} uploads,"
-                f" {self.plans} purchase plans."
+                f" {self.plans} purchase plans, {self.registrations} registrations from the traffic police's extract."
             )
         lines.append("Demo users (username / password / role):")
         lines += [f"  {u} / {p} / {r}" for u, p, r in self.users]
@@ -234,6 +236,8 @@ def load_demo(session: Session, *, today: dt.date | None = None, seed: int = 202
     _demo_exemptions(session, rng, uploaders)
     summary.plans = _demo_plans(session, rng, today, uploaders)
     _demo_reporting(session, rng, agencies, uploaders, today, due_day)
+    session.flush()
+    summary.registrations = load_demo_extract(session, rng, today).loaded
     return summary
 
 

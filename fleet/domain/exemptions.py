@@ -24,9 +24,12 @@ from fleet.base.models import (
     utcnow,
 )
 from fleet.base.pagination import Page, paginate
+from fleet.base.periods import Period
 from fleet.base.vocab import CATEGORIES, EXEMPTION_REASONS, NEV_POWER_TYPES, is_nev
 from rules.active import active_pack
+from rules.engine import evaluate
 from rules.packs import Rule
+from rules.results import RuleResult
 
 MIN_REASON_LENGTH = 5
 # A catalogue pattern needs this many characters besides wildcards, so it cannot match every model.
@@ -160,6 +163,45 @@ def decide_exemption(
         detail={"acquisition_id": exemption.acquisition_id, "comment": comment},
     )
     return exemption
+
+
+@dataclass(frozen=True)
+class DecisionEffect:
+    """One rule's result for the requesting agency over the acquisition's year: as it stands, and as it
+    would be once the request is approved or rejected."""
+
+    now: RuleResult
+    approved: RuleResult
+    rejected: RuleResult
+
+
+def decision_effects(session: Session, exemption: ExemptionRequest) -> list[DecisionEffect]:
+    """What deciding a pending request does to its agency's figures, under each rule of the active pack
+    that covers the vehicle. The rule engine evaluates the agency with the request decided each way in a
+    savepoint that is rolled back: the figures are the engine's own (the database keeps the counts as
+    requests are decided), not a second reckoning of what an exemption takes out."""
+    if exemption.status != "pending":
+        return []
+    acquisition = exemption.acquisition
+    covering = {rule.id for rule in covering_rules(session, acquisition)}
+    pack = active_pack(session)
+    period = Period.year(acquisition.acquired_on.year)
+
+    def results() -> dict[str, RuleResult]:
+        found = evaluate(session, pack, period, agency_id=acquisition.agency_id)
+        return {result.rule.id: result for result in found if result.rule.id in covering}
+
+    now = results()
+    decided: dict[str, dict[str, RuleResult]] = {}
+    for status in ("approved", "rejected"):
+        savepoint = session.begin_nested()
+        try:
+            exemption.status = status
+            session.flush()
+            decided[status] = results()
+        finally:
+            savepoint.rollback()
+    return [DecisionEffect(now[rule], decided["approved"][rule], decided["rejected"][rule]) for rule in now]
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Annual purchase plans (SPEC §3.5): checked against the rules before the money is spent.
+"""Annual purchase plans (年度车辆购置计划): checked against the rules before the money is spent.
 
 A plan is a versioned whole per agency and year: a new upload replaces it and the earlier versions are
 kept. Bought vehicles consume plan lines by category and power, the oldest planned month first; a

@@ -9,7 +9,7 @@ import time
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
-from fleet.base.models import ImportBatch, utcnow
+from fleet.base.models import ImportBatch, ReportJob, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +29,11 @@ class ProgressWriter:
     write never undoes the final status."""
 
     def __init__(
-        self, engine: sa.Engine, batch_id: int, *, interval: float = 0.5, heartbeat: float = HEARTBEAT_SECONDS
+        self, engine: sa.Engine, batch_id: int, *, interval: float = 0.5, heartbeat: float = HEARTBEAT_SECONDS,
+        model: type[ImportBatch | ReportJob] = ImportBatch, running: tuple[str, ...] = RUNNING,
     ) -> None:
+        # The same for a report job (model=ReportJob): any row with status, progress, message, heartbeat_at.
+        self.model, self.running = model, running
         self.engine = engine
         self.batch_id = batch_id
         self.interval = interval
@@ -83,8 +86,8 @@ class ProgressWriter:
         try:
             with self.engine.begin() as connection:
                 connection.execute(
-                    sa.update(ImportBatch)
-                    .where(ImportBatch.id == self.batch_id, ImportBatch.status.in_(RUNNING))
+                    sa.update(self.model)
+                    .where(self.model.id == self.batch_id, self.model.status.in_(self.running))
                     .values(**values)
                 )
         except OperationalError:

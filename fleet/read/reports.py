@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -31,7 +31,7 @@ from xlsxwriter.worksheet import Worksheet
 from fleet.base.labels import result_status_label
 from fleet.base.models import Acquisition, Agency
 from fleet.base.periods import Period
-from fleet.base.text import _, force_locale
+from fleet.base.text import _, one_locale
 from fleet.base.vocab import NEV_POWER_TYPES, VOCABULARIES
 from fleet.domain.timeliness import late_counts
 from fleet.read.dashboards import pending_exemptions
@@ -289,10 +289,15 @@ class Headline:
         return Fraction(self.nev, self.acquired) if self.acquired else None
 
 
+def _acquired_and_nev(period: Period) -> sa.Select:
+    a = Acquisition
+    nev = sa.func.coalesce(sa.func.sum(sa.case((a.power.in_(sorted(NEV_POWER_TYPES)), 1), else_=0)), 0)
+    return sa.select(sa.func.count(), nev).where(a.acquired_on.between(period.start, period.end))
+
+
 def headline(session: Session, period: Period, *, deadline_days: int, agency_id: int | None, county: str | None) -> Headline:
     a = Acquisition
-    query = sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(sa.case((a.power.in_(sorted(NEV_POWER_TYPES)), 1), else_=0)), 0))
-    query = query.where(a.acquired_on.between(period.start, period.end))
+    query = _acquired_and_nev(period)
     if agency_id is not None:
         query = query.where(a.agency_id == agency_id)
     elif county is not None:
@@ -300,6 +305,22 @@ def headline(session: Session, period: Period, *, deadline_days: int, agency_id:
     acquired, nev = session.execute(query).one()
     late = sum(c.late for c in late_counts(session, period, deadline_days=deadline_days, agency_id=agency_id, county=county))
     return Headline(int(acquired), int(nev), late, deadline_days, pending_exemptions(session, county=county, agency_id=agency_id))
+
+
+def agency_headlines(session: Session, period: Period, *, deadline_days: int, pending: Mapping[int, int]) -> dict[int, Headline]:
+    """headline() of every agency at once (the monthly mail attaches a report to each), given each
+    agency's pending exemption requests; an agency that is missing has nothing to count."""
+    counts = {
+        agency_id: (int(acquired), int(nev))
+        for acquired, nev, agency_id in session.execute(
+            _acquired_and_nev(period).add_columns(Acquisition.agency_id).group_by(Acquisition.agency_id)
+        )
+    }
+    late = {c.agency_id: c.late for c in late_counts(session, period, deadline_days=deadline_days)}
+    return {
+        agency_id: Headline(*counts.get(agency_id, (0, 0)), late.get(agency_id, 0), deadline_days, pending.get(agency_id, 0))
+        for agency_id in counts.keys() | late.keys() | pending.keys()
+    }
 
 
 def _overview_sheet(
@@ -474,6 +495,7 @@ def compliance_workbook(
     target: str | Path | BinaryIO | None = None,
     rows_per_sheet: int = EXCEL_ROWS,
     progress: Callable[[int], None] | None = None,
+    figures: Headline | None = None,
 ) -> bytes:
     """The report as xlsx: the whole city (each agency and the city total), a county's agencies, or
     one agency only. `results` are evaluate()'s for the same selection when the caller has them.
@@ -481,8 +503,9 @@ def compliance_workbook(
     Written to `target` (a path or a file) and streamed when given, for a large report; returned as
     bytes otherwise (b"" when written to a target). Without `vehicles` the report has no vehicle
     detail (its summary sheets are instant whatever the size). `progress` is told the vehicle rows
-    written so far."""
-    with force_locale(locale):
+    written so far. `figures` are headline()'s for the same selection when the caller has them
+    (agency_headlines)."""
+    with one_locale(locale):
         labels = _Labels(locale)
         if results is None:
             results = evaluate(session, pack, period, agency_id=agency_id, county=county)
@@ -506,7 +529,8 @@ def compliance_workbook(
         for r in results:
             if r.agency_id is not None:
                 by_rule.setdefault(r.rule.id, []).append(r)
-        figures = headline(session, period, deadline_days=deadline_days, agency_id=agency_id, county=county)
+        if figures is None:
+            figures = headline(session, period, deadline_days=deadline_days, agency_id=agency_id, county=county)
         overview = list(totals.values()) if agency_id is None else results
         left_out = 0 if vehicles else sum(r.in_scope + r.exempt for r in overview)
         _overview_sheet(

@@ -23,6 +23,7 @@ from fleet.web import (
     mail_preview,
     navigation,
     plans,
+    registrations,
     reporting,
     requestlog,
     uploads,
@@ -57,6 +58,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(admin.bp)
     app.register_blueprint(uploads.bp)
     app.register_blueprint(plans.bp)
+    app.register_blueprint(registrations.bp)
     app.register_blueprint(mail_preview.bp)
     app.register_blueprint(reporting.bp)
     app.register_blueprint(dashboard.bp)

@@ -43,15 +43,6 @@ from rules.packs import PackError, check_packs
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-# What is wrong with a registry field, in the page's language; the registry's own detail follows it.
-_FIELD_PROBLEMS = {
-    "name": _l("请填写单位名称。"),
-    "kind": _l("单位类型无效。"),
-    "sector": _l("行业无效。"),
-    "county": _l("所属县区无效。"),
-    "contact_emails": _l("邮箱地址格式不正确。"),
-    "credit_code": _l("统一社会信用代码无效（GB 32100 校验位不符）。"),
-}
 # An alias that would mean two agencies, by the field that brings it in.
 _ALIAS_PROBLEMS = {
     "aliases": _l("别名会同时指向两个单位。"),
@@ -94,7 +85,8 @@ def registry_values(form: AgencyForm) -> dict | None:
     row = [(form[key].data or "").strip() for key in keys]
     agencies_, errors = parse_registry([header, row])
     for error in errors:
-        form[error["column"]].errors.append(f"{_FIELD_PROBLEMS[error['column']]} ({error['message']})")
+        # The registry's message names the value and is in the page's language: nothing to add to it.
+        form[error["column"]].errors.append(error["message"])
     return agencies_[0] if agencies_ else None
 
 

@@ -13,6 +13,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -25,9 +26,10 @@ from flask_login import current_user
 
 from fleet.base.db import get_session
 from fleet.base.labels import RESULT_STATUSES
-from fleet.base.models import Agency
+from fleet.base.models import Agency, ReportJob
 from fleet.base.periods import Period
 from fleet.base.vocab import CATEGORIES, COUNTIES, POWER_TYPES, Vocabulary
+from fleet.jobs.reports import UNFINISHED, launch_report
 from fleet.read import charts
 from fleet.read.agency_figures import AgencyFigures
 from fleet.read.dashboards import (
@@ -42,6 +44,8 @@ from fleet.read.dashboards import (
     still_needed,
 )
 from fleet.read.forecasts import advice, agency_forecast, city_forecast
+from fleet.read.registration_figures import registration_view
+from fleet.read.report_jobs import request_report, vehicle_rows
 from fleet.read.reports import compliance_workbook
 from fleet.web.auth import agency_scope, can_see_agency, role_required
 from fleet.web.labels import term_label
@@ -226,6 +230,7 @@ def city():
         }
         return {
             "data": data,
+            "registrations": registration_view(session, pack, year, today=today, due_day=due_day, county=county),
             "ranking": ranking,
             "trend": _trend("trend", _("各规则月度达标占比"), data.trend, [o.rule for o in data.rules], text),
             "breakdown": _mix_and_counties(data.counts, text, counties=county is None),
@@ -267,6 +272,7 @@ def agency(agency_id: int):
         bars = _bars(data.results, lambda r: rule_title(r.rule))
         return {
             "data": data,
+            "registrations": registration_view(session, pack, year, today=today, due_day=due_day, agency_id=agency_id),
             "rules_chart": charts.rule_shares(
                 "rules", _("各项规则：占比与达标线"), bars, measure_text([r.rule for r in data.results], text)
             ),
@@ -337,13 +343,22 @@ def rule(rule_id: str):
     )
 
 
-@bp.get("/reports/compliance.xlsx")
-@role_required()
-def compliance_report():
-    """The compliance report of a year (or of a month, ?month=YYYY-MM): the city's for reviewers, or
-    one agency's (?agency_id=); an agency user always gets its own agency's, whatever it asks for."""
+@dataclasses.dataclass(frozen=True)
+class _ReportSelection:
+    period: Period
+    agency_id: int | None
+    county: str | None
+    name: str
+
+    @property
+    def file_name(self) -> str:
+        return _("%(name)s合规报告-%(period)s.xlsx", name=self.name, period=self.period.label)
+
+
+def _report_selection() -> _ReportSelection:
+    """The report asked for: a year (or ?month=YYYY-MM), the city's for reviewers or one agency's
+    (?agency_id=); an agency user always gets its own agency's, whatever it asks for."""
     session = get_session()
-    years = available_years(session, _today())
     month = request.args.get("month", "").strip()
     if month:
         try:
@@ -351,28 +366,108 @@ def compliance_report():
         except ValueError:
             abort(400)
     else:
-        period = Period.year(_year(years))
+        period = Period.year(_year(available_years(session, _today())))
     agency_id = agency_scope() if current_user.role == "agency" else id_arg("agency_id")
     county = _county() if agency_id is None else None
     name = _("全市") if county is None else term_label(county)
     if agency_id is not None:
-        record = get_session().get(Agency, agency_id)
+        record = session.get(Agency, agency_id)
         if record is None:
             abort(404)
         name = record.name
-    pack = active_pack(session)
-    results = evaluate(session, pack, period, agency_id=agency_id, county=county)
-    # A request never writes a million-row vehicle detail: beyond the limit the report has its
-    # summary sheets only, and says so.
-    rows = sum(r.in_scope + r.exempt for r in results if (r.agency_id is None) == (agency_id is None))
-    content = compliance_workbook(
-        session, pack, period, agency_id=agency_id, county=county, locale=str(get_locale()), results=results,
-        deadline_days=current_app.config["REPORTING_DEADLINE_DAYS"],
-        vehicles=rows <= current_app.config["REPORT_VEHICLE_ROWS_ONLINE"],
-    )
+    return _ReportSelection(period, agency_id, county, name)
+
+
+def _xlsx(content: bytes, name: str):
     return send_file(
         io.BytesIO(content),
         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         as_attachment=True,
-        download_name=_("%(name)s合规报告-%(period)s.xlsx", name=name, period=period.label),
+        download_name=name,
     )
+
+
+@bp.get("/reports/compliance.xlsx")
+@role_required()
+def compliance_report():
+    """The compliance report, written by this request: beyond REPORT_VEHICLE_ROWS_ONLINE vehicle rows
+    without its vehicle detail (summary sheets only, and it says so); the export button asks for the
+    whole report through a report job instead (export_compliance_report)."""
+    return _report_now(_report_selection())
+
+
+def _report_now(selection: _ReportSelection, results: list[RuleResult] | None = None):
+    session = get_session()
+    pack = active_pack(session)
+    if results is None:
+        results = evaluate(session, pack, selection.period, agency_id=selection.agency_id, county=selection.county)
+    rows = vehicle_rows(results, agency_id=selection.agency_id)
+    content = compliance_workbook(
+        session, pack, selection.period, agency_id=selection.agency_id, county=selection.county,
+        locale=str(get_locale()), results=results, deadline_days=current_app.config["REPORTING_DEADLINE_DAYS"],
+        vehicles=rows <= current_app.config["REPORT_VEHICLE_ROWS_ONLINE"],
+    )
+    return _xlsx(content, selection.file_name)
+
+
+@bp.post("/reports/compliance")
+@role_required()
+def export_compliance_report():
+    """The export button: the whole report at once when its vehicle detail is small, else a report
+    job built in the background, whose page follows its progress and then offers the file."""
+    selection = _report_selection()
+    session = get_session()
+    results = evaluate(session, active_pack(session), selection.period, agency_id=selection.agency_id, county=selection.county)
+    rows = vehicle_rows(results, agency_id=selection.agency_id)
+    if rows <= current_app.config["REPORT_VEHICLE_ROWS_ONLINE"]:
+        return _report_now(selection, results)
+    job = request_report(
+        session, current_user, selection.period, agency_id=selection.agency_id, county=selection.county,
+        locale=str(get_locale()), vehicle_rows=rows, file_name=selection.file_name,
+    )
+    session.commit()
+    launch_report(job.id)
+    return redirect(url_for(".report_job", job_id=job.id), 303)
+
+
+def _report_job(job_id: int) -> ReportJob:
+    """The job, if the user may see it: an agency user only its own agency's reports (others: 404)."""
+    job = get_session().get(ReportJob, job_id)
+    if job is None or not can_see_agency(job.agency_id):
+        abort(404)
+    return job
+
+
+def _job_state(job: ReportJob) -> dict[str, Any]:
+    done = job.status == "done"
+    return {
+        "id": job.id,
+        "status": job.status,
+        "progress": job.progress,
+        "vehicle_rows": job.vehicle_rows,
+        "file_name": job.file_name,
+        "download_url": url_for(".report_job_download", job_id=job.id) if done else None,
+    }
+
+
+@bp.get("/reports/jobs/<int:job_id>")
+@role_required()
+def report_job(job_id: int):
+    """The report job's progress (the page polls while it runs), then the link to the file."""
+    job = _report_job(job_id)
+    return render_template("dashboard/report_job.html", job=job, state=_job_state(job), unfinished=job.status in UNFINISHED)
+
+
+@bp.get("/reports/jobs/<int:job_id>.json")
+@role_required()
+def report_job_status(job_id: int):
+    return jsonify(_job_state(_report_job(job_id)))
+
+
+@bp.get("/reports/jobs/<int:job_id>/download")
+@role_required()
+def report_job_download(job_id: int):
+    job = _report_job(job_id)
+    if job.status != "done":
+        abort(404)
+    return _xlsx(job.content, job.file_name)

@@ -13,7 +13,9 @@ from fleet.base.models import EXEMPTION_STATUSES, Agency, NoNevCatalogueEntry
 from fleet.domain.exemptions import (
     ExemptionError,
     add_catalogue_entry,
+    ExemptionRow,
     decide_exemption,
+    decision_effects,
     list_requests,
     pending_count,
     request_blocker,
@@ -26,6 +28,7 @@ from fleet.domain.exemptions import (
 )
 from fleet.domain.vehicles import acquisition_detail
 from fleet.web.auth import agency_scope, role_required
+from fleet.web.dashboard import rule_title
 from fleet.web.forms import CatalogueEntryForm, DecisionForm, ExemptionRequestForm
 from fleet.web.params import id_arg, page_arg
 
@@ -95,7 +98,8 @@ def new(acquisition_id: int):
     if blocker:
         flash(message(ExemptionError(blocker)), "warning")
         return redirect(url_for("vehicles.detail", acquisition_id=acquisition_id))
-    form = ExemptionRequestForm()
+    # The reason the agency already gave in its upload (未选用新能源原因) is where its request starts.
+    form = ExemptionRequestForm(reason=vehicle.acquisition.exemption_reason)
     if form.validate_on_submit():
         try:
             with transaction() as tx:
@@ -121,7 +125,14 @@ def show(request_id: int):
     row = visible_request(get_session(), request_id, agency_scope())
     if row is None:
         abort(404)
-    return render_template("exemptions/show.html", row=row, form=DecisionForm())
+    return _decision_page(row, DecisionForm())
+
+
+def _decision_page(row: ExemptionRow, form: DecisionForm, status: int = 200):
+    """The request; for a reviewer deciding it, what each decision does to the agency's figures."""
+    deciding = current_user.role in ("reviewer", "admin")
+    effects = decision_effects(get_session(), row.request) if deciding else []
+    return render_template("exemptions/show.html", row=row, form=form, effects=effects, rule_title=rule_title), status
 
 
 @bp.post("/<int:request_id>/decision")
@@ -132,13 +143,13 @@ def decide(request_id: int):
     if row is None:
         abort(404)
     if not form.validate_on_submit() or not (form.approve.data or form.reject.data):
-        return render_template("exemptions/show.html", row=row, form=form), 400
+        return _decision_page(row, form, 400)
     try:
         with transaction() as tx:
             decide_exemption(tx, request_id, user=current_user, approve=bool(form.approve.data), comment=form.comment.data)
     except ExemptionError as error:
         form.comment.errors.append(message(error))
-        return render_template("exemptions/show.html", row=row, form=form), 400
+        return _decision_page(row, form, 400)
     flash(_("已批准豁免申请。") if form.approve.data else _("已驳回豁免申请。"), "success")
     return redirect(url_for("exemptions.index"))
 

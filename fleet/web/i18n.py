@@ -10,7 +10,7 @@ from flask import Flask, g, has_request_context, session
 from flask_babel import Babel
 from flask_login import current_user
 
-from fleet.base.text import LOCALES
+from fleet.base.text import LOCALES, translations
 
 TRANSLATIONS = Path(__file__).resolve().parents[2] / "translations"
 
@@ -49,3 +49,12 @@ def init_app(app: Flask) -> None:
     compiled = compile_catalogs(Path(app.instance_path) / "translations")
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(compiled))
     Babel(app, locale_selector=select_locale)
+    # Flask-Babel's own callables, reading the catalogue through fleet.base.text so that a batch
+    # pinned by one_locale (the monthly mail) skips the context lookup in templates as well.
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: translations().ugettext(s),
+        ngettext=lambda s, p, n: translations().ungettext(s, p, n),
+        pgettext=lambda c, s: translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: translations().unpgettext(c, s, p, n),
+        newstyle=True,
+    )

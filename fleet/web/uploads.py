@@ -44,9 +44,12 @@ from fleet.domain import reporting
 from fleet.web.auth import agency_scope, can_see_agency, role_required
 from fleet.web.params import id_arg, page_arg
 from imports.annotate import annotate_workbook
+from imports.headers import KEYS
+from imports.normalise import VOCABULARY_KEYS
 from imports.package import UnusableFile, check_package
 from imports.report import ValidationReport
 from imports.stage import committed_batch, stage_batch
+from imports.validate import PREVIEW_FIRST_ROWS, PREVIEW_MAX_ROWS
 from imports.template import Prefill, write_template
 
 bp = Blueprint("uploads", __name__, url_prefix="/uploads")
@@ -199,9 +202,20 @@ def show(batch_id: int):
         commit_form=CommitForm(),
         step_label=STEP_LABELS.get(batch.message or ""),
         preview_limit=PREVIEW_LIMIT,
+        preview_keys=_preview_keys(report),
+        preview_first=PREVIEW_FIRST_ROWS,
+        preview_max=PREVIEW_MAX_ROWS,
+        vocabulary_keys=VOCABULARY_KEYS,
         only_locked=_only_locked(batch, report),
         duplicate_of=_imported_before(batch),
     )
+
+
+def _preview_keys(report: ValidationReport | None) -> list[str]:
+    """The columns the preview shows: those with a value in some row shown, in the template's order."""
+    if report is None:
+        return []
+    return [key for key in KEYS if any(row.values.get(key) is not None for row in report.preview)]
 
 
 def _only_locked(batch: ImportBatch, report: ValidationReport | None) -> bool:

@@ -4,7 +4,7 @@ Revision ID: 0010_plans
 Revises: 0011_security
 Create Date: 2026-12-05 10:00:00
 
-A plan is a versioned whole per agency and year (SPEC §3.5); the link from an exemption request to
+A plan is a versioned whole per agency and year; the link from an exemption request to
 the plan line whose decision it carries is a table of its own, so exemption_requests (and the
 triggers on it) stay as they are.
 """

@@ -13,20 +13,32 @@ from fractions import Fraction
 from functools import cached_property
 from typing import Any
 
+import sqlalchemy as sa
 from babel.dates import format_skeleton
-from flask import render_template
+from flask import current_app, render_template
 from sqlalchemy.orm import Session
 
-from fleet.base.labels import batch_status_label, forecast_label, reporting_state_label, result_status_label
-from fleet.base.models import Agency
+from fleet.base.labels import (
+    batch_status_label,
+    forecast_label,
+    reporting_state_label,
+    result_status_label,
+)
+from fleet.base.models import Agency, ExemptionRequest
 from fleet.base.periods import Period
-from fleet.base.text import _, force_locale, get_locale
+from fleet.base.text import _, get_locale, one_locale
 from fleet.base.vocab import VOCABULARIES
 from fleet.read.charts import percent as share_percent
 from fleet.read.forecasts import advice
 from fleet.read.mail.recipients import CITY, Delivery
-from fleet.read.mail.summaries import MonthResults, agency_summary, city_digest, month_results
-from fleet.read.reports import compliance_workbook
+from fleet.read.mail.summaries import (
+    MonthResults,
+    agency_summary,
+    city_digest,
+    month_results,
+    pending_requests_by_agency,
+)
+from fleet.read.reports import Headline, agency_headlines, compliance_workbook
 from rules.packs import Rule, RulePack
 
 
@@ -123,7 +135,9 @@ def _template_helpers(locale: str) -> dict[str, Callable[..., Any] | str]:
 class SummaryWriter:
     """Renders the month's messages, each once per kind and language however many recipients share it.
 
-    The month is evaluated once, on the first message, for every agency. Only the messages of the
+    The month is evaluated once, on the first message, for every agency; the agencies and their
+    pending exemption requests are read once too, and each language's catalogue is looked up once
+    per message (one_locale), not on every string. Only the messages of the
     latest kind are kept (an agency's contacts come one after the other, see planned_deliveries), so
     that a province's run holds one agency's message at a time, never all of them. The attachment is
     built only when asked for: a dry run builds none."""
@@ -137,12 +151,28 @@ class SummaryWriter:
     attachments_built: int = 0  # reports built so far: none on a dry run
     _contents: dict[tuple[str, str], Content] = field(default_factory=dict)
     _attachments: dict[tuple[str, str], Attachment] = field(default_factory=dict)
+    _period_labels: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @cached_property
     def results(self) -> MonthResults:
         return month_results(
             self.session, self.pack, self.month, deadline_days=self.deadline_days, due_day=self.due_day, today=self.today
         )
+
+    @cached_property
+    def agencies(self) -> dict[int, Agency]:
+        # Held here: the session keeps no strong reference, so session.get would query each one again.
+        return {agency.id: agency for agency in self.session.scalars(sa.select(Agency))}
+
+    @cached_property
+    def headlines(self) -> dict[int, Headline]:
+        """Every agency's headline figures of the month for its report, counted once for all."""
+        pending = {agency_id: len(requests) for agency_id, requests in self.pending.items()}
+        return agency_headlines(self.session, self.month, deadline_days=self.deadline_days, pending=pending)
+
+    @cached_property
+    def pending(self) -> dict[int, list[ExemptionRequest]]:
+        return pending_requests_by_agency(self.session)
 
     def content(self, delivery: Delivery) -> Content:
         return self._kept(self._contents, delivery, self._render)
@@ -156,14 +186,14 @@ class SummaryWriter:
         if key not in kept:
             for other in [k for k in kept if k[0] not in (delivery.kind, CITY)]:
                 del kept[other]
-            with force_locale(delivery.locale):
+            with one_locale(delivery.locale):
                 kept[key] = make(delivery)
         return kept[key]
 
     def _render(self, delivery: Delivery) -> Content:
         if delivery.kind == CITY:
             return self._city(delivery.locale)
-        return self._agency(self.session.get(Agency, delivery.agency_id), delivery.locale)
+        return self._agency(self.agencies[delivery.agency_id], delivery.locale)
 
     def _report(self, delivery: Delivery) -> Attachment:
         self.attachments_built += 1
@@ -171,15 +201,25 @@ class SummaryWriter:
         if delivery.kind == CITY:
             content = compliance_workbook(self.session, self.pack, self.month, results=self.results.month_results, **common)
             return Attachment(_("合规报告-全市-%(month)s.xlsx", month=self.month.label), content)
-        agency = self.session.get(Agency, delivery.agency_id)
+        agency = self.agencies[delivery.agency_id]
         # The agency's results of the month as evaluated for every agency: no evaluation of its own.
         results = list(self.results.of_agency(agency.id)[0].values())
-        content = compliance_workbook(self.session, self.pack, self.month, agency_id=agency.id, results=results, **common)
+        figures = self.headlines.get(agency.id) or Headline(0, 0, 0, self.deadline_days, 0)
+        content = compliance_workbook(
+            self.session, self.pack, self.month, agency_id=agency.id, results=results, figures=figures, **common
+        )
         return Attachment(_("合规报告-%(agency)s-%(month)s.xlsx", agency=agency.name, month=self.month.label), content)
 
+    def _labels(self, locale: str) -> tuple[str, str]:
+        """The month and the year to date as the messages in that language write them (Babel's
+        date formatting is a millisecond each: once per language, not per message)."""
+        if locale not in self._period_labels:
+            self._period_labels[locale] = (month_label(self.month), ytd_label(self.results.ytd))
+        return self._period_labels[locale]
+
     def _agency(self, agency: Agency, locale: str) -> Content:
-        summary = agency_summary(self.session, self.results, agency)
-        summary.month_label, summary.ytd_label = month_label(self.month), ytd_label(summary.ytd)
+        summary = agency_summary(self.session, self.results, agency, self.pending.get(agency.id, []))
+        summary.month_label, summary.ytd_label = self._labels(locale)
         subject = _("新能源汽车配备情况月报：%(month)s · %(agency)s", month=summary.month_label, agency=agency.name)
         context = {"summary": summary, "subject": subject, **_template_helpers(locale)}
         return Content(
@@ -191,7 +231,7 @@ class SummaryWriter:
 
     def _city(self, locale: str) -> Content:
         digest = city_digest(self.session, self.results)
-        digest.month_label, digest.ytd_label = month_label(self.month), ytd_label(digest.ytd)
+        digest.month_label, digest.ytd_label = self._labels(locale)
         subject = _("新能源汽车配备情况月报：%(month)s · %(agency)s", month=digest.month_label, agency=_("全市汇总"))
         context = {"digest": digest, "subject": subject, **_template_helpers(locale)}
         return Content(

@@ -20,6 +20,7 @@ from fleet.base.models import Acquisition, Agency, ExemptionRequest, ImportBatch
 from fleet.base.periods import Period
 from fleet.domain import reporting
 from fleet.domain.forecast import Projection
+from fleet.domain.registrations.reconcile import reconcile
 from fleet.domain.reporting import MonthState
 from fleet.domain.timeliness import LateAcquisition, late_acquisitions
 from fleet.read.dashboards import pending_exemptions
@@ -49,6 +50,8 @@ class MonthResults:
     ytd_results: list[RuleResult]
     reporting: dict[int, MonthState]  # agency id -> the month's reporting state, for the agencies owing it
     late: list[LateAcquisition]  # reported in the month after the deadline, latest first
+    # agency id -> its registrations of the year to date nobody reported by their month's due date
+    unreported: dict[int, int]
     @cached_property
     def _by_agency(self) -> dict[int, tuple[dict[str, RuleResult], dict[str, RuleResult]]]:
         grouped: dict[int, tuple[dict[str, RuleResult], dict[str, RuleResult]]] = {}
@@ -81,8 +84,13 @@ class MonthResults:
 def month_results(
     session: Session, pack: RulePack, month: Period, *, deadline_days: int, due_day: int, today: dt.date
 ) -> MonthResults:
-    """The month's figures; the reporting states as of `today`."""
+    """The month's figures; the reporting states, and the registrations nobody reported by their
+    month's due date, as of `today`."""
     ytd = year_to_date(month)
+    unreported: dict[int, int] = defaultdict(int)
+    for finding in reconcile(session, ytd, today=today, due_day=due_day).findings:
+        if finding.code == "unreported" and finding.agency_id is not None:
+            unreported[finding.agency_id] += 1
     return MonthResults(
         pack=pack,
         month=month,
@@ -92,6 +100,7 @@ def month_results(
         ytd_results=evaluate(session, pack, ytd),
         reporting={s.agency_id: s for s in reporting.month_states(session, month, today=today, due_day=due_day)},
         late=late_acquisitions(session, month, deadline_days=deadline_days),
+        unreported=dict(unreported),
     )
 
 
@@ -118,6 +127,7 @@ class AgencySummary:
     reporting: MonthState | None  # the month's reporting state; None when the agency did not owe it
     late: list[LateAcquisition]
     deadline_days: int
+    unreported: int = 0  # vehicles the registration record says the agency owns and never reported
     month_label: str = ""
     ytd_label: str = ""
     forecasts: list[Projection] = field(default_factory=list)  # where the year heads with the purchase plan
@@ -168,7 +178,7 @@ class CityDigest:
     ytd_label: str = ""
 
 
-def _pending_requests(session: Session, agency_id: int | None = None, limit: int | None = None) -> list[ExemptionRequest]:
+def _pending_requests(session: Session, limit: int | None = None) -> list[ExemptionRequest]:
     query = (
         sa.select(ExemptionRequest)
         .join(ExemptionRequest.acquisition)
@@ -176,13 +186,22 @@ def _pending_requests(session: Session, agency_id: int | None = None, limit: int
         .options(selectinload(ExemptionRequest.acquisition).selectinload(Acquisition.agency))
         .order_by(ExemptionRequest.requested_at, ExemptionRequest.id)
     )
-    if agency_id is not None:
-        query = query.where(Acquisition.agency_id == agency_id)
     return list(session.scalars(query.limit(limit)))
 
 
-def agency_summary(session: Session, results: MonthResults, agency: Agency) -> AgencySummary:
-    """An agency's month: each applicable rule for the month and the year to date, reporting, exemptions."""
+def pending_requests_by_agency(session: Session) -> dict[int, list[ExemptionRequest]]:
+    """Every pending exemption request by agency, the oldest first: one query for a run's every agency."""
+    grouped: dict[int, list[ExemptionRequest]] = defaultdict(list)
+    for request in _pending_requests(session):
+        grouped[request.acquisition.agency_id].append(request)
+    return grouped
+
+
+def agency_summary(
+    session: Session, results: MonthResults, agency: Agency, pending: list[ExemptionRequest]
+) -> AgencySummary:
+    """An agency's month: each applicable rule for the month and the year to date, reporting, and its
+    pending exemption requests (of pending_requests_by_agency)."""
     # The engine has decided which rules apply to the agency (its kind, or what it bought this year).
     of_month, of_ytd = results.of_agency(agency.id)
     lines = [RuleLine(rule, of_month.get(rule.id), of_ytd[rule.id]) for rule in results.pack.rules if rule.id in of_ytd]
@@ -191,11 +210,12 @@ def agency_summary(session: Session, results: MonthResults, agency: Agency) -> A
         month=results.month,
         ytd=results.ytd,
         lines=lines,
-        pending=_pending_requests(session, agency.id),
+        pending=pending,
         reporting=results.reporting.get(agency.id),
         late=results.late_of(agency.id),
         deadline_days=results.deadline_days,
         forecasts=agency_forecast(session, results.pack, results.month.start.year, agency.id),
+        unreported=results.unreported.get(agency.id, 0),
     )
 
 
