@@ -43,14 +43,16 @@ from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.xml.constants import COMMENTS_NS
 from openpyxl.xml.functions import fromstring
 
-from fleet.base.text import _
+from fleet.base.text import LOCALES, _, _l, force_locale, get_locale
 from imports.guards import LIMITS, Limits, scan_xlsx
 from imports.package import check_contents
 from imports.read import page_table
-from imports.report import ERROR, Finding, ValidationReport
+from imports.headers import COLUMN_BY_KEY
+from imports.report import CODES, ERROR, Finding, ValidationReport
 from imports.sheets import Sheet, read_book
 
-FINDINGS_SHEET = "错误清单"
+# The first sheet's title, in the reader's language (str() it where it is written).
+FINDINGS_SHEET = _l("错误清单")
 ERROR_FILL = PatternFill("solid", fgColor="FFC7CE")
 WARNING_FILL = PatternFill("solid", fgColor="FFE699")
 _HEADER_FONT = Font(bold=True)
@@ -58,7 +60,7 @@ _LINK_FONT = Font(color="0563C1", underline="single")
 # Text starting so is a formula to Excel once the cell is edited.
 FORMULA_TRIGGERS = ("=", "+", "-", "@")
 _UNFIT_TITLE = re.compile(r"[\[\]:*?/\\]")
-_LISTING_WIDTHS = (14, 6, 16, 18, 22, 26, 8, 90)
+_LISTING_WIDTHS = (14, 6, 18, 22, 30, 8, 90)
 # The style tables of a workbook (what openpyxl's apply_stylesheet reads from xl/styles.xml).
 _STYLE_TABLES = ("_fonts", "_fills", "_borders", "_alignments", "_protections", "_number_formats", "_cell_styles",
                  "_named_styles", "_differential_styles", "_table_styles", "_colors")
@@ -185,30 +187,55 @@ def _internal_link(sheet: str, coordinate: str) -> str:
 
 def _write_listing(out: Workbook, placed: _Placed, titles: dict[str, str]) -> None:
     """The first sheet: one line per finding, its code coloured and its message linking to the cell."""
-    title = FINDINGS_SHEET
+    title = str(FINDINGS_SHEET)
     while title in titles.values():  # a workbook annotated before and uploaded again keeps its old list
         title += "1"
     listing = out.create_sheet(title)
-    for letter, width in zip("ABCDEFGH", _LISTING_WIDTHS):
+    for letter, width in zip("ABCDEFG", _LISTING_WIDTHS):
         listing.column_dimensions[letter].width = width
     listing.freeze_panes = "A2"
     listing.sheet_view.tabSelected = True
-    headers = [_("工作表"), _("行"), _("列"), _("表头"), _("填写的值"), _("代码"), _("级别"), _("说明")]
+    headers = [_("工作表"), _("行"), _("列"), _("填写的值"), _("问题"), _("级别"), _("说明")]
     header_cells = [WriteOnlyCell(listing, header) for header in headers]
     for cell in header_cells:
         cell.font = _HEADER_FONT
     listing.append(header_cells)
     for found, coordinate in placed.listing:
-        values = [found.sheet, found.row, found.column, found.header, found.value, found.code,
+        # Words for the reader: the header as written (or the template's), what the code means.
+        values = [found.sheet, found.row, _header_shown(found), found.value, _code_text(found.code),
                   _("错误") if found.severity == ERROR else _("警告"), found.message]
         row = [_user_value(listing, value) for value in values]
         if coordinate is not None:
-            code = row[5] = _styled(listing, row[5])
-            code.fill = ERROR_FILL if found.severity == ERROR else WARNING_FILL
-            link = row[7] = _styled(listing, row[7])
+            problem = row[4] = _styled(listing, row[4])
+            problem.fill = ERROR_FILL if found.severity == ERROR else WARNING_FILL
+            link = row[6] = _styled(listing, row[6])
             link.hyperlink = Hyperlink(ref="", location=_internal_link(titles[found.sheet], coordinate))
             link.font = _LINK_FONT
         listing.append(row)
+
+
+def _header_shown(found: Finding) -> str | None:
+    """The column as the reader knows it: its header as written, else the template's in the reader's language."""
+    if found.header:
+        return found.header
+    column = COLUMN_BY_KEY.get(found.column or "")
+    if column is None:
+        return None
+    return column.en if str(get_locale()) == "en" else column.header
+
+
+def _code_text(code: str) -> str:
+    known = CODES.get(code)
+    return str(known.description) if known is not None else code
+
+
+def findings_sheet_titles() -> frozenset[str]:
+    """The findings sheet's title in every language it is written in: an annotated file comes back in either."""
+    titles = set()
+    for locale in LOCALES:
+        with force_locale(locale):
+            titles.add(str(FINDINGS_SHEET))
+    return frozenset(titles)
 
 
 # --- an xlsx, as uploaded ---------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from fleet.base.config import DEFAULT_MAX_UPLOAD_MB
 from fleet.base.models import ImportBatch, User, utcnow
 from fleet.base.text import _
-from imports.annotate import FINDINGS_SHEET
+from imports.annotate import findings_sheet_titles
 from imports.commit import commit_batch
 from imports.normalise import normalise
 from imports.package import ReaderFault, UnusableFile, check_package
@@ -32,9 +32,13 @@ from imports.template import INSTRUCTION_SHEET
 from imports.validate import Validated, validate_table
 
 Progress = Callable[[str, float], None]
-# Sheets of ours in files that come back: the template filled in, an annotated file corrected.
-OWN_SHEETS = frozenset({INSTRUCTION_SHEET, FINDINGS_SHEET})
 log = logging.getLogger(__name__)
+
+
+def own_sheets() -> frozenset[str]:
+    """Sheets of ours in files that come back: the template filled in, an annotated file corrected (its
+    findings sheet titled in the language it was written in)."""
+    return frozenset({INSTRUCTION_SHEET, *findings_sheet_titles()})
 
 
 class ImportFailed(RuntimeError):
@@ -97,7 +101,7 @@ def _validated(
     check_package(path, max_bytes=_max_bytes(max_bytes))
     progress("read", 0.05)
     try:
-        raw = read_table(path, name=file_name or path.name, own_sheets=OWN_SHEETS)
+        raw = read_table(path, name=file_name or path.name, own_sheets=own_sheets())
     except UnusableFile:
         raise
     except Exception as exc:

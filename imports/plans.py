@@ -28,7 +28,7 @@ from fleet.base.models import User
 from fleet.base.text import _
 from fleet.base.vocab import ACQUISITION_KINDS, CATEGORIES, COUNTIES, POWER_TYPES
 from fleet.domain.agency_names import AgencyIndex, listed
-from imports.annotate import FINDINGS_SHEET
+from imports.annotate import findings_sheet_titles
 from imports.headers import HeaderSet
 from imports.normalise import normalise, to_numbers, to_text
 from imports.package import UnusableFile, check_package
@@ -200,7 +200,7 @@ def read_plan(path: Path, *, max_bytes: int, file_name: str | None = None) -> Ra
     """Raise UnusableFile when the file cannot be used as a plan (any format the reader takes)."""
     check_package(path, max_bytes=max_bytes)
     try:
-        return read_table(path, name=file_name or path.name, headers=PLAN_HEADERS, own_sheets=(INSTRUCTION_SHEET, FINDINGS_SHEET))
+        return read_table(path, name=file_name or path.name, headers=PLAN_HEADERS, own_sheets=(INSTRUCTION_SHEET, *findings_sheet_titles()))
     except UnusableFile:
         raise
     except Exception as exc:

@@ -12,15 +12,16 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from flask_babel import force_locale
 from openpyxl import load_workbook
 from openpyxl.xml.constants import SHEET_MAIN_NS
 from xlsx_factory import HEADERS, acquisition, sheet_rows, write_upload, write_workbook
 
-from imports.annotate import ERROR_FILL, FINDINGS_SHEET, WARNING_FILL, annotate_workbook
+from imports.annotate import ERROR_FILL, FINDINGS_SHEET, WARNING_FILL, annotate_workbook, findings_sheet_titles
 from imports.guards import LIMITS
 from imports.package import UnusableFile
 from imports.pipeline import validate_file
-from imports.report import ERROR, WARNING, Finding, SheetLayout, ValidationReport
+from imports.report import CODES, ERROR, WARNING, Finding, SheetLayout, ValidationReport
 from imports.template import DATA_SHEET, write_template
 from tests.factories import agency
 from tests.test_hostile_files import (
@@ -71,13 +72,28 @@ def test_the_findings_sheet_comes_first_and_links_to_each_cell(session, tmp_path
     assert book.sheetnames == [FINDINGS_SHEET, "车辆购置"]
     listing = book[FINDINGS_SHEET]
     lines = list(listing.iter_rows(min_row=2, values_only=True))
-    assert [(sheet, row, column, code) for sheet, row, column, _h, _v, code, _s, _m in lines] == [
-        ("车辆购置", 2, "county", "unknown_county"),
-        ("车辆购置", 3, "vin", "vin_format"),
+    # Headers as written and what each code means, in words: no internal keys or codes.
+    assert [line[:3] + line[4:6] for line in lines] == [
+        ("车辆购置", 2, HEADERS["county"], str(CODES["unknown_county"].description), "错误"),
+        ("车辆购置", 3, HEADERS["vin"], str(CODES["vin_format"].description), "错误"),
     ]
-    assert listing["H2"].hyperlink.location == f"'车辆购置'!{column_letter('county')}2"
-    assert listing["H3"].hyperlink.location == f"'车辆购置'!{column_letter('vin')}3"
-    assert listing["H2"].value == report.errors[0].message
+    assert listing["G2"].hyperlink.location == f"'车辆购置'!{column_letter('county')}2"
+    assert listing["G3"].hyperlink.location == f"'车辆购置'!{column_letter('vin')}3"
+    assert listing["G2"].value == report.errors[0].message
+
+
+def test_the_english_annotated_file_has_english_sheet_titles_and_words(session, tmp_path, bus_company):
+    path = write_upload(tmp_path / "u.xlsx", [acquisition(1, county="火星")])
+    with force_locale("en"):
+        report, book = annotated(session, path)
+        english_title = str(FINDINGS_SHEET)
+    assert english_title != "错误清单" and english_title in findings_sheet_titles() and "错误清单" in findings_sheet_titles()
+    assert book.sheetnames == [english_title, "车辆购置"]  # the upload's own sheets keep their names
+    listing = book[english_title]
+    assert [c.value for c in listing[1]] == ["Sheet", "Row", "Column", "Value entered", "Problem", "Severity", "Explanation"]
+    sheet, row, column, _value, problem, severity, message = next(listing.iter_rows(min_row=2, values_only=True))
+    assert (sheet, row, column, severity) == ("车辆购置", 2, HEADERS["county"], "Error")  # the header as written
+    assert problem == "County/district not in the list of allowed values" and message == report.errors[0].message
 
 
 def test_a_missing_column_points_at_the_header_row(session, tmp_path, bus_company):
@@ -85,7 +101,7 @@ def test_a_missing_column_points_at_the_header_row(session, tmp_path, bus_compan
     rows = [["标题"], *sheet_rows([acquisition(1)], keys=keys)]
     report, book = annotated(session, write_workbook(tmp_path / "u.xlsx", {"车辆": rows}))
     assert [f.code for f in report.errors] == ["missing_column"]
-    link = book[FINDINGS_SHEET]["H2"].hyperlink.location
+    link = book[FINDINGS_SHEET]["G2"].hyperlink.location
     assert link.startswith("'车辆'!") and link.endswith("2")
     target = book["车辆"][link.split("!")[1]]
     assert target.comment is not None and "所属县区" in target.comment.text
@@ -263,7 +279,8 @@ def test_the_largest_upload_is_annotated_in_bounded_memory(tmp_path):
     assert book.sheetnames == [FINDINGS_SHEET, "车辆购置"]
     lines = list(book[FINDINGS_SHEET].iter_rows(min_row=2, values_only=True))
     assert len(lines) == len(report.errors) + len(report.warnings)
-    assert lines[0][:3] == ("车辆购置", 101, "county") and lines[-1][:3] == ("车辆购置", report.warnings[-1].row, "plate")
+    assert lines[0][:3] == ("车辆购置", 101, HEADERS["county"])
+    assert lines[-1][:3] == ("车辆购置", report.warnings[-1].row, HEADERS["plate"])
     sheet = book["车辆购置"]
     filled = {}
     for row in sheet.iter_rows(min_row=1, max_row=2001):
