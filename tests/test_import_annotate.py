@@ -310,3 +310,14 @@ def test_an_annotated_file_uploaded_again_warns_nothing_about_its_findings_sheet
     again = validate_file(session, corrected)
     assert again.sheets == ["车辆购置"]
     assert (again.errors, again.warnings) == ([], [])
+
+
+def test_an_english_annotated_file_uploaded_again_warns_nothing_about_its_findings_sheet(session, tmp_path, bus_company):
+    with force_locale("en"):
+        _report, book = annotated(session, write_upload(tmp_path / "u.xlsx", [acquisition(1, county="火星")]))
+    assert book.sheetnames[0] != "错误清单"
+    book["车辆购置"][f"{column_letter('county')}2"] = "华龙区"
+    corrected = tmp_path / "corrected.xlsx"
+    book.save(corrected)
+    again = validate_file(session, corrected)  # by a Chinese user
+    assert (again.sheets, again.errors, again.warnings) == (["车辆购置"], [], [])

@@ -18,12 +18,13 @@ import uuid
 import pytest
 import sqlalchemy as sa
 from openpyxl import load_workbook
-from xlsx_factory import acquisition, write_upload
+from xlsx_factory import HEADERS, acquisition, write_upload
 
 from fleet import jobs
 from fleet.base import db
 from fleet.base.models import Acquisition, ImportBatch, UploadFile, utcnow
 from imports.pipeline import ImportFailed, import_file
+from imports.report import CODES
 from imports.stage import stage_batch
 from tests.factories import agency, login, user
 
@@ -89,7 +90,10 @@ def test_the_job_annotates_a_large_file_with_findings_and_the_download_serves_it
     workbook = load_workbook(io.BytesIO(response.data))
     assert workbook.sheetnames[0] == "错误清单"
     findings = [[cell.value for cell in row] for row in workbook["错误清单"].iter_rows(min_row=2)]
-    assert [(f[0], f[1], f[4], f[5]) for f in findings] == [("车辆购置", 3, "LZYBEV0A0R000000X", "vin_check_digit")]
+    # Sheet, row, header, value, what the code means (in words), severity, message.
+    assert [f[:5] for f in findings] == [
+        ["车辆购置", 3, HEADERS["vin"], "LZYBEV0A0R000000X", str(CODES["vin_check_digit"].description)]
+    ]
 
     clean = received_batch(session, manager, write_upload(tmp_path / "clean.xlsx", [acquisition(3)]))
     assert jobs.run_import_job(clean) == "valid"
