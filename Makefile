@@ -15,7 +15,11 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-setup: $(VENV)/.installed
+# plotly.js's basic bundle, served by the app itself (package.json says why and which).
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+setup: $(VENV)/.installed node_modules/.package-lock.json
 
 # A secret of this instance for the demo, made once: the app does not start without SECRET_KEY.
 instance/secret-key:

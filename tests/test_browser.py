@@ -265,3 +265,49 @@ def test_on_a_phone_the_last_columns_are_on_screen_and_the_menu_is_reached_with_
         assert page.locator("#main-nav").is_visible()
         context.close()
         browser.close()
+
+
+def test_on_a_phone_the_charts_labels_are_whole_and_the_county_names_level(live_server) -> None:
+    """Bars' labels used to run off a phone's chart and the county chart's names stood rotated and
+    tiny, the last one cut: every bar label inside its chart and the screen, county names level."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        for viewport in (PHONE, {"width": 1280, "height": 900}):
+            context = browser.new_context(viewport=viewport, locale="zh-CN", is_mobile=viewport is PHONE)
+            page = context.new_page()
+            page.set_default_timeout(30_000)
+            log_in(page, live_server.url, *live_server.reviewer)
+            page.goto(f"{live_server.url}/")
+            page.wait_for_selector("#chart-counties svg.main-svg")
+            labels = page.evaluate(
+                """() => Array.from(document.querySelectorAll('.js-plotly-plot')).flatMap(plot => {
+                    const frame = plot.querySelector('svg.main-svg').getBoundingClientRect();
+                    return Array.from(plot.querySelectorAll('.bartext')).map(text => {
+                        const box = text.getBoundingClientRect();
+                        return {chart: plot.id, text: text.textContent, left: box.left, right: box.right,
+                                frameLeft: frame.left, frameRight: frame.right};
+                    });
+                })"""
+            )
+            assert labels, viewport
+            for label in labels:
+                assert label["left"] >= label["frameLeft"] - 1 and label["right"] <= label["frameRight"] + 1, (viewport, label)
+                assert label["right"] <= viewport["width"] + 1, (viewport, label)
+            if viewport is PHONE:
+                # The share alone on a phone: "67%" or the no-data words, never the long form.
+                assert all("(" not in label["text"] for label in labels), labels
+            ticks = page.evaluate(
+                """() => Array.from(document.querySelectorAll('#chart-counties .ytick text')).map(text => ({
+                    text: text.textContent, transform: text.getAttribute('transform') || '',
+                    size: parseFloat(getComputedStyle(text).fontSize), top: text.getBoundingClientRect().top,
+                    bottom: text.getBoundingClientRect().bottom,
+                    frameTop: document.querySelector('#chart-counties svg.main-svg').getBoundingClientRect().top}))"""
+            )
+            assert len(ticks) >= 2, ticks
+            for tick in ticks:
+                assert "rotate" not in tick["transform"] and tick["size"] >= 12, (viewport, tick)
+                assert tick["top"] >= tick["frameTop"], (viewport, tick)
+            context.close()
+        browser.close()

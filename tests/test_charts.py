@@ -56,6 +56,8 @@ def test_ranking_puts_highest_share_first_and_draws_the_threshold_line():
     (line,) = chart.figure.layout.shapes
     assert line.x0 == line.x1 == 0.6
     assert "还差 1 辆" in bars.text[2] and "还差" not in bars.text[0]
+    # A phone draws only the share on each bar (charts.js), which fits; nothing is cut at the axis end.
+    assert bars.meta["phone_text"] == ["75%", "60%", "40%"] and bars.cliponaxis is False
 
 
 def test_ranking_table_lists_agencies_without_data_last():
@@ -92,6 +94,7 @@ def test_a_rule_with_nothing_in_scope_says_no_data_instead_of_failing():
     bars = [ShareBar("公务用车", None, 0, 0, 0, "no_data", threshold=0.5)]
     chart = rule_shares("rules", "各项规则", bars, TEXT)
     assert list(chart.figure.data[0].text) == ["无数据"]
+    assert chart.figure.data[0].meta["phone_text"] == ["无数据"]
     assert chart.table.rows[0][-1] == "无数据"
 
 
@@ -134,8 +137,13 @@ def test_county_breakdown_stacks_nev_over_other_with_share():
     counties = [CountyCount("华龙区", total=10, nev=7), CountyCount("范县", total=0, nev=0)]
     chart = county_breakdown("counties", "各县区", counties, TEXT)
     nev, other = chart.figure.data
-    assert list(nev.y) == [7, 0] and list(other.y) == [3, 0]
-    assert nev.text[0] == "70.0%"
+    # Lying bars: the county names on the vertical axis, level and never rotated, first county on top.
+    assert nev.orientation == other.orientation == "h" and list(nev.y) == ["华龙区", "范县"]
+    assert chart.figure.layout.yaxis.autorange == "reversed"
+    assert list(nev.x) == [7, 0] and list(other.x) == [3, 0]
+    # The share after the whole bar, not squeezed into the NEV part, with room kept for it.
+    assert list(other.text) == ["70.0%", ""] and other.textposition == "outside" and other.cliponaxis is False
+    assert chart.figure.layout.margin.r >= 50
     assert chart.table.rows == [["华龙区", 10, 7, "70.0%"], ["范县", 0, 0, "—"]]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import re
 from pathlib import Path
 
@@ -178,7 +179,7 @@ def test_plotly_js_is_served_by_the_app_for_a_year(client, city):
 
 
 def test_pages_and_plotly_js_go_out_compressed_and_assets_are_kept_under_versioned_addresses(client, city):
-    """A cold first view was 4.8 MB of plotly.js; compressed it is a third of that or less."""
+    """A cold first view was 4.8 MB of plotly.js; the basic bundle compressed is a tenth of that."""
     import brotli
     import gzip
 
@@ -188,7 +189,7 @@ def test_pages_and_plotly_js_go_out_compressed_and_assets_are_kept_under_version
     page = gzip.decompress(html.data).decode()
     (src,) = re.findall(r'<script src="(/vendor/[^"]+)"', page)
     original = Path(plotly_js_path()).read_bytes()
-    for encoding, decompress, budget in (("gzip", gzip.decompress, 1_470_000), ("br", brotli.decompress, 1_240_000)):
+    for encoding, decompress, budget in (("gzip", gzip.decompress, 420_000), ("br", brotli.decompress, 380_000)):
         response = client.get(src, headers={"Accept-Encoding": f"{encoding}, deflate"})
         assert response.headers["Content-Encoding"] == encoding and "Accept-Encoding" in response.headers["Vary"]
         assert len(response.data) < budget and decompress(response.data) == original
@@ -199,6 +200,22 @@ def test_pages_and_plotly_js_go_out_compressed_and_assets_are_kept_under_version
         kept = client.get(asset)
         assert kept.status_code == 200 and kept.cache_control.max_age == 365 * 24 * 3600
         kept.close()
+
+
+def test_the_served_plotly_js_is_the_python_packages_version_and_draws_every_trace_the_pages_send(client, city):
+    """The figures are built by the plotly Python package for its own plotly.js: the basic bundle must be
+    that version and hold every trace type a page sends (it has bar, scatter and pie only)."""
+    from plotly.offline import get_plotlyjs_version
+
+    assert plotly_js_version() == get_plotlyjs_version()
+    bundle = Path(plotly_js_path()).read_text(encoding="utf-8")
+    assert f"plotly.js (basic - minified) v{get_plotlyjs_version()}" in bundle[:200]
+    factories.login(client, "reviewer")
+    sent = set()
+    for url in ("/", "/?county=清丰县", f"/agencies/{city['police'].id}", f"/agencies/{city['market'].id}", "/rules/puyang-2024/official-car"):
+        for payload in re.findall(r'<script type="application/json" data-chart="chart-[^"]*">(.*?)</script>', _page(client, url), re.S):
+            sent |= {trace.get("type", "scatter") for trace in json.loads(payload)["figure"]["data"]}
+    assert sent and sent <= {"bar", "scatter", "pie"}, sent
 
 
 def test_the_favicon_is_served_to_anyone(client):

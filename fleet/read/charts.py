@@ -186,6 +186,10 @@ def _bar_text(bar: ShareBar, text: ChartText) -> str:
     return label
 
 
+def _phone_text(bar: ShareBar, text: ChartText) -> str:
+    return text.statuses.get("no_data", "") if bar.share is None else f"{bar.share:.0%}"
+
+
 def _share_bars(bars: Sequence[ShareBar], text: ChartText) -> go.Bar:
     return go.Bar(
         x=[b.share for b in bars],
@@ -194,6 +198,10 @@ def _share_bars(bars: Sequence[ShareBar], text: ChartText) -> go.Bar:
         marker_color=[STATUS_COLOURS.get(b.status, STATUS_COLOURS["no_data"]) for b in bars],
         text=[_bar_text(b, text) for b in bars],
         textposition="auto",
+        # Drawn past the axis end rather than cut there; on a phone (charts.js) the bar says only its
+        # share, which fits, and the rest is in the hover and the table.
+        cliponaxis=False,
+        meta={"phone_text": [_phone_text(b, text) for b in bars]},
         customdata=[[b.nev, b.in_scope, b.shortfall] for b in bars],
         hovertemplate=(
             f"%{{y}}<br>{text.share} %{{x:.1%}}<br>{text.nev} %{{customdata[0]}} / {text.in_scope} "
@@ -369,20 +377,31 @@ def power_mix(
 
 
 def county_breakdown(key: str, title: str, counties: Sequence[CountyCount], text: ChartText) -> Chart:
-    """Acquisitions per county, NEV and other stacked, with the NEV share written on each bar."""
+    """Acquisitions per county, NEV and other stacked, with the NEV share written after each bar.
+
+    The bars lie down, one county per row: county names stay level and whole at any width (standing
+    bars rotated and shrank them, and cut the last one), and the first county is on top as in the table."""
     labels = [c.label for c in counties]
     figure = _figure(
         [
             go.Bar(
-                x=labels, y=[c.nev for c in counties], name=text.nev, marker_color=NEV_COLOUR,
-                text=[percent(c.nev / c.total) if c.total else "" for c in counties], textposition="inside",
+                y=labels, x=[c.nev for c in counties], name=text.nev, marker_color=NEV_COLOUR, orientation="h",
+                hovertemplate=f"%{{y}}<br>{text.nev} %{{x}}<extra></extra>",
             ),
-            go.Bar(x=labels, y=[c.total - c.nev for c in counties], name=text.other, marker_color=OTHER_COLOUR),
+            go.Bar(
+                y=labels, x=[c.total - c.nev for c in counties], name=text.other, marker_color=OTHER_COLOUR, orientation="h",
+                # The share goes after the whole bar (the last of the stack), where it is never squeezed
+                # into a thin NEV segment.
+                text=[percent(c.nev / c.total) if c.total else "" for c in counties], textposition="outside",
+                cliponaxis=False, hovertemplate=f"%{{y}}<br>{text.other} %{{x}}<extra></extra>",
+            ),
         ],
-        height=380,
+        height=max(220, 120 + 34 * len(counties)),
         barmode="stack",
-        xaxis={"title": {"text": text.county}},
-        yaxis={"title": {"text": text.count}},
+        xaxis={"title": {"text": text.count}},
+        yaxis={"autorange": "reversed"},
+        # Room on the right for the share written after the longest bar.
+        margin={"l": 10, "r": 56, "t": 30, "b": 10},
     )
     table = Table(
         [text.county, text.total, text.nev, text.share],

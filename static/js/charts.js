@@ -15,7 +15,13 @@
       var payload = JSON.parse(source.textContent);
       var config = Object.assign({}, payload.config, locale);
       // On a phone the toolbar would sit over the legend and the bars' labels: it stays away there.
-      if (window.matchMedia("(max-width: 720px)").matches) { config.displayModeBar = false; }
+      if (window.matchMedia("(max-width: 720px)").matches) {
+        config.displayModeBar = false;
+        // A bar's full words ("67% (2/3) · short by 1") run off a phone's narrow chart: the share only.
+        payload.figure.data.forEach(function (trace) {
+          if (trace.meta && trace.meta.phone_text) { trace.text = trace.meta.phone_text; }
+        });
+      }
       Plotly.newPlot(target, payload.figure.data, payload.figure.layout, config);
     });
   }
