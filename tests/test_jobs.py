@@ -165,7 +165,9 @@ def test_a_running_batch_whose_job_went_silent_is_failed_by_the_reaper_not_by_a_
     assert client.get(f"/uploads/{dead}/status").get_json()["status"] == "importing"
     assert fresh(session, dead).status == "importing"
 
-    assert jobs.housekeeping(session) == {"failed_batches": 1, "forgotten_login_counters": 0}
+    assert jobs.housekeeping(session, keep_reports=dt.timedelta(days=7)) == {
+        "failed_batches": 1, "failed_reports": 0, "dropped_reports": 0, "forgotten_login_counters": 0,
+    }
     status = client.get(f"/uploads/{dead}/status").get_json()
     assert (status["status"], status["running"]) == ("failed", False)
     assert "意外中断" in status["message"]
@@ -208,7 +210,7 @@ def test_a_killed_command_line_import_ends_failed_not_valid(app, session, manage
     assert fresh(session, batch_id).status == "importing"
     session.execute(sa.update(ImportBatch).where(ImportBatch.id == batch_id).values(heartbeat_at=utcnow() - dt.timedelta(minutes=6)))
     session.commit()
-    jobs.housekeeping(session)
+    jobs.housekeeping(session, keep_reports=dt.timedelta(days=7))
     batch = fresh(session, batch_id)
     assert (batch.status, batch.message) == ("failed", jobs.INTERRUPTED)
     assert acquisitions(session) == 0

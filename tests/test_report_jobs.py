@@ -126,3 +126,42 @@ def test_agency_users_get_only_their_own_agencys_report_job(client, session, cit
     client.post("/logout")
     factories.login(client, "reviewer")
     assert client.get(state["download_url"]).status_code == 200
+
+
+def test_a_report_whose_builder_died_ends_failed_and_old_workbooks_are_dropped(runner, client, session, city):
+    """The reaper fails a report job silent for five minutes (its worker was killed) and, by
+    REPORT_KEEP_DAYS, deletes finished jobs with their workbook; a recent one stays downloadable."""
+    import sqlalchemy as sa
+
+    from fleet import jobs
+    from fleet.base.models import ReportJob, User, utcnow
+
+    reviewer = session.scalar(sa.select(User).where(User.username == "reviewer"))
+    now = utcnow()
+    def job(**values) -> int:
+        row = ReportJob(requested_by_id=reviewer.id, period=str(YEAR), file_name="r.xlsx", vehicle_rows=8, **values)
+        session.add(row)
+        session.flush()
+        return row.id
+
+    dead = job(status="running", heartbeat_at=now - dt.timedelta(minutes=6))
+    alive = job(status="running", heartbeat_at=now - dt.timedelta(minutes=1))
+    old = job(status="done", content=b"PK old", finished_at=now - dt.timedelta(days=8))
+    recent = job(status="done", content=b"PK recent", finished_at=now - dt.timedelta(days=6))
+    session.commit()
+
+    result = runner.invoke(args=["housekeeping"])
+    assert result.exit_code == 0, result.output
+    assert '"failed_reports": 1' in result.output and '"dropped_reports": 1' in result.output
+    session.expire_all()
+    assert session.get(ReportJob, dead).status == "failed"
+    assert session.get(ReportJob, alive).status == "running"
+    assert session.get(ReportJob, old) is None
+    factories.login(client, "reviewer")
+    assert client.get(f"/reports/jobs/{old}").status_code == 404
+    assert client.get(f"/reports/jobs/{dead}.json").get_json()["status"] == "failed"
+    assert client.get(f"/reports/jobs/{recent}/download").data == b"PK recent"
+    # The dead job is dropped in its turn, counted from its last sign of life.
+    later = jobs.housekeeping(session, keep_reports=dt.timedelta(minutes=5))
+    assert later["dropped_reports"] == 2 and session.get(ReportJob, alive) is not None
+    assert session.get(ReportJob, dead) is None and session.get(ReportJob, recent) is None

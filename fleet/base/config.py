@@ -91,6 +91,8 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         # An acquisition should be reported within this many days of its date (late ones are flagged).
         "REPORTING_DEADLINE_DAYS": env_int("REPORTING_DEADLINE_DAYS", 30),
         "REPORT_VEHICLE_ROWS_ONLINE": env_int("REPORT_VEHICLE_ROWS_ONLINE", 50_000),
+        # A report built by a background job is kept this many days for download, then dropped.
+        "REPORT_KEEP_DAYS": env_int("REPORT_KEEP_DAYS", 7),
         # The monthly report is due on this day of the following month (a rule pack may set its own).
         "REPORTING_DUE_DAY": env_day("REPORTING_DUE_DAY", 10),
         # Agencies that have not submitted are reminded this many days before the due date.

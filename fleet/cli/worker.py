@@ -8,7 +8,7 @@ from flask.cli import with_appcontext
 
 from fleet.base import db
 from fleet.cli.console import emit_json
-from fleet.jobs import housekeeping, queue_for
+from fleet.jobs import housekeeping, queue_for, report_keep
 
 
 def _app_worker(app: Flask):
@@ -39,7 +39,8 @@ def worker_command(burst: bool) -> None:
 @click.command("housekeeping")
 @with_appcontext
 def housekeeping_command() -> None:
-    """Fail import batches whose job died (silent for 5 minutes) and drop stale login counters.
+    """Fail import batches and report jobs whose job died (silent for 5 minutes), drop report
+    workbooks older than REPORT_KEEP_DAYS and stale login counters.
 
     Each web process does this every minute; run it from cron where imports run without one."""
-    emit_json(housekeeping(db.get_session()))
+    emit_json(housekeeping(db.get_session(), keep_reports=report_keep(current_app.config)))

@@ -16,11 +16,13 @@ from fleet.jobs.reaper import (
     STALLED_AFTER,
     fail_stalled,
     housekeeping,
+    report_keep,
     start_reaper,
 )
 from fleet.jobs.run import RUNNING, UNFINISHED, run_import_job, temporary_copy
 
 __all__ = [
     "HEARTBEAT_SECONDS", "INTERRUPTED", "RUNNING", "STALLED_AFTER", "UNFINISHED", "ProgressWriter",
-    "fail_stalled", "housekeeping", "launch_import", "queue_for", "run_import_job", "start_reaper", "temporary_copy",
+    "fail_stalled", "housekeeping", "launch_import", "queue_for", "report_keep", "run_import_job", "start_reaper",
+    "temporary_copy",
 ]
