@@ -26,6 +26,7 @@ from openpyxl import load_workbook
 from fleet.base.models import Agency, ImportBatch, SentSummary, UploadFile, User
 from fleet.domain import reporting
 from fleet.base.periods import Period
+from fleet.read.reports import compliance_workbook
 from rules.engine import evaluate
 from rules.packs import get_pack
 from tests import factories
@@ -147,6 +148,10 @@ def rule_sheet(workbook, rule):
     return sheet
 
 
+def vehicle_sheet_rows(workbook) -> list[tuple]:
+    return [row for sheet in workbook.worksheets if sheet.title.startswith("车辆明细") for row in sheet.iter_rows(min_row=4, values_only=True)]
+
+
 def attachment_workbook(message: EmailMessage):
     [attachment] = list(message.iter_attachments())
     assert attachment.get_content_type() == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -209,6 +214,18 @@ def test_attachment_opens_and_matches_the_engine(runner, inbox, city, session):
         last = list(rule_sheet(city_book, total.rule).iter_rows(min_row=4, values_only=True))[-1]
         assert last[0] == "全市合计"
         assert (last[1], last[2], last[8]) == (total.in_scope, total.nev, total.shortfall)
+
+
+def test_each_attached_vehicle_detail_is_the_agencys_own_report(runner, inbox, city, session, app):
+    """The run reads every agency's vehicle detail ahead, many agencies at once: each attachment's
+    vehicle sheet is still exactly the one a report of that agency alone has."""
+    send(runner)
+    pack = get_pack("puyang-2024")
+    for agency, address in ((city["police"], "zhuangbei@pygaj.example.cn"), (city["buses"], "jiwu@pygj.example.cn")):
+        alone = compliance_workbook(session, pack, OCTOBER, agency_id=agency.id, deadline_days=app.config["REPORTING_DEADLINE_DAYS"])
+        expected = vehicle_sheet_rows(load_workbook(io.BytesIO(alone)))
+        [message] = inbox.to(address)
+        assert expected and vehicle_sheet_rows(attachment_workbook(message)) == expected, agency.name
 
 
 def test_a_pending_exemption_is_flagged_and_still_counts(runner, inbox, city, session):

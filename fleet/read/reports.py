@@ -51,7 +51,7 @@ _NOT_IN_SHEET_NAMES = re.compile(r"[\[\]:*?/\\]")
 HEADER_ROWS = 3  # title, subtitle, column headers
 EXCEL_EPOCH = dt.date(1899, 12, 30)
 PERCENT = "0.0%"
-# SQLite allows 32766 bound parameters; stay well below for IN lists.
+# Vehicle rows read from the database at a time for a large report.
 _CHUNK = 5000
 
 BORDER = {"border": 1, "border_color": "#B0BEC5"}
@@ -422,15 +422,21 @@ def _vehicle_columns() -> list[Column]:
 
 def _vehicle_rows(
     session: Session, labels: _Labels, pack: RulePack, period: Period, rules: list[Rule], *,
-    agency_id: int | None, county: str | None, deadline_days: int,
+    agency_id: int | None, county: str | None, deadline_days: int, read: Mapping[str, Sequence[VehicleLine]] | None,
 ) -> Iterator[list[Any]]:
-    """Each in-scope vehicle under each rule, read and written a chunk at a time."""
+    """Each in-scope vehicle under each rule, read and written a chunk at a time (or as `read` holds
+    them, by rule id)."""
     marks = {mark: _mark(mark) for mark in MARKS}  # translated once, not per vehicle
     late, on_time = labels.yes(True), labels.yes(False)
     for rule in rules:
         title = labels.title(rule)
-        for lines in explain_chunks(session, pack, rule.qualified_id, period, agency_id, county=county, chunk=_CHUNK):
-            brand_models = _brand_models(session, lines)
+        if read is None:
+            chunks: Iterable[Sequence[VehicleLine]] = explain_chunks(
+                session, pack, rule.qualified_id, period, agency_id, county=county, chunk=_CHUNK
+            )
+        else:
+            chunks = [read.get(rule.id, ())]
+        for lines in chunks:
             for line in lines:
                 days = (line.reported_on - line.acquired_on).days
                 yield [
@@ -445,17 +451,11 @@ def _vehicle_rows(
                     line.reported_on,
                     days,
                     late if days > deadline_days else on_time,
-                    brand_models.get(line.acquisition_id),
+                    line.brand_model,
                     line.emission_standard,
                     marks[line.mark],
                     _exemption_text(line.exemption),
                 ]
-
-
-def _brand_models(session: Session, lines: list[VehicleLine]) -> dict[int, str | None]:
-    ids = sorted({line.acquisition_id for line in lines})
-    query = sa.select(Acquisition.id, Acquisition.brand_model).where(Acquisition.id.in_(ids))
-    return {acquisition_id: brand_model for acquisition_id, brand_model in session.execute(query)} if ids else {}
 
 
 def _vehicle_sheets(book: ReportBook, rows: Iterable[list[Any]], period: Period, *, rows_per_sheet: int, progress: Callable[[int], None] | None) -> int:
@@ -496,6 +496,7 @@ def compliance_workbook(
     rows_per_sheet: int = EXCEL_ROWS,
     progress: Callable[[int], None] | None = None,
     figures: Headline | None = None,
+    vehicle_lines: Mapping[str, Sequence[VehicleLine]] | None = None,
 ) -> bytes:
     """The report as xlsx: the whole city (each agency and the city total), a county's agencies, or
     one agency only. `results` are evaluate()'s for the same selection when the caller has them.
@@ -504,7 +505,8 @@ def compliance_workbook(
     bytes otherwise (b"" when written to a target). Without `vehicles` the report has no vehicle
     detail (its summary sheets are instant whatever the size). `progress` is told the vehicle rows
     written so far. `figures` are headline()'s for the same selection when the caller has them
-    (agency_headlines)."""
+    (agency_headlines), `vehicle_lines` the vehicle detail of each rule (by rule id) when the caller
+    has read it for many agencies at once (explain_by_agency)."""
     with one_locale(locale):
         labels = _Labels(locale)
         if results is None:
@@ -539,7 +541,10 @@ def compliance_workbook(
         for rule in rules:
             _rule_sheet(book, labels, pack, period, rule, by_rule.get(rule.id, []), totals.get(rule.id), total_label)
         if vehicles:
-            rows = _vehicle_rows(session, labels, pack, period, rules, agency_id=agency_id, county=county, deadline_days=deadline_days)
+            rows = _vehicle_rows(
+                session, labels, pack, period, rules, agency_id=agency_id, county=county, deadline_days=deadline_days,
+                read=vehicle_lines,
+            )
             _vehicle_sheets(book, rows, period, rows_per_sheet=rows_per_sheet, progress=progress)
         book.workbook.set_properties({"title": heading, "author": _("濮阳市公共领域车辆电动化核查")})
         book.close()

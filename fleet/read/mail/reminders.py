@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from fleet.base.models import SentReminder, utcnow
 from fleet.base.periods import Period
-from fleet.base.text import _, force_locale
+from fleet.base.text import _, one_locale
 from fleet.domain import reporting
 from fleet.read.mail.send import Mailer, SendError, SmtpSettings
 from fleet.read.mail.message import build_message
@@ -106,7 +106,7 @@ def _sent(session: Session) -> set[tuple[str, str, str]]:
 def reminder_content(reminder: Reminder) -> Content:
     """The reminder's message in the recipient's language."""
     state = reminder.state
-    with force_locale(reminder.delivery.locale):
+    with one_locale(reminder.delivery.locale):
         label = month_label(state.month)
         subjects = {
             "due": _("月报提醒：%(month)s 的月报请于 %(due)s 前报送 · %(agency)s"),

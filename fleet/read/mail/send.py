@@ -187,7 +187,9 @@ def send_summaries(
         else:
             report.skipped.append({**delivery.describe(), "reason": "already_sent"})
 
-    writer = SummaryWriter(session, pack, month, deadline_days, due_day)
+    # The agencies whose reports will be attached, in sending order: their vehicle detail is read ahead.
+    upcoming = [] if dry_run else list(dict.fromkeys(d.agency_id for d in due if d.agency_id is not None))
+    writer = SummaryWriter(session, pack, month, deadline_days, due_day, upcoming=upcoming)
     if dry_run:
         for delivery in due:
             report.would_send.append({**delivery.describe(), "subject": writer.content(delivery).subject})
