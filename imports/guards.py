@@ -39,6 +39,8 @@ class Limits:
     text_bytes: int = 256 << 20  # text of every cell as read, in bytes of UTF-8 (a shared string counts per use)
     depth: int = 64  # nesting of XML elements (a sheet needs 7)
     tables: int = 200  # tables of a web page (HTML)
+    # Merged ranges in the whole file: a real form has a few dozen; each is filled cell by cell when read.
+    merges: int = 10_000
 
 
 LIMITS = Limits()
@@ -72,6 +74,10 @@ def too_much_text(limit: int) -> UnusableFile:
     return too_large(_("文件中的文字总量过大（超过 %(limit)s MB）。请拆分后分别上传。", limit=limit >> 20))
 
 
+def too_many_merges(limit: int) -> UnusableFile:
+    return too_large(_("文件中的合并单元格过多（超过 %(limit)s 处）。请取消合并后重新保存上传。", limit=limit))
+
+
 def too_deep() -> UnusableFile:
     return UnusableFile("corrupt", _("文件结构异常（XML 嵌套过深），不是正常保存的工作簿，已拒绝读取。"))
 
@@ -84,6 +90,7 @@ class _Budget:
     cells: int = 0
     area: int = 0
     text: int = 0
+    merges: int = 0
 
     def sheet(self, last_row: int, last_column: int, cells: int) -> None:
         if last_row > self.limits.rows:
@@ -94,6 +101,11 @@ class _Budget:
         self.area += last_row * last_column
         if self.area > self.limits.area:
             raise too_wide_area(last_row, last_column)
+
+    def add_merges(self, count: int) -> None:
+        self.merges += count
+        if self.merges > self.limits.merges:
+            raise too_many_merges(self.limits.merges)
 
     def add_text(self, size: int) -> None:
         self.text += size
@@ -156,6 +168,7 @@ class _SheetScan:
     last_column: int = 0
     cells: int = 0
     shared_cells: int = 0
+    merges: int = 0
     member: zipfile.ZipInfo | None = None
 
 
@@ -171,6 +184,7 @@ def scan_xlsx(path: Path, limits: Limits = LIMITS) -> None:
                 if _SHEET_XML.match(name):
                     scan = _scan_sheet(package, member, limits)
                     budget.sheet(scan.last_row, scan.last_column, scan.cells)
+                    budget.add_merges(scan.merges)
                     sheets.append(scan)
                 elif name == _SHARED_STRINGS:
                     sizes = _string_sizes(package, member, limits)
@@ -223,6 +237,9 @@ def _scan_sheet(package: zipfile.ZipFile, member: zipfile.ZipInfo, limits: Limit
         if b":v>" in chunk or b":is>" in chunk:
             scan.cells += len(_PREFIXED_VALUE.findall(chunk))
         scan.shared_cells += chunk.count(b't="s"')
+        scan.merges += chunk.count(b"mergeCell ")
+        if scan.merges > limits.merges:
+            raise too_many_merges(limits.merges)
         last = max(chunk.rfind(b"<c "), chunk.rfind(b":c "))
         if last < 0:
             since_cell += len(chunk)
@@ -305,7 +322,7 @@ def _column_number(letters: bytes) -> int:
 # --- xls (BIFF8 in an OLE2 compound file) ----------------------------------------------------------
 
 _BOF, _EOF, _FILEPASS, _DATEMODE, _SST, _CONTINUE = 0x0809, 0x000A, 0x002F, 0x0022, 0x00FC, 0x003C
-_LABELSST, _MULRK = 0x00FD, 0x00BD
+_LABELSST, _MULRK, _MERGEDCELLS = 0x00FD, 0x00BD, 0x00E5
 # Records of a cell with a value (BLANK and MULBLANK are formatting only: calamine leaves them out).
 _VALUE_RECORDS = frozenset({0x0203, 0x027E, 0x00FD, 0x0204, 0x0205, 0x0006, 0x00D6, 0x00BD})
 _WORKSHEET = 0x0010
@@ -359,6 +376,8 @@ def scan_xls(path: Path, limits: Limits = LIMITS) -> XlsScan:
             budget.sheet(last_row, last_column, cells)
             found.sheets.append((last_row, last_column, cells))
             in_sheet = False
+        elif kind == _MERGEDCELLS and in_sheet and size >= 2:
+            budget.add_merges(unpack("<H", data, body)[0])
         elif kind == _FILEPASS:
             raise encrypted()
         elif kind == _DATEMODE and size >= 2:

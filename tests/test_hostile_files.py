@@ -125,6 +125,27 @@ def sparse_million_rows(path: Path) -> Path:
     return _with_sheet(path, rows, dimension="A1:G1048576")
 
 
+def merged_everywhere(path: Path) -> Path:
+    """A real upload of 3,000 rows with 200,000 merged ranges over them: each filled cell by cell when
+    read (8 billion assignments), from a 500 KB file."""
+    members = _members(write_upload(path, [acquisition(n) for n in range(1, 3001)]))
+    merges = b'<mergeCells count="200000">' + b'<mergeCell ref="A3:N3000"/>' * 200_000 + b"</mergeCells>"
+    members["xl/worksheets/sheet1.xml"] = members["xl/worksheets/sheet1.xml"].replace(b"</sheetData>", b"</sheetData>" + merges, 1)
+    return _rezip(path, members)
+
+
+def merged_everywhere_xls(path: Path) -> Path:
+    """An Excel 97-2003 file with 12,000 merged ranges under a real header."""
+    book = xlwt.Workbook()
+    sheet = book.add_sheet("车辆")
+    for column, header in enumerate(("单位名称", "车辆识别代号", "车辆类别", "动力类型", "购置日期")):
+        sheet.write(0, column, header)
+    for row in range(1, 12_001):
+        sheet.write_merge(row, row, 0, 4, "x")
+    book.save(str(path))
+    return path
+
+
 def deep_xml(path: Path) -> Path:
     """A sheet nesting 200,000 elements inside one cell."""
     return _with_sheet(path, b'<row r="1"><c r="A1"><v>1</v>' + b"<x>" * 200_000 + b"</x>" * 200_000 + b"</c></row>")
@@ -190,6 +211,8 @@ CORPUS = {
     "giant-shared-string.xlsx": (giant_shared_string, "too_large"),
     "sparse-million-rows.xlsx": (sparse_million_rows, "too_large"),
     "deep-xml.xlsx": (deep_xml, "corrupt"),
+    "merged-everywhere.xlsx": (merged_everywhere, "too_large"),
+    "merged-everywhere.xls": (merged_everywhere_xls, "too_large"),
     "all-columns.xlsx": (all_columns, "too_large"),
     "far-cell.xls": (far_cell_xls, "too_large"),
     "huge.csv": (huge_csv, "too_large"),
