@@ -73,3 +73,12 @@ def city_forecast(session: Session, pack: RulePack, year: int) -> list[CityForec
 
 def agency_forecast(session: Session, pack: RulePack, year: int, agency_id: int) -> list[Projection]:
     return forecast(session, pack, year, agency_id=agency_id)
+
+
+def forecasts_by_agency(session: Session, pack: RulePack, year: int) -> dict[int, list[Projection]]:
+    """Every agency's agency_forecast() from one forecast of the whole city (the monthly mail's)."""
+    grouped: dict[int, list[Projection]] = {}
+    for projection in forecast(session, pack, year):
+        if projection.agency_id is not None:
+            grouped.setdefault(projection.agency_id, []).append(projection)
+    return grouped

@@ -2,8 +2,8 @@
 reporting and exemptions; the city digest. Never how it is worded (fleet.read.mail.render) nor sent.
 
 The month and its year to date are evaluated once for every agency (MonthResults), and each agency's
-summary and attachment are built from those results: a province's run is two evaluations, not two
-per agency.
+summary and attachment are built from those results, and so is every agency's forecast: a
+province's run is three evaluations, not three per agency.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from fleet.domain.registrations.reconcile import reconcile
 from fleet.domain.reporting import MonthState
 from fleet.domain.timeliness import LateAcquisition, late_acquisitions
 from fleet.read.dashboards import pending_exemptions
-from fleet.read.forecasts import agency_forecast
+from fleet.read.forecasts import forecasts_by_agency
 from rules.engine import evaluate
 from rules.packs import Rule, RulePack
 from rules.results import RuleResult
@@ -52,6 +52,7 @@ class MonthResults:
     late: list[LateAcquisition]  # reported in the month after the deadline, latest first
     # agency id -> its registrations of the year to date nobody reported by their month's due date
     unreported: dict[int, int]
+    forecasts: dict[int, list[Projection]]  # agency id -> its forecast of the month's year
     @cached_property
     def _by_agency(self) -> dict[int, tuple[dict[str, RuleResult], dict[str, RuleResult]]]:
         grouped: dict[int, tuple[dict[str, RuleResult], dict[str, RuleResult]]] = {}
@@ -101,6 +102,7 @@ def month_results(
         reporting={s.agency_id: s for s in reporting.month_states(session, month, today=today, due_day=due_day)},
         late=late_acquisitions(session, month, deadline_days=deadline_days),
         unreported=dict(unreported),
+        forecasts=forecasts_by_agency(session, pack, month.start.year),
     )
 
 
@@ -214,7 +216,7 @@ def agency_summary(
         reporting=results.reporting.get(agency.id),
         late=results.late_of(agency.id),
         deadline_days=results.deadline_days,
-        forecasts=agency_forecast(session, results.pack, results.month.start.year, agency.id),
+        forecasts=results.forecasts.get(agency.id, []),
         unreported=results.unreported.get(agency.id, 0),
     )
 
