@@ -380,8 +380,12 @@ def test_the_dashboard_and_the_agency_page_show_the_forecast(client, runner, ses
     user(session, "reviewer", role="reviewer")
     user(session, "gongan", agency_name=POLICE)
     session.commit()
-    run_json(runner, "plans", "import", write_plan(tmp_path / "plan.xlsx", POLICE_PLAN))
     login(client, "reviewer")
+    # The pages are kept until the data changes: a plan uploaded after they were shown is a change.
+    before = client.get(f"/agencies/{police.id}?year=2026").get_data(as_text=True)
+    assert "年底将达到 20%" not in before and "尚未上传本年度购置计划" in before
+    run_json(runner, "plans", "import", write_plan(tmp_path / "plan.xlsx", POLICE_PLAN))
+    assert "年底将达到 20%" in client.get(f"/agencies/{police.id}?year=2026").get_data(as_text=True)
     city = client.get("/?year=2026").get_data(as_text=True)
     assert 'id="forecast"' in city and "按计划不达标" in city
     client.post("/logout")

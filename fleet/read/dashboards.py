@@ -24,7 +24,15 @@ import sqlalchemy as sa
 from cachetools import LRUCache
 from sqlalchemy.orm import Session
 
-from fleet.base.models import Acquisition, AcquisitionVersion, Agency, AuditEntry, ExemptionRequest, NoNevCatalogueEntry
+from fleet.base.models import (
+    Acquisition,
+    AcquisitionVersion,
+    Agency,
+    AuditEntry,
+    ExemptionRequest,
+    NoNevCatalogueEntry,
+    PurchasePlan,
+)
 from fleet.base.periods import Period
 from fleet.base.vocab import NEV_POWER_TYPES
 from fleet.domain import reporting
@@ -308,7 +316,8 @@ def data_version(session: Session, pack: RulePack) -> tuple[Hashable, ...]:
     the highest acquisition id and a changed one leaves a version row behind, for what the pages list
     beside the figures; every decision, catalogue change, agency change and pack switch is in the
     audit log. Exemption requests and catalogue entries are few, so they are summed up as well, for
-    writers that skip the audit log. An edited pack file is read again with a new modification time."""
+    writers that skip the audit log; a new purchase plan (the forecast) raises the highest plan id.
+    An edited pack file is read again with a new modification time."""
     def highest(column: sa.ColumnElement[int]) -> sa.ScalarSelect:
         return sa.select(sa.func.max(column)).scalar_subquery()
 
@@ -324,7 +333,7 @@ def data_version(session: Session, pack: RulePack) -> tuple[Hashable, ...]:
     keys = session.execute(
         sa.select(
             highest(Acquisition.id), highest(AcquisitionVersion.id), highest(AuditEntry.id), highest(Agency.id),
-            sa.select(sa.func.sum(Agency.tally_version)).scalar_subquery(),
+            highest(PurchasePlan.id), sa.select(sa.func.sum(Agency.tally_version)).scalar_subquery(),
         )
     ).one()
     return (

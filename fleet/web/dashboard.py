@@ -234,13 +234,13 @@ def city():
             "ranking": ranking,
             "trend": _trend("trend", _("各规则月度达标占比"), data.trend, [o.rule for o in data.rules], text),
             "breakdown": _mix_and_counties(data.counts, text, counties=county is None),
+            # A plan's upload and each decision on it change data_version: the forecast is kept with the page.
+            "forecast": city_forecast(session, pack, year) if county is None else [],
         }
 
     return render_template(
         "dashboard/city.html",
         **_figures(pack, ("city", year, county, today, deadline, due_day, accepted_only), page),
-        # Plans change without the tallies: the forecast is counted on every request (one query per rule).
-        forecast=city_forecast(session, pack, year) if county is None else [],
         years=years,
         counties=[(c, term_label(c)) for c in COUNTIES.values],
         rule_title=rule_title,
@@ -269,6 +269,11 @@ def agency(agency_id: int):
     def page() -> dict[str, Any]:
         data = agency_dashboard(session, pack, record, year, today=today, deadline_days=deadline, due_day=due_day, kept=_kept())
         text = chart_text()
+        # A plan's upload and each decision on it change data_version: the forecast is kept with the page.
+        projections = agency_forecast(session, pack, year, agency_id)
+        projected = {
+            p.rule.id: None if p.projected.share is None else float(p.projected.share) for p in projections if p.forecast != "no_plan"
+        }
         bars = _bars(data.results, lambda r: rule_title(r.rule))
         return {
             "data": data,
@@ -278,19 +283,14 @@ def agency(agency_id: int):
             ),
             "breakdown": _mix_and_counties(data.counts, text, counties=False),
             "needed": {r.rule.qualified_id: still_needed(r) for r in data.results},
+            "trend": _trend("trend", _("月度达标占比"), data.trend, [r.rule for r in data.results], text, projected),
+            "forecast": projections,
         }
 
     figures = _figures(pack, ("agency", agency_id, year, today, deadline, due_day), page)
-    data = figures["data"]
-    # Plans change without the tallies: the forecast and the trend that shows it are made per request.
-    projections = agency_forecast(session, pack, year, agency_id)
-    projected = {p.rule.id: None if p.projected.share is None else float(p.projected.share) for p in projections if p.forecast != "no_plan"}
-    trend = _trend("trend", _("月度达标占比"), data.trend, [r.rule for r in data.results], chart_text(), projected)
     return render_template(
         "dashboard/agency.html",
         **figures,
-        trend=trend,
-        forecast=projections,
         advice=advice,
         years=years,
         rule_title=rule_title,
