@@ -57,3 +57,17 @@ def test_agency_users_and_anonymous_users_cannot_preview(client, recipients):
         "/mail/preview/message",
         query_string={"month": "2026-10", "kind": f"agency-{recipients.id}", "recipient": "zhuangbei@pygaj.example.cn"},
     ).status_code == 403
+
+
+def test_a_message_previewed_in_another_language_leaves_no_language_behind(client, recipients, session):
+    """A request pins its language's catalogue when it renders; the preview renders an English message
+    inside a Chinese reviewer's request: the next requests of the same thread stay Chinese."""
+    factories.user(session, "review-en", "reviewer", email="review-en@pyjtj.example.cn", locale="en")
+    session.commit()
+    factories.login(client, "shenhe")
+    args = {"month": "2026-10", "kind": "city", "recipient": "review-en@pyjtj.example.cn", "part": "html"}
+    english = client.get("/mail/preview/message", query_string=args).get_data(as_text=True)
+    assert "全市新能源汽车配备情况" not in english and "City" in english
+    for _ in range(2):
+        page = client.get("/mail/preview?month=2026-10").get_data(as_text=True)
+        assert "未发送" in page and "Not sent" not in page

@@ -76,10 +76,23 @@ def one_locale(locale: str) -> Iterator[None]:
             _pinned.reset(token)
 
 
+def pin_request_catalogue() -> None:
+    """Pin the language's catalogue for the rest of a request (fleet.web.i18n), whose templates look up
+    hundreds of strings; not inside a batch, which has pinned its own. clear_request_catalogue() ends it."""
+    if _pinned.get() is None:
+        _pinned.set(flask_babel.get_translations())
+
+
+def clear_request_catalogue() -> None:
+    """At the end of a request: nothing stays pinned for the next request of the same thread, whatever
+    force_locale and one_locale did in between."""
+    _pinned.set(None)
+
+
 _ = gettext
 _l = lazy_gettext
 
 __all__ = [
     "LOCALES", "LazyString", "_", "_l", "force_locale", "get_locale", "gettext", "lazy_gettext", "ngettext",
-    "one_locale", "translations",
+    "clear_request_catalogue", "one_locale", "pin_request_catalogue", "translations",
 ]

@@ -6,11 +6,11 @@ from pathlib import Path
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from flask import Flask, g, has_request_context, session
+from flask import Flask, before_render_template, g, has_request_context, session
 from flask_babel import Babel
 from flask_login import current_user
 
-from fleet.base.text import LOCALES, translations
+from fleet.base.text import LOCALES, clear_request_catalogue, pin_request_catalogue, translations
 
 TRANSLATIONS = Path(__file__).resolve().parents[2] / "translations"
 
@@ -58,3 +58,16 @@ def init_app(app: Flask) -> None:
         npgettext=lambda c, s, p, n: translations().unpgettext(c, s, p, n),
         newstyle=True,
     )
+    # A page looks up a few hundred strings, and Flask-Babel finds its request context for each:
+    # the request's catalogue is pinned when it first renders a template, until the request ends.
+    before_render_template.connect(_pin_for_request, app)
+    app.teardown_request(_unpin_after_request)
+
+
+def _pin_for_request(_app: Flask, **_extra: object) -> None:
+    if has_request_context():
+        pin_request_catalogue()
+
+
+def _unpin_after_request(_error: BaseException | None) -> None:
+    clear_request_catalogue()

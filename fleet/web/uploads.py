@@ -30,7 +30,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 from wtforms import SelectField, SubmitField
 from wtforms.validators import InputRequired
 
@@ -105,7 +105,11 @@ class CommitForm(FlaskForm):
 
 def upload_history(session: Session, *, agency_id: int | None, page: int, per_page: int = HISTORY_PAGE_SIZE) -> Page:
     """Upload batches, newest first: one agency's, or every agency's when agency_id is None."""
-    query = sa.select(ImportBatch).order_by(ImportBatch.uploaded_at.desc(), ImportBatch.id.desc())
+    # The agency's name is on every row: loaded with the batches, not one query per row.
+    query = (
+        sa.select(ImportBatch).options(joinedload(ImportBatch.agency))
+        .order_by(ImportBatch.uploaded_at.desc(), ImportBatch.id.desc())
+    )
     count = sa.select(sa.func.count()).select_from(ImportBatch)
     if agency_id is not None:
         query = query.where(ImportBatch.agency_id == agency_id)
