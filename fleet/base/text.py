@@ -18,19 +18,31 @@ from contextvars import ContextVar
 from typing import Any
 
 import flask_babel
+from babel import Locale
 from babel.support import NullTranslations
-from flask_babel import LazyString, get_locale
+from flask_babel import LazyString
 
 # Chinese is the source language; English comes from translations/en.
 LOCALES = ("zh", "en")
 
-_pinned: ContextVar[NullTranslations | None] = ContextVar("fleet_pinned_translations", default=None)
+# The pinned catalogue and the language it is of.
+_pinned: ContextVar[tuple[NullTranslations, Locale | None] | None] = ContextVar("fleet_pinned_translations", default=None)
+
+
+def _pin() -> tuple[NullTranslations, Locale | None]:
+    return flask_babel.get_translations(), flask_babel.get_locale()
 
 
 def translations() -> NullTranslations:
     """The catalogue in force: the batch's (one_locale), else Flask-Babel's for the request or command."""
     pinned = _pinned.get()
-    return flask_babel.get_translations() if pinned is None else pinned
+    return flask_babel.get_translations() if pinned is None else pinned[0]
+
+
+def get_locale() -> Locale | None:
+    """The language in force: the pinned catalogue's, else Flask-Babel's."""
+    pinned = _pinned.get()
+    return flask_babel.get_locale() if pinned is None else pinned[1]
 
 
 def gettext(string: str, **variables: Any) -> str:
@@ -38,7 +50,7 @@ def gettext(string: str, **variables: Any) -> str:
     pinned = _pinned.get()
     if pinned is None:
         return flask_babel.gettext(string, **variables)
-    text = pinned.ugettext(string)
+    text = pinned[0].ugettext(string)
     return text % variables if variables else text
 
 
@@ -47,7 +59,7 @@ def ngettext(singular: str, plural: str, num: int, **variables: Any) -> str:
     if pinned is None:
         return flask_babel.ngettext(singular, plural, num, **variables)
     variables.setdefault("num", num)
-    return pinned.ungettext(singular, plural, num) % variables
+    return pinned[0].ungettext(singular, plural, num) % variables
 
 
 def lazy_gettext(string: str, **variables: Any) -> LazyString:
@@ -69,7 +81,7 @@ def force_locale(locale: str) -> Iterator[None]:
 def one_locale(locale: str) -> Iterator[None]:
     """force_locale for a batch of many messages in one language: its catalogue is looked up once."""
     with flask_babel.force_locale(locale):
-        token = _pinned.set(flask_babel.get_translations())
+        token = _pinned.set(_pin())
         try:
             yield
         finally:
@@ -80,7 +92,7 @@ def pin_request_catalogue() -> None:
     """Pin the language's catalogue for the rest of a request (fleet.web.i18n), whose templates look up
     hundreds of strings; not inside a batch, which has pinned its own. clear_request_catalogue() ends it."""
     if _pinned.get() is None:
-        _pinned.set(flask_babel.get_translations())
+        _pinned.set(_pin())
 
 
 def clear_request_catalogue() -> None:

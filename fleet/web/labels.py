@@ -7,10 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app
-from flask_babel import get_locale
 from jinja2 import pass_context
 
 from fleet.base.labels import batch_status_label, exemption_status_label, forecast_label, result_status_label
+from fleet.base.text import get_locale
 from fleet.base.vocab import EXEMPTION_REASONS, VOCABULARIES
 from fleet.domain import reporting
 from imports.headers import COLUMN_BY_KEY
