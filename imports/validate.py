@@ -79,28 +79,40 @@ def _agency_matches(agencies: AgencyIndex, names: pd.Series, own_agency_id: int 
     return names.map({name: match.agency_id for name, match in matches.items()}), matches
 
 
-def _owners(session: Session, vins: list[str]) -> dict[str, int]:
-    """The agency already holding each VIN."""
-    owners: dict[str, int] = {}
+def _stored(session: Session, vins: list[str]) -> dict[str, tuple[int, dt.date]]:
+    """The agency already holding each VIN, and the acquisition date it holds it under."""
+    stored: dict[str, tuple[int, dt.date]] = {}
     for condition in vin_conditions(session, vins):
-        query = sa.select(Acquisition.vin, Acquisition.agency_id).where(condition)
-        owners.update({vin: agency_id for vin, agency_id in session.execute(query)})
-    return owners
+        query = sa.select(Acquisition.vin, Acquisition.agency_id, Acquisition.acquired_on).where(condition)
+        stored.update({vin: (agency_id, acquired_on) for vin, agency_id, acquired_on in session.execute(query)})
+    return stored
 
 
-def _in_locked_month(session: Session, frame: pd.DataFrame, ids: pd.Series) -> pd.Series:
-    """Rows of a registered agency dated in one of its accepted (locked) months."""
+def _in_locked_month(
+    session: Session, frame: pd.DataFrame, ids: pd.Series, stored: dict[str, tuple[int, dt.date]]
+) -> tuple[pd.Series, dict[Any, dt.date]]:
+    """Rows of a registered agency dated in one of its accepted (locked) months, and rows that would
+    move one of its vehicles out of a locked month (a new date for a vehicle stored in it): the locked
+    month's figures would change either way. Returns the rows, and the stored month of the moved ones."""
     known = ids.notna()
     locked = locked_months(session, ids[known].astype("int64").unique().tolist()) if known.any() else set()
     if not locked:
-        return pd.Series(False, index=frame.index)
+        return pd.Series(False, index=frame.index), {}
     months = pd.to_datetime(frame["acquired_on"], errors="coerce").dt.to_period("M").dt.start_time
-    keys = zip(ids.to_numpy(), months.to_numpy())
-    return pd.Series(
-        [not pd.isna(a) and not pd.isna(m) and (int(a), pd.Timestamp(m).date()) in locked for a, m in keys],
-        index=frame.index,
-        dtype=bool,
-    )
+    flagged, moved = [], {}
+    for index, agency, month, vin in zip(frame.index, ids.to_numpy(), months.to_numpy(), frame["vin"], strict=True):
+        if pd.isna(agency):
+            flagged.append(False)
+            continue
+        holder, held_on = stored.get(str(vin), (None, None))
+        if not pd.isna(month) and (int(agency), pd.Timestamp(month).date()) in locked:
+            flagged.append(True)
+        elif holder == int(agency) and (holder, held_on.replace(day=1)) in locked:
+            flagged.append(True)
+            moved[index] = held_on
+        else:
+            flagged.append(False)
+    return pd.Series(flagged, index=frame.index, dtype=bool), moved
 
 
 @dataclass
@@ -110,6 +122,7 @@ class _Registry:
     agency_ids: pd.Series  # frame index -> agency id, NaN when the name is not registered
     agency_names: dict[int, str]
     owners: dict[str, int]  # VIN -> agency already holding it
+    moved_from_locked: dict[Any, dt.date]  # frame index -> the locked date its vehicle is stored under
     matches: dict[Any, AgencyMatch]  # written agency name -> what it matched, or its suggestions
 
 
@@ -132,7 +145,6 @@ def _database_failures(
         found.append(pd.DataFrame({"index": frame.index[mask.to_numpy()], "column": column, "code": code}))
 
     add(ids.isna() & ~blank(frame["agency"]), "agency", "unknown_agency")
-    add(_in_locked_month(session, frame, ids), "acquired_on", "month_locked")
     if own is not None:
         add(ids.notna() & ids.ne(own), "agency", "agency_not_allowed")
 
@@ -140,11 +152,14 @@ def _database_failures(
         value_failures["column"].eq("vin") & value_failures["code"].ne("vin_check_digit"), "index"
     ]
     checkable = ids.notna() & ~blank(frame["vin"]) & ~frame.index.isin(vin_errors)
-    owners = _owners(session, frame.loc[checkable, "vin"].astype(str).unique().tolist())
+    stored = _stored(session, frame.loc[checkable, "vin"].astype(str).unique().tolist())
+    in_locked, moved = _in_locked_month(session, frame, ids, stored)
+    add(in_locked, "acquired_on", "month_locked")
+    owners = {vin: agency for vin, (agency, _held_on) in stored.items()}
     if owners:
         owner = frame["vin"].map(owners)
         add(checkable & owner.notna() & owner.ne(ids), "vin", "vin_registered_elsewhere")
-    return pd.concat(found, ignore_index=True), _Registry(ids, agencies.names, owners, matches)
+    return pd.concat(found, ignore_index=True), _Registry(ids, agencies.names, owners, moved, matches)
 
 
 def _issue_finding(issue: dict[str, Any]) -> Finding:
@@ -375,7 +390,7 @@ def _row_findings(
                 template = UNKNOWN_AGENCY_SUGGESTED
                 params["suggested"] = listed(suggestions)
         elif code == "month_locked":
-            params["month"] = pd.Timestamp(value).strftime("%Y-%m")
+            params["month"] = pd.Timestamp(registry.moved_from_locked.get(index, value)).strftime("%Y-%m")
         header = layout[sheet].headers.get(column) if sheet in layout else None
         result.append(
             messages.finding(

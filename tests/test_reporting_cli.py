@@ -159,3 +159,22 @@ def test_import_leaves_out_locked_rows_only_when_asked(runner, session, city, tm
     assert code == 0 and imported["inserted"] == 1 and imported["errors"] == []
     assert [(f["code"], f["row"]) for f in imported["warnings"] if f["code"] == "month_locked"] == [("month_locked", 2)]
     assert reporting.month_states(session, OLD, today=TODAY, due_day=10, agency_id=city[POLICE].id)[0].acquisitions == 0
+
+
+def test_a_vehicle_of_a_locked_month_cannot_be_moved_out_of_it(runner, session, city, tmp_path):
+    """Re-dating a vehicle out of an accepted month would change that month's figures as surely as
+    adding one: refused as month_locked, naming the locked month, though the new date is open."""
+    from xlsx_factory import acquisition as row, write_upload
+
+    first = write_upload(tmp_path / "police.xlsx", [row(1, agency=POLICE, county="市直", acquired_on=OLD.start)])
+    code, _ = cli(runner, "import", str(first))
+    assert code == 0
+    cli(runner, "reporting", "submit", "--month", OLD.label, "--agency", POLICE)
+    code, _ = cli(runner, "reporting", "accept", "--month", OLD.label, "--agency", POLICE, "--as", "reviewer")
+    assert code == 0
+    moved = write_upload(tmp_path / "police-moved.xlsx", [row(1, agency=POLICE, county="市直", acquired_on=CURRENT.start)])
+    code, refused = cli(runner, "import", str(moved))
+    assert code == 1 and [(f["code"], f["row"], f["column"]) for f in refused["errors"]] == [("month_locked", 2, "acquired_on")]
+    assert OLD.label in refused["errors"][0]["message"] and CURRENT.label not in refused["errors"][0]["message"]
+    session.rollback()
+    assert reporting.month_states(session, OLD, today=TODAY, due_day=10, agency_id=city[POLICE].id)[0].acquisitions == 1
