@@ -225,3 +225,28 @@ def test_headlines_of_every_agency_at_once_are_each_agencys_headline(session, ci
         assert every[agency.id] == headline(session, OCTOBER, deadline_days=30, agency_id=agency.id, county=None)
     # Acquired in August, reported late in October: late in October's figures, not acquired in them.
     assert every[city["buses"].id] == Headline(acquired=2, nev=2, late=1, deadline_days=30, pending=1)
+
+
+def test_a_large_report_returned_as_bytes_is_streamed_and_the_same(session, puyang, city, monkeypatch):
+    """Beyond STREAMED_ROWS vehicle rows a report given back as bytes (the city digest's attachment)
+    is written in XlsxWriter's constant-memory mode, with the same sheets and cells."""
+    import xlsxwriter
+
+    from fleet.read import reports
+
+    held = report(session, puyang, OCTOBER)
+    modes = []
+    original = xlsxwriter.Workbook.__init__
+
+    def recording(self, filename=None, options=None):
+        modes.append(bool((options or {}).get("constant_memory")))
+        original(self, filename, options)
+
+    monkeypatch.setattr(xlsxwriter.Workbook, "__init__", recording)
+    monkeypatch.setattr(reports, "STREAMED_ROWS", 10)
+    streamed = report(session, puyang, OCTOBER)
+    assert modes == [True]
+    before, after = open_workbook(held), open_workbook(streamed)
+    assert before.sheetnames == after.sheetnames
+    for name in before.sheetnames:
+        assert rows_of(before[name]) == rows_of(after[name]), name

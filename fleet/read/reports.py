@@ -53,6 +53,8 @@ EXCEL_EPOCH = dt.date(1899, 12, 30)
 PERCENT = "0.0%"
 # Vehicle rows read from the database at a time for a large report.
 _CHUNK = 5000
+# Beyond this many vehicle rows a report is streamed even when it is returned as bytes.
+STREAMED_ROWS = 10_000
 
 BORDER = {"border": 1, "border_color": "#B0BEC5"}
 STATUS_COLOURS = {"pass": "#E3F2E4", "fail": "#FBE3E3"}
@@ -513,8 +515,6 @@ def compliance_workbook(
             results = evaluate(session, pack, period, agency_id=agency_id, county=county)
         evaluated = {r.rule.id for r in results}
         rules = [rule for rule in pack.rules if rule.id in evaluated]
-        buffer = io.BytesIO() if target is None else None
-        book = ReportBook(target if buffer is None else buffer, streamed=buffer is None)
         if agency_id is None:
             if county is None:
                 heading, total_label = _("全市新能源汽车配备合规报告"), _("全市合计")
@@ -534,7 +534,13 @@ def compliance_workbook(
         if figures is None:
             figures = headline(session, period, deadline_days=deadline_days, agency_id=agency_id, county=county)
         overview = list(totals.values()) if agency_id is None else results
-        left_out = 0 if vehicles else sum(r.in_scope + r.exempt for r in overview)
+        detail_rows = sum(r.in_scope + r.exempt for r in overview)
+        left_out = 0 if vehicles else detail_rows
+        buffer = io.BytesIO() if target is None else None
+        # Returned as bytes, a large vehicle detail is still streamed (the city digest's attachment):
+        # held in memory, its cells took several hundred megabytes.
+        streamed = buffer is None or (vehicles and detail_rows > STREAMED_ROWS)
+        book = ReportBook(target if buffer is None else buffer, streamed=streamed)
         _overview_sheet(
             book, labels, pack, period, heading, overview, by_rule, figures, city=agency_id is None, vehicles_left_out=left_out
         )
