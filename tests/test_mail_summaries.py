@@ -334,7 +334,14 @@ def test_to_sends_everything_to_one_address_and_records_nothing(runner, inbox, c
     assert len(report["sent"]) == 5  # the real recipients still get theirs
 
 
-@pytest.mark.parametrize("options", [("--month", "2026-13"), ("--month", "October"), ("--to", "not-an-address")])
+@pytest.mark.parametrize(
+    "options",
+    [
+        ("--month", "2026-13"), ("--month", "October"), ("--to", "not-an-address"), ("--part", "2/2"), ("--part", "x"),
+        # In-process (no app named by --app or FLASK_APP) there is nothing to start the workers with.
+        ("--workers", "2"),
+    ],
+)
 def test_bad_arguments_exit_2(runner, app, options):
     args = ["summaries", "send", "--json", *options]
     if "--month" not in options:
@@ -426,3 +433,29 @@ def test_a_line_break_in_a_name_or_an_address_fails_only_that_message(runner, in
     assert all("spy@example.com" not in envelope for envelope in inbox.envelopes)
     (message,) = inbox.to("jiwu@pygj.example.cn")
     assert "濮阳市公共交通 有限公司" in message["Subject"] and "\n" not in message["Subject"]
+
+
+def test_workers_send_each_message_once_in_processes_of_their_own(city, session, database_url):
+    """`--workers 2` as cron runs it (`flask --app app`): two processes, each a share of the agencies,
+    send the same messages a single process sends, once each; a second run sends nothing."""
+    import os
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    with smtp_server() as (inbox, port):
+        env = {
+            **os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "workers-test", "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(port), "MAIL_FROM": "fleet@pyjtj.example.cn",
+        }
+        command = [sys.executable, "-m", "flask", "--app", "app", "summaries", "send", "--month", "2026-10", "--json", "--workers", "2"]
+        first = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+        assert first.returncode == 0, first.stderr[-2000:]
+        report = json.loads(first.stdout)
+        assert {(entry["recipient"], entry["kind"].split("-")[0]) for entry in report["sent"]} == EXPECTED
+        assert len(report["sent"]) == len(EXPECTED) == len(inbox.messages)
+        assert [entry["agency"] for entry in report["skipped"]] == ["濮阳市生态环境局"]  # no e-mail: said once
+        again = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+        assert again.returncode == 0 and json.loads(again.stdout)["sent"] == []
+        assert len(inbox.messages) == len(EXPECTED)
+    session.rollback()
+    assert session.scalar(sa.select(sa.func.count()).select_from(SentSummary)) == len(EXPECTED)

@@ -20,9 +20,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from fleet.base.models import Agency
 from fleet.base.periods import Period
 from fleet.read.mail.message import build_message
-from fleet.read.mail.recipients import agency_kind, planned_deliveries
+from fleet.read.mail.recipients import Delivery, agency_kind, planned_deliveries
 from fleet.read.mail.records import record_sent, sent_keys, should_notify
 from fleet.read.mail.render import SummaryWriter
 from rules.packs import RulePack
@@ -153,6 +154,18 @@ class SendReport:
         return payload
 
 
+def share_of(deliveries: list[Delivery], silent: list[Agency], part: tuple[int, int]) -> tuple[list[Delivery], list[Agency]]:
+    """The k-th of n shares: every n-th agency (in sending order) with its contacts; the city digest
+    and the agencies without e-mail go with share 0."""
+    k, n = part
+    if n == 1:
+        return deliveries, silent
+    agencies = dict.fromkeys(d.agency_id for d in deliveries if d.agency_id is not None)
+    order = {agency_id: position for position, agency_id in enumerate(agencies)}
+    mine = [d for d in deliveries if (k == 0 if d.agency_id is None else order[d.agency_id] % n == k)]
+    return mine, silent if k == 0 else []
+
+
 def send_summaries(
     session: Session,
     pack: RulePack,
@@ -164,17 +177,21 @@ def send_summaries(
     dry_run: bool = False,
     to: str | None = None,
     resend: bool = False,
+    part: tuple[int, int] = (0, 1),
 ) -> SendReport:
     """Send the month's summaries that have not gone out yet, recording each right after it is sent.
 
     Each SentSummary row is committed on its own, so a run that dies half-way still knows what it sent.
     `to` sends every message to that one address for testing: it neither skips nor records anything,
     so the real recipients still get theirs. `dry_run` renders every message and sends nothing; it
-    builds no attachment.
+    builds no attachment. `part` (k, n) sends only the k-th of n shares of the agencies (each n-th of
+    them, so the busy ones spread), the city digest and the agencies without e-mail with share 0: n
+    processes, one share each, send the month on n cores (`summaries send --workers`).
     """
     month_key = month.label
     report = SendReport(month_key, dry_run=dry_run, redirected_to=to)
     deliveries, silent = planned_deliveries(session)
+    deliveries, silent = share_of(deliveries, silent, part)
     for agency in silent:
         report.skipped.append(
             {"recipient": None, "kind": agency_kind(agency.id), "agency": agency.name, "reason": "no_email"}
