@@ -42,8 +42,8 @@ from fleet.read.reports import Headline, agency_headlines, compliance_workbook
 from rules.explain import VehicleLine, explain_by_agency
 from rules.packs import Rule, RulePack
 
-# Agencies whose vehicle detail is read together (fleet.read.mail.render.SummaryWriter.upcoming): a
-# month of a few dozen agencies is held at a time.
+# Agencies whose vehicle detail is read together (SummaryWriter.upcoming): a month of a few dozen
+# agencies' vehicles is held at a time.
 READ_AHEAD = 50
 
 
