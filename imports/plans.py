@@ -35,9 +35,9 @@ from imports.package import UnusableFile, check_package
 from imports.pipeline import reader_fault
 from imports.read import RawTable, read_table
 from imports.report import ERROR, UNKNOWN_AGENCY_SUGGESTED, WARNING, Finding, Messages, SheetLayout, ValidationReport
-from imports.schema import MIN_EXEMPTION_REASON, _ambiguous_power, _holds, _non_nev, blank
+from imports.schema import MIN_EXEMPTION_REASON, ambiguous_power, blank, holds, non_nev
 from imports.template import LIST_SHEET, write_data_sheet, write_instructions
-from imports.validate import SHEET_ERRORS, _agency_matches, _issue_finding
+from imports.validate import SHEET_ERRORS, agency_matches, issue_finding
 
 PLAN_HEADERS = HeaderSet.based_on_acquisitions(Path(__file__).with_name("plan_headers.yaml"))
 PLAN_SHEET = "购置计划"
@@ -121,12 +121,12 @@ class PlanSchema(pa.DataFrameModel):
 
     @pa.check("power", name="unknown_power_type")
     def _power(cls, values: Series[object]) -> Series[bool]:
-        return blank(values) | values.isin(POWER_TYPES.values) | _ambiguous_power(values)
+        return blank(values) | values.isin(POWER_TYPES.values) | ambiguous_power(values)
 
     @pa.check("power", name="power_ambiguous")
     def _power_ambiguous(cls, values: Series[object]) -> Series[bool]:
         # A plan has no plate to settle 混合动力: the plan says which hybrid it means.
-        return ~_ambiguous_power(values)
+        return ~ambiguous_power(values)
 
     @pa.check("acquisition", name="unknown_acquisition_type")
     def _acquisition(cls, values: Series[object]) -> Series[bool]:
@@ -138,20 +138,20 @@ class PlanSchema(pa.DataFrameModel):
 
     @pa.check("quantity", name="quantity_invalid")
     def _quantity(cls, values: Series[object]) -> Series[bool]:
-        return blank(values) | _holds(values, _is_quantity)
+        return blank(values) | holds(values, _is_quantity)
 
     @pa.check("planned_month", name="month_invalid")
     def _month(cls, values: Series[object]) -> Series[bool]:
-        return blank(values) | _holds(values, _is_months)
+        return blank(values) | holds(values, _is_months)
 
     @pa.check("budget", name="budget_invalid")
     def _budget(cls, values: Series[object]) -> Series[bool]:
-        return blank(values) | _holds(values, _is_amount)
+        return blank(values) | holds(values, _is_amount)
 
     @pa.dataframe_check(name="exemption_reason_required")
     def _exemption_reason(cls, frame: pd.DataFrame) -> Series[bool]:
-        given = _holds(frame["exemption_reason"], lambda v: len(str(v).strip()) >= MIN_EXEMPTION_REASON)
-        return ~(frame[FULL_NEV_RULE] & _non_nev(frame["power"]) & ~given)
+        given = holds(frame["exemption_reason"], lambda v: len(str(v).strip()) >= MIN_EXEMPTION_REASON)
+        return ~(frame[FULL_NEV_RULE] & non_nev(frame["power"]) & ~given)
 
 
 _DATAFRAME_CHECK_COLUMNS = {"exemption_reason_required": "exemption_reason"}
@@ -221,14 +221,14 @@ def validate_plan(
     raw = read_plan(path, max_bytes=max_bytes, file_name=file_name)
     frame = normalise_plan(raw.frame, date1904=raw.date1904)
     layout = {s.name: SheetLayout(header_row=s.header_row, columns=dict(s.columns), headers=dict(s.headers)) for s in raw.sheets}
-    read_findings = [_issue_finding(issue) for issue in raw.issues]
+    read_findings = [issue_finding(issue) for issue in raw.issues]
     unusable = {(f.sheet, f.column) for f in read_findings if f.code in SHEET_ERRORS and f.severity == ERROR}
     cases = _failures(frame, full_nev_categories)
 
     # The agency names matched as the acquisitions' are (fleet.domain.agency_names), suggestions included.
     agencies = AgencyIndex.load(session)
     own = user.agency_id if user is not None and user.role == "agency" else None
-    ids, matches = _agency_matches(agencies, frame["agency"], own)
+    ids, matches = agency_matches(agencies, frame["agency"], own)
     names = agencies.names
     extra: list[tuple[int, str, str, dict[str, Any]]] = []
     for index in frame.index[(ids.isna() & ~blank(frame["agency"])).to_numpy()]:

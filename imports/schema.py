@@ -79,7 +79,7 @@ def _mapped(series: pd.Series, function: Callable[[Any], Any]) -> pd.Series:
     return pd.Series(answers[codes], index=series.index, dtype=object)
 
 
-def _holds(series: pd.Series, test: Callable[[Any], bool]) -> pd.Series:
+def holds(series: pd.Series, test: Callable[[Any], bool]) -> pd.Series:
     """True where test holds for the value; False for blanks."""
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     answers = np.zeros(len(uniques) + 1, dtype=bool)
@@ -92,7 +92,7 @@ def _blank_text(value: Any) -> bool:
 
 
 def blank(series: pd.Series) -> pd.Series:
-    return series.isna() | _holds(series, _blank_text)
+    return series.isna() | holds(series, _blank_text)
 
 
 def _text(value: Any) -> str:
@@ -129,11 +129,13 @@ def _is_price(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
 
 
-def _ambiguous_power(series: pd.Series) -> pd.Series:
-    return _holds(series, lambda v: isinstance(v, str) and fold(v) in AMBIGUOUS_HYBRID)
+def ambiguous_power(series: pd.Series) -> pd.Series:
+    """True where the power type is a hybrid written without saying whether it plugs in."""
+    return holds(series, lambda v: isinstance(v, str) and fold(v) in AMBIGUOUS_HYBRID)
 
 
-def _non_nev(power: pd.Series) -> pd.Series:
+def non_nev(power: pd.Series) -> pd.Series:
+    """True where the power type is a known one that is not a new-energy type."""
     return power.isin(POWER_TYPES.values) & ~power.isin(list(NEV_POWER_TYPES))
 
 
@@ -167,7 +169,7 @@ class AcquisitionSchema(pa.DataFrameModel):
 
     @pa.check("credit_code", name="credit_code_invalid")
     def _credit_code(cls, values: Series[object]) -> Series[bool]:
-        return blank(values) | _holds(values, lambda v: credit_code_ok(clean_code(_text(v))))
+        return blank(values) | holds(values, lambda v: credit_code_ok(clean_code(_text(v))))
 
     @pa.check("vin", name="vin_format")
     def _vin_format(cls, values: Series[object]) -> Series[bool]:
@@ -183,11 +185,11 @@ class AcquisitionSchema(pa.DataFrameModel):
 
     @pa.check("plate", name="plate_format")
     def _plate_format(cls, values: Series[object]) -> Series[bool]:
-        return blank(values) | _holds(values, lambda v: _plate_kind(v) is not None)
+        return blank(values) | holds(values, lambda v: _plate_kind(v) is not None)
 
     @pa.check("plate", name="plate_not_local")
     def _plate_not_local(cls, values: Series[object]) -> Series[bool]:
-        return ~_holds(values, lambda v: _plate_kind(v) is not None and not plate_is_local(_text(v)))
+        return ~holds(values, lambda v: _plate_kind(v) is not None and not plate_is_local(_text(v)))
 
     @pa.check("category", name="unknown_category")
     def _category(cls, values: Series[object]) -> Series[bool]:
@@ -195,11 +197,11 @@ class AcquisitionSchema(pa.DataFrameModel):
 
     @pa.check("power", name="unknown_power_type")
     def _power(cls, values: Series[object]) -> Series[bool]:
-        return blank(values) | values.isin(POWER_TYPES.values) | _ambiguous_power(values)
+        return blank(values) | values.isin(POWER_TYPES.values) | ambiguous_power(values)
 
     @pa.check("power", name="power_ambiguous")
     def _power_ambiguous(cls, values: Series[object]) -> Series[bool]:
-        return ~_ambiguous_power(values)
+        return ~ambiguous_power(values)
 
     @pa.check("acquisition", name="unknown_acquisition_type")
     def _acquisition(cls, values: Series[object]) -> Series[bool]:
@@ -211,16 +213,16 @@ class AcquisitionSchema(pa.DataFrameModel):
 
     @pa.check("acquired_on", name="date_invalid")
     def _date(cls, values: Series[object]) -> Series[bool]:
-        return blank(values) | _holds(values, _is_date)
+        return blank(values) | holds(values, _is_date)
 
     @pa.check("acquired_on", name="date_out_of_range")
     def _date_range(cls, values: Series[object]) -> Series[bool]:
         today = dt.date.today()
-        return ~_holds(values, lambda v: _is_date(v) and not EARLIEST_ACQUISITION <= _as_date(v) <= today)
+        return ~holds(values, lambda v: _is_date(v) and not EARLIEST_ACQUISITION <= _as_date(v) <= today)
 
     @pa.check("price", name="price_invalid")
     def _price(cls, values: Series[object]) -> Series[bool]:
-        return blank(values) | _holds(values, _is_price)
+        return blank(values) | holds(values, _is_price)
 
     @pa.dataframe_check(name="plate_power_mismatch")
     def _plate_power(cls, frame: pd.DataFrame) -> Series[bool]:
@@ -239,8 +241,8 @@ class AcquisitionSchema(pa.DataFrameModel):
 
     @pa.dataframe_check(name="exemption_reason_required")
     def _exemption_reason(cls, frame: pd.DataFrame) -> Series[bool]:
-        reason_given = _holds(frame["exemption_reason"], lambda v: len(_text(v).strip()) >= MIN_EXEMPTION_REASON)
-        return ~(frame[FULL_NEV_RULE] & _non_nev(frame["power"]) & ~reason_given)
+        reason_given = holds(frame["exemption_reason"], lambda v: len(_text(v).strip()) >= MIN_EXEMPTION_REASON)
+        return ~(frame[FULL_NEV_RULE] & non_nev(frame["power"]) & ~reason_given)
 
 
 def failures(frame: pd.DataFrame, policy: ImportPolicy) -> pd.DataFrame:

@@ -67,7 +67,7 @@ class Validated:
     agency_ids: pd.Series  # frame index -> registered agency id (NaN when unknown)
 
 
-def _agency_matches(agencies: AgencyIndex, names: pd.Series, own_agency_id: int | None) -> tuple[pd.Series, dict[Any, AgencyMatch]]:
+def agency_matches(agencies: AgencyIndex, names: pd.Series, own_agency_id: int | None) -> tuple[pd.Series, dict[Any, AgencyMatch]]:
     """The registered agency of each written name, matched once per distinct name. An agency user is
     offered only its own agency as a suggestion: any other would not be allowed anyway."""
     among = None if own_agency_id is None else {own_agency_id}
@@ -136,7 +136,7 @@ def _database_failures(
 ) -> tuple[pd.DataFrame, _Registry]:
     """unknown_agency, agency_not_allowed and vin_registered_elsewhere as (index, column, code) rows;
     own is the agency an agency user uploads for (None for a reviewer)."""
-    ids, matches = _agency_matches(agencies, frame["agency"], own)
+    ids, matches = agency_matches(agencies, frame["agency"], own)
     if own is not None:
         ids = ids.mask(blank(frame["agency"]), own)
     found: list[pd.DataFrame] = [pd.DataFrame({"index": pd.Series(dtype="int64"), "column": [], "code": []})]
@@ -162,7 +162,8 @@ def _database_failures(
     return pd.concat(found, ignore_index=True), _Registry(ids, agencies.names, owners, moved, matches)
 
 
-def _issue_finding(issue: dict[str, Any]) -> Finding:
+def issue_finding(issue: dict[str, Any]) -> Finding:
+    """A finding of the reading step (a RawTable issue) as the report gives it."""
     return Finding(
         sheet=issue.get("sheet"),
         row=issue.get("row"),
@@ -192,7 +193,7 @@ def validate_table(
     layout = {s.name: SheetLayout(header_row=s.header_row, columns=dict(s.columns), headers=dict(s.headers)) for s in raw.sheets}
     agencies = AgencyIndex.load(session)
     messages = Messages()
-    read_findings = [_issue_finding(issue) for issue in raw.issues]
+    read_findings = [issue_finding(issue) for issue in raw.issues]
     own = _own_agency_id(user)
     filled_sheets: set[str] = set()
     if own is not None:
