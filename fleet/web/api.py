@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from flask import Blueprint, Flask, current_app, jsonify, request
+from flask import Blueprint, Flask, abort, current_app, jsonify, make_response, request
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy.orm import Session
 from werkzeug.utils import secure_filename
 
 from fleet.base.config import max_upload_bytes
@@ -81,26 +82,38 @@ def acquisitions():
     )
 
 
-@bp.get("/compliance")
-@role_required()
-def compliance():
+def _required_year() -> int:
     year = int_arg("year", low=2000, high=2100)
     if year is None:
         raise BadParameter(_("缺少参数 year。"))
+    return year
+
+
+def _selected_agency(session: Session) -> int | None:
+    """The agency named by `agency`, else the agency user's own, else every agency (None).
+
+    Another agency's name answers like an unknown one, so agency users learn nothing about it (nor are
+    they offered other agencies' names)."""
+    agency_id = agency_scope()
+    name = request.args.get("agency", "").strip()
+    if not name:
+        return agency_id
+    match = match_agency(session, name)
+    if agency_id is not None and match.agency_id != agency_id:
+        abort(make_response(*json_error(404, "not_found", _("未登记的单位：%(name)s", name=name))))
+    if not match.found:
+        abort(make_response(*json_error(404, "not_found", not_registered(match))))
+    return match.agency_id
+
+
+@bp.get("/compliance")
+@role_required()
+def compliance():
+    year = _required_year()
     month = int_arg("month", low=1, high=12)
     period = Period.month(year, month) if month else Period.year(year)
     session = get_session()
-    agency_id = agency_scope()
-    name = request.args.get("agency", "").strip()
-    if name:
-        match = match_agency(session, name)
-        # Another agency's name answers like an unknown one, so agency users learn nothing about it
-        # (nor are they offered other agencies' names).
-        if agency_id is not None and match.agency_id != agency_id:
-            return json_error(404, "not_found", _("未登记的单位：%(name)s", name=name))
-        if not match.found:
-            return json_error(404, "not_found", not_registered(match))
-        agency_id = match.agency_id
+    agency_id = _selected_agency(session)
     pack = active_pack(session)
     return jsonify(compliance_json(pack, period, evaluate(session, pack, period, agency_id=agency_id)))
 
@@ -128,19 +141,9 @@ def reporting_status():
 @bp.get("/forecast")
 @role_required()
 def forecast_view():
-    year = int_arg("year", low=2000, high=2100)
-    if year is None:
-        raise BadParameter(_("缺少参数 year。"))
+    year = _required_year()
     session = get_session()
-    agency_id = agency_scope()
-    name = request.args.get("agency", "").strip()
-    if name:
-        match = match_agency(session, name)
-        if agency_id is not None and match.agency_id != agency_id:
-            return json_error(404, "not_found", _("未登记的单位：%(name)s", name=name))
-        if not match.found:
-            return json_error(404, "not_found", not_registered(match))
-        agency_id = match.agency_id
+    agency_id = _selected_agency(session)
     return jsonify(forecast_json(year, forecast(session, active_pack(session), year, agency_id=agency_id)))
 
 
