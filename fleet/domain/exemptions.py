@@ -6,6 +6,7 @@ The rule engine reads the outcome directly: ExemptionRequest.status and Acquisit
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -28,7 +29,7 @@ from fleet.base.periods import Period
 from fleet.base.vocab import CATEGORIES, EXEMPTION_REASONS, NEV_POWER_TYPES, is_nev
 from rules.active import active_pack
 from rules.engine import evaluate
-from rules.packs import Rule
+from rules.packs import Rule, RulePack
 from rules.results import RuleResult
 
 MIN_REASON_LENGTH = 5
@@ -61,10 +62,15 @@ def _open_request(session: Session, acquisition_id: int) -> ExemptionRequest | N
 
 def covering_rules(session: Session, acquisition: Acquisition) -> list[Rule]:
     """The rules of the active pack that count the acquisition."""
-    kind = session.scalar(sa.select(Agency.kind).where(Agency.id == acquisition.agency_id))
+    return _covering(active_pack(session), acquisition)
+
+
+def _covering(pack: RulePack, acquisition: Acquisition) -> list[Rule]:
+    # Through the relationship: a page of one agency's vehicles loads the agency once, not per row.
+    kind = acquisition.agency.kind
     return [
         rule
-        for rule in active_pack(session).rules
+        for rule in pack.rules
         if rule.covers(
             category=acquisition.category,
             agency_kind=kind,
@@ -81,11 +87,22 @@ def request_blocker(session: Session, acquisition: Acquisition) -> str | None:
     An approved exemption only changes a figure where a rule covering the vehicle counts exemptions
     (the 100% rules); a share rule (50%, 60%) leaves room for non-NEVs and counts none, so a request
     there would be approved and change nothing."""
+    return _blocker(session, active_pack(session), acquisition)
+
+
+def requestable(session: Session, acquisitions: Iterable[Acquisition]) -> set[int]:
+    """The ids of the acquisitions (a page of them) for which an exemption can be requested: those
+    request_blocker() lets through, the active pack read once."""
+    pack = active_pack(session)
+    return {acquisition.id for acquisition in acquisitions if _blocker(session, pack, acquisition) is None}
+
+
+def _blocker(session: Session, pack: RulePack, acquisition: Acquisition) -> str | None:
     if is_nev(acquisition.power):
         return "is_nev"
     if acquisition.catalogue_entry_id is not None:
         return "catalogue_exempt"
-    rules = covering_rules(session, acquisition)
+    rules = _covering(pack, acquisition)
     if not rules:
         return "not_in_scope"
     if not any(rule.exemptions_allowed for rule in rules):

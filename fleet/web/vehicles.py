@@ -11,7 +11,7 @@ from wtforms import SelectChoice
 from fleet.base.db import get_session
 from fleet.base.models import ACQUISITION_FIELDS, Agency
 from fleet.base.vocab import is_nev
-from fleet.domain.exemptions import request_blocker
+from fleet.domain.exemptions import request_blocker, requestable
 from fleet.domain.timeliness import days_late
 from fleet.domain.vehicles import (
     VehicleFilters,
@@ -73,12 +73,8 @@ def index():
     )
     status = 400 if form.errors else 200
     # The list offers a request where the vehicle's page would (an agency's own page of at most PER_PAGE).
-    requestable = (
-        {row.acquisition.id for row in page.items if request_blocker(session, row.acquisition) is None}
-        if current_user.role == "agency"
-        else set()
-    )
-    return render_template("vehicles/index.html", form=form, page=page, is_nev=is_nev, requestable=requestable), status
+    offered = requestable(session, [row.acquisition for row in page.items]) if current_user.role == "agency" else set()
+    return render_template("vehicles/index.html", form=form, page=page, is_nev=is_nev, requestable=offered), status
 
 
 @bp.get("/<int:acquisition_id>")
