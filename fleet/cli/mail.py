@@ -98,20 +98,16 @@ def _send_in_processes(period: Period, workers: int, *, to_address: str | None, 
     command = [sys.executable, "-m", "flask", "--app", app_path, "summaries", "send", "--month", period.label, "--json"]
     command += ["--to", to_address] if to_address else []
     command += ["--resend"] if resend else []
-    processes = [
-        subprocess.Popen([*command, "--part", f"{k}/{workers}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        for k in range(workers)
-    ]
+    # Their log lines (a failed message, a traceback) go where this command's go.
+    processes = [subprocess.Popen([*command, "--part", f"{k}/{workers}"], stdout=subprocess.PIPE) for k in range(workers)]
     report = SendReport(period.label, redirected_to=to_address)
     for k, process in enumerate(processes):
-        out, err = process.communicate()
+        out, _err = process.communicate()
         try:
             share = json.loads(out)
         except ValueError:
             share = None
         if process.returncode not in (0, 1) or not isinstance(share, dict) or "sent" not in share:
-            # Its traceback, if any, is in its own log lines: passed on to ours.
-            sys.stderr.write(err.decode("utf-8", "replace"))
             report.failed.append({
                 "recipient": None, "kind": None, "locale": None, "agency": None,
                 "error": f"share {k + 1} of {workers} exited {process.returncode}",
