@@ -250,3 +250,14 @@ def test_a_large_report_returned_as_bytes_is_streamed_and_the_same(session, puya
     assert before.sheetnames == after.sheetnames
     for name in before.sheetnames:
         assert rows_of(before[name]) == rows_of(after[name]), name
+        # Streamed rows are written as XML by the report itself: the same formats, colours and quote prefixes.
+        assert styles_of(before[name]) == styles_of(after[name]), name
+    assert any(quoted for sheet in after for *_, quoted in styles_of(sheet))
+
+
+def styles_of(sheet) -> list[tuple]:
+    return [
+        (cell.coordinate, cell.number_format, cell.fill.fgColor.rgb, cell.font.b, cell.border.left.style, cell.quotePrefix)
+        for row in sheet.iter_rows(min_row=4)
+        for cell in row
+    ]

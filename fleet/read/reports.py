@@ -4,8 +4,9 @@ background report jobs and attached to the monthly e-mail.
 
 Written with XlsxWriter, which writes a cell as it goes rather than keeping a model of the workbook:
 every format is defined once per workbook (ReportBook.format), and a large report streams its rows
-to a temporary file (constant memory), so a city's million vehicles take neither minutes nor
-gigabytes. The vehicle detail goes on to another sheet before Excel's row limit.
+to a temporary file (constant memory), each row written as XML at once (streamed_sheet), so a city's
+million vehicles take neither minutes nor gigabytes. The vehicle detail goes on to another sheet
+before Excel's row limit.
 
 Text that users typed (agency names, brand and model, remarks, file names) is written so that a
 spreadsheet can never read it as a formula (CWE-1236).
@@ -35,6 +36,13 @@ from fleet.base.text import _, one_locale
 from fleet.base.vocab import NEV_POWER_TYPES, VOCABULARIES
 from fleet.domain.timeliness import late_counts
 from fleet.read.dashboards import pending_exemptions
+from fleet.read.streamed_sheet import (
+    CellXml,
+    StreamedWorksheet,
+    blank_cell,
+    number_cell,
+    text_cell,
+)
 from rules.engine import evaluate
 from rules.explain import MARKS, VehicleLine, explain_chunks
 from rules.packs import Rule, RulePack
@@ -60,6 +68,15 @@ BORDER = {"border": 1, "border_color": "#B0BEC5"}
 STATUS_COLOURS = {"pass": "#E3F2E4", "fail": "#FBE3E3"}
 TOTAL_COLOUR = "#F1F1F1"
 
+# A cell to write: how (as text, a number or nothing), its value and its format.
+Cell = tuple[CellXml, Any, Format]
+# The same cells through XlsxWriter's own methods, in a workbook put together in memory.
+_XLSXWRITER_CELLS: dict[CellXml, Callable[[Worksheet, int, int, Any, Format], Any]] = {
+    text_cell: Worksheet.write_string,
+    number_cell: Worksheet.write_number,
+    blank_cell: Worksheet.write_blank,
+}
+
 
 @dataclass(frozen=True)
 class Column:
@@ -81,6 +98,7 @@ class ReportBook:
         # Streamed: each row goes to a temporary file as soon as the next starts (large reports).
         # Otherwise the whole workbook is put together in memory, quicker for a small one.
         options["constant_memory" if streamed else "in_memory"] = True
+        self.streamed = streamed
         self.workbook = xlsxwriter.Workbook(target, options)
         self._formats: dict[tuple[tuple[str, Any], ...], Format] = {}
         self._names: set[str] = set()
@@ -117,7 +135,8 @@ class ReportBook:
         return name
 
     def sheet(self, name: str, columns: Sequence[Column], title: str, subtitle: str) -> ReportSheet:
-        return ReportSheet(self, self.workbook.add_worksheet(self.sheet_name(name)), columns, title, subtitle)
+        worksheet_class = StreamedWorksheet if self.streamed else None
+        return ReportSheet(self, self.workbook.add_worksheet(self.sheet_name(name), worksheet_class), columns, title, subtitle)
 
     def close(self) -> None:
         self.workbook.close()
@@ -137,40 +156,44 @@ class ReportSheet:
         for index, column in enumerate(self.columns):
             sheet.set_column(index, index, column.width)
             sheet.write_string(2, index, column.header, header)
-        self._writers = [self._writer(column.kind) for column in self.columns]
+        self._cells = [self._cell(column.kind) for column in self.columns]
         self._plain = [book.cell_format(column.kind) for column in self.columns]
         self._quoted = book.cell_format("text", quoted=True)
         self._print_setup(title)
 
-    def _writer(self, kind: str) -> Callable[[int, int, Any, Format], None]:
-        sheet = self.sheet
-
-        def text(row: int, column: int, value: Any, cell_format: Format) -> None:
+    def _cell(self, kind: str) -> Callable[[Any, Format, Format], Cell]:
+        """How a value of the column is written: as text, a number or nothing, and in which format
+        (given the cell's and the column's plain one)."""
+        def text(value: Any, cell_format: Format, plain: Format) -> Cell:
             if value is None:
-                sheet.write_blank(row, column, None, cell_format)
-                return
+                return blank_cell, None, cell_format
             value = str(value)
-            if value.startswith(FORMULA_TRIGGERS):
+            if value.startswith(FORMULA_TRIGGERS) and cell_format is plain:
                 # Stored as text with Excel's quote prefix, which keeps it text when someone edits the cell.
-                cell_format = self._quoted if cell_format is self._plain[column] else cell_format
-            sheet.write_string(row, column, value, cell_format)
+                cell_format = self._quoted
+            return text_cell, value, cell_format
 
-        def number(row: int, column: int, value: Any, cell_format: Format) -> None:
+        def number(value: Any, cell_format: Format, plain: Format) -> Cell:
             if value is None:
-                sheet.write_blank(row, column, None, cell_format)
-            else:
-                sheet.write_number(row, column, float(value) if isinstance(value, Fraction) else value, cell_format)
+                return blank_cell, None, cell_format
+            return number_cell, float(value) if isinstance(value, Fraction) else value, cell_format
 
-        def date(row: int, column: int, value: Any, cell_format: Format) -> None:
+        def date(value: Any, cell_format: Format, plain: Format) -> Cell:
             # An Excel date is a day number: written as such, without a datetime conversion per cell.
-            number(row, column, None if value is None else (value - EXCEL_EPOCH).days, cell_format)
+            return number(None if value is None else (value - EXCEL_EPOCH).days, cell_format, plain)
 
         return {"text": text, "date": date}.get(kind, number)
 
     def write(self, values: Sequence[Any], *, formats: Sequence[Format] | None = None) -> None:
-        row = self.row
-        for column, (write, value, cell_format) in enumerate(zip(self._writers, values, formats or self._plain, strict=True)):
-            write(row, column, value, cell_format)
+        cells = [
+            cell(value, cell_format, plain)
+            for cell, value, cell_format, plain in zip(self._cells, values, formats or self._plain, self._plain, strict=True)
+        ]
+        if self.book.streamed:
+            self.sheet.write_cells(self.row, cells)
+        else:
+            for column, (kind, value, cell_format) in enumerate(cells):
+                _XLSXWRITER_CELLS[kind](self.sheet, self.row, column, value, cell_format)
         self.row += 1
 
     def write_result(self, values: Sequence[Any], status: str, *, status_column: int, total: bool = False) -> None:

@@ -26,10 +26,10 @@ from fleet.base.models import SentReminder, utcnow
 from fleet.base.periods import Period
 from fleet.base.text import _, one_locale
 from fleet.domain import reporting
-from fleet.read.mail.send import Mailer, SendError, SmtpSettings
 from fleet.read.mail.message import build_message
 from fleet.read.mail.recipients import Delivery, planned_deliveries
 from fleet.read.mail.render import Content, month_label
+from fleet.read.mail.send import Mailer, SendError, SmtpSettings
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from babel.dates import format_skeleton
-from flask import current_app, render_template
+from flask import render_template
 from sqlalchemy.orm import Session
 
 from fleet.base.labels import (
