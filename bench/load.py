@@ -66,6 +66,23 @@ class Client:
         return status, (time.perf_counter() - start) * 1000
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time the processes have used so far (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def server_pids(master: int) -> list[int]:
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return [master, *map(int, children)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=50)
@@ -109,10 +126,15 @@ def main() -> None:
                 n += 1
 
         threads = [threading.Thread(target=walk, args=(c, i)) for i, c in enumerate(clients)]
+        # Where the two cores went: the clients run on the same machine as the server.
+        pids = server_pids(server.pid)
+        server_before, client_before, wall_before = cpu_seconds(pids), time.process_time(), time.monotonic()
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
+        server_cpu, client_cpu = cpu_seconds(pids) - server_before, time.process_time() - client_before
+        wall = time.monotonic() - wall_before
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -122,6 +144,8 @@ def main() -> None:
     p95 = latencies[int(0.95 * (len(latencies) - 1))]
     print(f"{args.clients} clients, {args.workers} gunicorn workers, {args.seconds:.0f} s: {len(results)} requests "
           f"({len(results) / args.seconds:.0f}/s), not 200: {bad}")
+    print(f"CPU over {wall:.0f} s: server {server_cpu:.1f} s ({server_cpu * 1000 / len(results):.1f} ms a request), "
+          f"clients {client_cpu:.1f} s ({client_cpu * 1000 / len(results):.1f} ms a request), of {wall * (os.cpu_count() or 1):.0f} s on {os.cpu_count()} cores")
     print(f"latency ms: median {statistics.median(latencies):.0f}, p95 {p95:.0f}, max {latencies[-1]:.0f}")
     print(f"target: no non-200, p95 < {P95_TARGET_MS} ms: {'met' if bad == 0 and p95 < P95_TARGET_MS else 'NOT MET'}")
 

@@ -316,3 +316,33 @@ def test_a_year_before_the_plan_shows_no_rules(client, session, city):
     assert "全市 2023 年" in html and "该年度没有生效的规则" in html
     assert "该规则在 2023 年不生效" in _page(client, "/rules/puyang-2024/bus?year=2023")
     assert "没有适用于本单位的规则" in _page(client, f"/agencies/{city['police'].id}?year=2023")
+
+
+def _body(html: str) -> str:
+    """The part of a dashboard page below its filters (rendered once and kept with the figures)."""
+    return html.split('<section class="figures"', 1)[1].split("</main>", 1)[0]
+
+
+def test_a_kept_page_body_is_the_same_for_every_reviewer_and_holds_no_form_token(app, city, session):
+    factories.user(session, "reviewer-2", "reviewer")
+    session.commit()
+    clients = [app.test_client(), app.test_client()]
+    for client, username in zip(clients, ("reviewer", "reviewer-2"), strict=True):
+        factories.login(client, username)
+    pages = [_page(client, "/") for client in clients]
+    # The export form's token is rendered per request, above the kept part.
+    assert all('name="csrf_token"' in html.split('<section class="figures"')[0] for html in pages)
+    assert _body(pages[0]) == _body(pages[1]) and "csrf_token" not in _body(pages[0])
+    assert "reviewer-2" in pages[1] and "reviewer-2" not in _body(pages[1])
+
+
+def test_an_agency_page_kept_for_a_reviewer_gives_its_own_user_no_rule_links(app, city):
+    rule_link = 'href="/rules/puyang-2024/enforcement-car"'
+    clients = {username: app.test_client() for username in ("reviewer", "police")}
+    for username, client in clients.items():  # a login is audited, which is news to the figures: all first
+        factories.login(client, username)
+    pages = {}
+    for username in ("reviewer", "police", "reviewer"):
+        pages.setdefault(username, []).append(_page(clients[username], f"/agencies/{city['police'].id}"))
+    assert all(rule_link in html for html in pages["reviewer"])
+    assert rule_link not in pages["police"][0] and "执法执勤用车新能源汽车比例不低于60%" in pages["police"][0]

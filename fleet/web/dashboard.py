@@ -23,6 +23,7 @@ from flask import (
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
+from markupsafe import Markup
 
 from fleet.base.db import get_session
 from fleet.base.labels import RESULT_STATUSES
@@ -82,6 +83,13 @@ def _figures(pack: RulePack, key: tuple, compute: Callable[[], T]) -> T:
     (see fleet.read.dashboards.FigureCache)."""
     version = data_version(get_session(), pack)
     return current_app.extensions[CACHE].get((*key, str(get_locale()), version), compute)
+
+
+def _with_body(template: str, figures: dict[str, Any], **context: Any) -> dict[str, Any]:
+    """The figures and the part of the page drawn from them alone, rendered now to be kept with them:
+    rendering it was most of a cached page's cost. The template holds nothing of the reader (no form
+    token, no user), or the reader's kind is part of the figures' key."""
+    return {**figures, "body": Markup(render_template(template, **figures, **context))}
 
 
 def chart_text() -> charts.ChartText:
@@ -228,7 +236,7 @@ def city():
             )
             for o in data.rules
         }
-        return {
+        figures = {
             "data": data,
             "registrations": registration_view(session, pack, year, today=today, due_day=due_day, county=county),
             "ranking": ranking,
@@ -237,15 +245,15 @@ def city():
             # A plan's upload and each decision on it change data_version: the forecast is kept with the page.
             "forecast": city_forecast(session, pack, year) if county is None else [],
         }
+        return _with_body(
+            "dashboard/_city_figures.html", figures, rule_title=rule_title, max_agencies=MAX_AGENCIES, deadline_days=deadline
+        )
 
     return render_template(
         "dashboard/city.html",
         **_figures(pack, ("city", year, county, today, deadline, due_day, accepted_only), page),
         years=years,
         counties=[(c, term_label(c)) for c in COUNTIES.values],
-        rule_title=rule_title,
-        max_agencies=MAX_AGENCIES,
-        deadline_days=deadline,
     )
 
 
@@ -275,7 +283,7 @@ def agency(agency_id: int):
             p.rule.id: None if p.projected.share is None else float(p.projected.share) for p in projections if p.forecast != "no_plan"
         }
         bars = _bars(data.results, lambda r: rule_title(r.rule))
-        return {
+        figures = {
             "data": data,
             "registrations": registration_view(session, pack, year, today=today, due_day=due_day, agency_id=agency_id),
             "rules_chart": charts.rule_shares(
@@ -286,17 +294,13 @@ def agency(agency_id: int):
             "trend": _trend("trend", _("月度达标占比"), data.trend, [r.rule for r in data.results], text, projected),
             "forecast": projections,
         }
+        return _with_body(
+            "dashboard/_agency_figures.html", figures, advice=advice, rule_title=rule_title, listed=LISTED, deadline_days=deadline
+        )
 
-    figures = _figures(pack, ("agency", agency_id, year, today, deadline, due_day), page)
-    return render_template(
-        "dashboard/agency.html",
-        **figures,
-        advice=advice,
-        years=years,
-        rule_title=rule_title,
-        listed=LISTED,
-        deadline_days=deadline,
-    )
+    # Agency users get the page without links to the bureau's rule pages: kept apart.
+    key = ("agency", agency_id, year, today, deadline, due_day, current_user.role == "agency")
+    return render_template("dashboard/agency.html", **_figures(pack, key, page), years=years)
 
 
 @bp.get("/rules/<path:rule_id>")
