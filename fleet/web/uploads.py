@@ -31,7 +31,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from sqlalchemy.orm import Session, joinedload
-from wtforms import SelectField, SubmitField
+from wtforms import SubmitField
 from wtforms.validators import InputRequired
 
 from fleet import jobs
@@ -42,6 +42,7 @@ from fleet.base.pagination import Page, paginate
 from fleet.base.periods import Period
 from fleet.domain import reporting
 from fleet.web.auth import agency_scope, can_see_agency, role_required
+from fleet.web.forms import SelectField
 from fleet.web.params import id_arg, page_arg
 from imports.annotate import annotate_workbook
 from imports.headers import KEYS
