@@ -35,7 +35,7 @@ from imports.package import UnusableFile, check_package
 from imports.pipeline import reader_fault
 from imports.read import RawTable, read_table
 from imports.report import ERROR, UNKNOWN_AGENCY_SUGGESTED, WARNING, Finding, Messages, SheetLayout, ValidationReport
-from imports.schema import MIN_EXEMPTION_REASON, ambiguous_power, blank, holds, non_nev
+from imports.schema import MIN_EXEMPTION_REASON, VocabularySchema, blank, holds, non_nev
 from imports.template import LIST_SHEET, write_data_sheet, write_instructions
 from imports.validate import SHEET_ERRORS, agency_matches, issue_finding
 
@@ -94,7 +94,7 @@ def _is_amount(value: Any) -> bool:
     return isinstance(value, float) and math.isfinite(value) and value >= 0
 
 
-class PlanSchema(pa.DataFrameModel):
+class PlanSchema(VocabularySchema):
     """One row per planned line, values as normalise left them."""
 
     agency: Series[object] = pa.Field(nullable=True)
@@ -114,27 +114,6 @@ class PlanSchema(pa.DataFrameModel):
     @pa.check(*PLAN_HEADERS.required_keys, name="required", ignore_na=False)
     def _required(cls, values: Series[object]) -> Series[bool]:
         return ~blank(values)
-
-    @pa.check("category", name="unknown_category")
-    def _category(cls, values: Series[object]) -> Series[bool]:
-        return blank(values) | values.isin(CATEGORIES.values)
-
-    @pa.check("power", name="unknown_power_type")
-    def _power(cls, values: Series[object]) -> Series[bool]:
-        return blank(values) | values.isin(POWER_TYPES.values) | ambiguous_power(values)
-
-    @pa.check("power", name="power_ambiguous")
-    def _power_ambiguous(cls, values: Series[object]) -> Series[bool]:
-        # A plan has no plate to settle 混合动力: the plan says which hybrid it means.
-        return ~ambiguous_power(values)
-
-    @pa.check("acquisition", name="unknown_acquisition_type")
-    def _acquisition(cls, values: Series[object]) -> Series[bool]:
-        return blank(values) | values.isin(ACQUISITION_KINDS.values)
-
-    @pa.check("county", name="unknown_county")
-    def _county(cls, values: Series[object]) -> Series[bool]:
-        return blank(values) | values.isin(COUNTIES.values)
 
     @pa.check("quantity", name="quantity_invalid")
     def _quantity(cls, values: Series[object]) -> Series[bool]:

@@ -257,6 +257,23 @@ def test_plans_check_names_sheet_row_and_column_of_bad_values(runner, police, tm
     }
 
 
+def test_plans_check_refuses_values_outside_the_vocabularies_as_uploads_do(runner, police, tmp_path):
+    """The vocabulary checks are the acquisition schema's own (imports.schema.VocabularySchema)."""
+    rows = [
+        [POLICE, "飞机", "纯电动", "新增", 1, "2027-01", "市直", None, None],
+        [POLICE, "执法执勤用车", "混合动力", "新增", 1, "2027-01", "市直", None, None],
+        [POLICE, "执法执勤用车", "纯电动", "赠送", 1, "2027-01", "郑州", None, None],
+    ]
+    code, payload = run_json(runner, "plans", "check", write_plan(tmp_path / "words.xlsx", rows))
+    assert code == 1
+    assert {(e["row"], e["column"], e["code"]) for e in payload["errors"]} == {
+        (2, "category", "unknown_category"),
+        (3, "power", "power_ambiguous"),
+        (4, "acquisition", "unknown_acquisition_type"),
+        (4, "county", "unknown_county"),
+    }
+
+
 def test_a_plan_spans_one_year_and_an_unusable_file_exits_2(runner, police, tmp_path):
     rows = [[POLICE, "公务用车", "纯电动", "新增", 1, "2026-12", "市直", None, None],
             [POLICE, "公务用车", "纯电动", "新增", 1, "2027-01", "市直", None, None]]

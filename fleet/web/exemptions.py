@@ -12,8 +12,8 @@ from fleet.base.db import get_session, transaction
 from fleet.base.models import EXEMPTION_STATUSES, Agency, NoNevCatalogueEntry
 from fleet.domain.exemptions import (
     ExemptionError,
-    add_catalogue_entry,
     ExemptionRow,
+    add_catalogue_entry,
     decide_exemption,
     decision_effects,
     list_requests,
