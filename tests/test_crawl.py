@@ -10,7 +10,6 @@ form label is in the user's language.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections import defaultdict
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from app import create_app
 from fleet.base import db
-from fleet.base.models import Acquisition, Base, User
+from fleet.base.models import Acquisition, User
 from fleet.domain.demo import load_demo
 from tests import factories
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
 from fleet.base import db
