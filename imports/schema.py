@@ -141,31 +141,35 @@ def non_nev(power: pd.Series) -> pd.Series:
 
 class VocabularySchema(pa.DataFrameModel):
     """The checks of the vocabulary columns that acquisitions and purchase plans share; each schema
-    declares the columns themselves."""
+    declares the columns themselves.
+
+    Each check is named as its code: pandera (0.35) keeps an inherited check's `name=` in a record the
+    inheriting models share and hands it to the first model built only, the others get the method's
+    name."""
 
     class Config:
         strict = False
 
     @pa.check("category", name="unknown_category")
-    def _category(cls, values: Series[object]) -> Series[bool]:
+    def unknown_category(cls, values: Series[object]) -> Series[bool]:
         return blank(values) | values.isin(CATEGORIES.values)
 
     @pa.check("power", name="unknown_power_type")
-    def _power(cls, values: Series[object]) -> Series[bool]:
+    def unknown_power_type(cls, values: Series[object]) -> Series[bool]:
         return blank(values) | values.isin(POWER_TYPES.values) | ambiguous_power(values)
 
     @pa.check("power", name="power_ambiguous")
-    def _power_ambiguous(cls, values: Series[object]) -> Series[bool]:
+    def power_ambiguous(cls, values: Series[object]) -> Series[bool]:
         # What normalisation could not settle from the plate (a green F-type plate is a plug-in hybrid); a
         # plan has no plate, so it says which hybrid it means.
         return ~ambiguous_power(values)
 
     @pa.check("acquisition", name="unknown_acquisition_type")
-    def _acquisition(cls, values: Series[object]) -> Series[bool]:
+    def unknown_acquisition_type(cls, values: Series[object]) -> Series[bool]:
         return blank(values) | values.isin(ACQUISITION_KINDS.values)
 
     @pa.check("county", name="unknown_county")
-    def _county(cls, values: Series[object]) -> Series[bool]:
+    def unknown_county(cls, values: Series[object]) -> Series[bool]:
         return blank(values) | values.isin(COUNTIES.values)
 
 

@@ -11,7 +11,7 @@ import pytest
 from fleet.base.identifiers import with_check_digit
 from imports.headers import KEYS
 from imports.normalise import normalise
-from imports.schema import ImportPolicy, failures
+from imports.schema import AcquisitionSchema, ImportPolicy, failures
 
 POLICY = ImportPolicy(
     full_nev_categories=frozenset({"公交车", "市政环卫车"}),
@@ -154,3 +154,14 @@ def test_a_vin_written_as_a_number_is_text_after_normalisation_and_fails_its_for
 def test_a_value_normalisation_should_have_made_text_is_a_fault_of_the_app_not_of_the_file():
     with pytest.raises(RuntimeError, match="dtype"):
         failures(frame(row(vin=12345)), POLICY)
+
+
+def test_uploads_and_plans_both_name_their_shared_vocabulary_checks_by_code():
+    """Whichever of the two schemas pandera builds first, both report the codes, not method names."""
+    from imports.plans import PlanSchema
+
+    codes = {"unknown_category", "unknown_power_type", "power_ambiguous", "unknown_acquisition_type", "unknown_county"}
+    for model in (PlanSchema, AcquisitionSchema, PlanSchema):
+        names = {check.name for column in model.to_schema().columns.values() for check in column.checks}
+        assert codes <= names, model.__name__
+        assert not any(name.startswith("_") for name in names), model.__name__
